@@ -1,0 +1,57 @@
+"""Authorization tokens: signed (itsdangerous HMAC), carrying principal, domain and expiry.
+
+Checking one is an HMAC and a JSON decode: microseconds, never a password hash."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from app.domain.errors import Unauthenticated, ValidationError
+
+MIN_DURATION = 900
+MAX_DURATION = 43200
+_SALT = "arca.authorization-token.v1"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    user_name: str
+    domain: str
+    expires_at: float
+
+
+def check_duration(duration: int | None) -> int:
+    """CodeArtifact's rule: 0 (the caller's maximum) or 900-43200 seconds; default 43200."""
+    if duration is None:
+        return MAX_DURATION
+    if duration == 0:
+        return MAX_DURATION
+    if not MIN_DURATION <= duration <= MAX_DURATION:
+        raise ValidationError(
+            f"durationSeconds must be 0 or between {MIN_DURATION} and {MAX_DURATION}, not {duration}"
+        )
+    return duration
+
+
+class TokenSigner:
+    def __init__(self, secret_key: str):
+        self._s = URLSafeSerializer(secret_key, salt=_SALT)
+
+    def issue(self, *, user_id: int, user_name: str, domain: str, expires_at: float) -> str:
+        return self._s.dumps({"u": user_id, "n": user_name, "d": domain, "e": int(expires_at)})
+
+    def verify(self, token: str, *, domain: str, now: float | None = None) -> TokenClaims:
+        try:
+            data = self._s.loads(token)
+            claims = TokenClaims(int(data["u"]), str(data["n"]), str(data["d"]), float(data["e"]))
+        except (BadSignature, KeyError, TypeError, ValueError):
+            raise Unauthenticated("The authorization token is invalid") from None
+        if claims.expires_at <= (time.time() if now is None else now):
+            raise Unauthenticated("The authorization token has expired; get a new one with get-authorization-token")
+        if claims.domain != domain:
+            raise Unauthenticated(f"The authorization token is not valid for domain {domain!r}")
+        return claims

@@ -1,0 +1,62 @@
+"""The one exception tree. Transports map these to HTTP statuses and CodeArtifact error codes
+(app/api/errors.py for the control plane, app/formats/http.py for the data plane)."""
+
+from __future__ import annotations
+
+
+class ArcaError(Exception):
+    code = "InternalServerException"
+    status = 500
+
+    def __init__(self, message: str, *, resource_id: str | None = None, resource_type: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.resource_id = resource_id
+        self.resource_type = resource_type
+
+
+class ValidationError(ArcaError):
+    code = "ValidationException"
+    status = 400
+
+
+class NotFound(ArcaError):
+    code = "ResourceNotFoundException"
+    status = 404
+
+
+class Conflict(ArcaError):
+    code = "ConflictException"
+    status = 409
+
+
+class AccessDenied(ArcaError):
+    code = "AccessDeniedException"
+    status = 403
+
+
+class Unauthenticated(ArcaError):
+    """No, invalid or expired credentials (data plane 401)."""
+
+    code = "UnauthorizedException"
+    status = 401
+
+
+class QuotaExceeded(ArcaError):
+    code = "ServiceQuotaExceededException"
+    status = 402
+
+
+class PayloadTooLarge(ArcaError):
+    code = "ValidationException"
+    status = 413
+
+
+class StorageUnavailable(ArcaError):
+    code = "InternalServerException"
+    status = 503
+
+
+class UpstreamUnavailable(ArcaError):
+    code = "InternalServerException"
+    status = 502

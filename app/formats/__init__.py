@@ -1,0 +1,1 @@
+"""Data plane formats. Each module exposes `async def handle(dp: DataPlane) -> Response`."""

@@ -1,0 +1,162 @@
+"""What every data-plane request shares: token auth, domain/repository lookup, permission
+checks, and the one mapping of ArcaError to an HTTP response (per-format body style)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+
+from app.db.models import Domain, Repository
+from app.domain.errors import ArcaError, NotFound, Unauthenticated
+from app.services import authz, identity
+from app.services.context import Arca, Principal
+
+FORMAT_MODULES = {"maven": "app.formats.maven", "pypi": "app.formats.pypi", "npm": "app.formats.npm"}
+WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="arca"'}
+_REPO_TTL = 2.0
+
+
+@dataclass(frozen=True)
+class RepoRef:
+    """A detached, cacheable view of a domain + repository."""
+
+    domain_id: int
+    domain: str
+    repository_id: int
+    repository: str
+    external_connection: str | None
+
+
+@dataclass
+class DataPlane:
+    request: Request
+    arca: Arca
+    principal: Principal
+    repo: RepoRef
+    format: str
+    raw_rest: str  # path after /{domain}/{format}/{repository}/, still percent-encoded
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rest(self) -> str:
+        return unquote(self.raw_rest)
+
+    @property
+    def base_url(self) -> str:
+        """This repository's endpoint as the client reached it (same host:port, so npm sends its token)."""
+        host = self.request.headers.get("host") or self.request.url.netloc
+        return f"{self.request.url.scheme}://{host}/{self.repo.domain}/{self.format}/{self.repo.repository}/"
+
+    async def require(self, action: str) -> None:
+        await run_in_threadpool(check_permission, self.arca, self.principal, action, self.repo)
+
+    def require_sync(self, s, action: str) -> None:
+        d = s.get(Domain, self.repo.domain_id)
+        r = s.get(Repository, self.repo.repository_id)
+        authz.require(self.arca, s, self.principal, action, d, r)
+
+
+def check_permission(arca: Arca, principal: Principal, action: str, ref: RepoRef) -> None:
+    if principal.is_admin:
+        return
+    with arca.db.read() as s:
+        d = s.get(Domain, ref.domain_id)
+        r = s.get(Repository, ref.repository_id)
+        authz.require(arca, s, principal, action, d, r)
+
+
+def _lookup_repo(arca: Arca, domain: str, repository: str) -> RepoRef | None | bool:
+    """RepoRef, or False when the domain is unknown, None when only the repository is."""
+    cache = arca.caches.setdefault("repos", {})
+    hit = cache.get((domain, repository))
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    with arca.db.read() as s:
+        d = s.scalar(select(Domain).where(Domain.name == domain))
+        if d is None:
+            value: RepoRef | None | bool = False
+        else:
+            r = s.scalar(select(Repository).where(Repository.domain_id == d.id, Repository.name == repository))
+            value = None if r is None else RepoRef(d.id, d.name, r.id, r.name, r.external_connection)
+    cache[(domain, repository)] = (time.monotonic() + _REPO_TTL, value)
+    return value
+
+
+def credentials(request: Request) -> str | None:
+    """The token from `Basic aws:TOKEN` or `Bearer TOKEN`."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip() or None
+    if scheme == "basic":
+        try:
+            user, _, token = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            raise Unauthenticated("Malformed Basic credentials") from None
+        if user != "aws":
+            raise Unauthenticated("The user name must be 'aws' and the password an authorization token")
+        return token or None
+    raise Unauthenticated(f"Unsupported authorization scheme {scheme!r}; use Basic aws:TOKEN or Bearer TOKEN")
+
+
+def authenticate_token(arca: Arca, token: str | None, domain: str) -> Principal:
+    if not token:
+        raise Unauthenticated("Authentication required: send Basic aws:TOKEN or Bearer TOKEN")
+    claims = arca.signer.verify(token, domain=domain)
+    principal = identity.principal_by_id(arca, claims.user_id)
+    if principal is None:
+        raise Unauthenticated("The principal of this token no longer exists")
+    return principal
+
+
+def error_response(fmt: str, exc: ArcaError) -> Response:
+    headers = dict(WWW_AUTHENTICATE) if exc.status == 401 else {}
+    if fmt == "npm":
+        return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
+    return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=headers)
+
+
+async def data_plane(request: Request) -> Response:
+    arca: Arca = request.app.state.arca
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+    parts = raw.split("/", 4)  # ['', domain, format, repository, rest]
+    domain, fmt, repository = (unquote(p) for p in parts[1:4])
+    rest = parts[4] if len(parts) > 4 else ""
+    try:
+        ref = await run_in_threadpool(_lookup_repo, arca, domain, repository)
+        if ref is False:
+            raise NotFound(f"Domain {domain} does not exist")
+        principal = await run_in_threadpool(authenticate_token, arca, credentials(request), domain)
+        if ref is None:
+            raise NotFound(f"Repository {repository} does not exist in domain {domain}")
+        if fmt not in FORMAT_MODULES:
+            raise NotFound(f"Unknown format {fmt!r}: use maven, pypi or npm")
+        dp = DataPlane(request, arca, principal, ref, fmt, rest)
+        try:
+            module = importlib.import_module(FORMAT_MODULES[fmt])
+        except ModuleNotFoundError:
+            module = None
+        if rest == "" and request.method in ("GET", "HEAD") and not getattr(module, "HANDLES_ROOT", False):
+            await dp.require(authz.READ)
+            return JSONResponse({"domain": ref.domain, "repository": ref.repository, "format": fmt,
+                                 "principal": principal.arn})
+        if module is None:
+            raise NotFound(f"The {fmt} format is not available on this server")
+        return await module.handle(dp)
+    except ArcaError as exc:
+        return error_response(fmt, exc)
+
+

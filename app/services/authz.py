@@ -1,0 +1,48 @@
+"""Who may do what: the domain owner's admins always; everyone else by the domain's and the
+repository's permission policies (explicit Deny > Allow > implicit deny)."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app.auth.policy import Request, evaluate
+from app.db.models import Domain, Policy, Repository
+from app.domain.arns import domain_arn, package_arn, repository_arn
+from app.domain.errors import AccessDenied
+from app.services.context import Arca, Principal
+
+# Data-plane actions
+READ = "codeartifact:ReadFromRepository"
+PUBLISH = "codeartifact:PublishPackageVersion"
+
+
+def is_allowed(arca: Arca, s: Session, principal: Principal, action: str, domain: Domain,
+               repository: Repository | None = None, resource_arn: str | None = None) -> bool:
+    if principal.is_admin:
+        return True
+    if resource_arn is None:
+        resource_arn = (repository_arn(arca.region, arca.account, domain.name, repository.name)
+                        if repository is not None else domain_arn(arca.region, arca.account, domain.name))
+    conds = [Policy.domain_id == domain.id] if repository is None else [
+        Policy.repository_id.is_(None), Policy.repository_id == repository.id]
+    q = select(Policy.document).where(Policy.domain_id == domain.id)
+    if repository is not None:
+        q = q.where(or_(*conds))
+    else:
+        q = q.where(Policy.repository_id.is_(None))
+    docs = [json.loads(d) for d in s.scalars(q)]
+    return evaluate(docs, Request(principal.arn, action, resource_arn), arca.account) == "Allow"
+
+
+def require(arca: Arca, s: Session, principal: Principal, action: str, domain: Domain,
+            repository: Repository | None = None, resource_arn: str | None = None) -> None:
+    if not is_allowed(arca, s, principal, action, domain, repository, resource_arn):
+        target = f"{domain.name}/{repository.name}" if repository is not None else domain.name
+        raise AccessDenied(f"User {principal.arn} is not authorized to perform {action} on {target}")
+
+
+def package_resource(arca: Arca, domain: Domain, repository: Repository, fmt: str, namespace: str, name: str) -> str:
+    return package_arn(arca.region, arca.account, domain.name, repository.name, fmt, namespace or "", name)

@@ -1,0 +1,49 @@
+"""The process-wide collaborators every service call needs, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from app.auth.tokens import TokenSigner
+from app.config import Settings, load_secret_key
+from app.db.session import Database
+from app.storage import BlobStore, open_blob_store
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    name: str
+    is_admin: bool
+    arn: str
+
+
+@dataclass
+class Arca:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    signer: TokenSigner
+    caches: dict = field(default_factory=dict)
+
+    @property
+    def region(self) -> str:
+        return self.settings.region or "us-east-1"
+
+    @property
+    def account(self) -> str:
+        return self.settings.account_id
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "Arca":
+        from app.db.session import upgrade
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if migrate:
+            upgrade(settings.database_url)
+        return cls(
+            settings=settings,
+            db=Database(settings.database_url),
+            blobs=open_blob_store(settings),
+            signer=TokenSigner(load_secret_key(settings)),
+        )

@@ -1,0 +1,234 @@
+"""Domains and repositories (control-plane use cases)."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db.models import Asset, Blob, Domain, Package, Policy, Repository, RepositoryUpstream, Tag
+from app.domain.arns import domain_arn, repository_arn
+from app.domain.errors import Conflict, NotFound, ValidationError
+from app.domain.names import EXTERNAL_CONNECTION_RE, check_domain, check_repository
+from app.services.context import Arca
+
+MAX_UPSTREAMS = 10
+EXTERNAL_FORMATS = {
+    "public:npmjs": "npm",
+    "public:pypi": "pypi",
+    "public:maven-central": "maven",
+    "public:maven-googleandroid": "maven",
+    "public:maven-gradleplugins": "maven",
+    "public:maven-commonsware": "maven",
+    "public:maven-clojars": "maven",
+    "public:nuget-org": "nuget",
+    "public:ruby-gems-org": "ruby",
+    "public:crates-io": "cargo",
+}
+
+
+def get_domain(s: Session, name: str) -> Domain:
+    check_domain(name)
+    d = s.scalar(select(Domain).where(Domain.name == name))
+    if d is None:
+        raise NotFound(f"Domain {name} does not exist", resource_id=name, resource_type="domain")
+    return d
+
+
+def get_repository(s: Session, domain: Domain, name: str) -> Repository:
+    check_repository(name)
+    r = s.scalar(select(Repository).where(Repository.domain_id == domain.id, Repository.name == name))
+    if r is None:
+        raise NotFound(f"Repository {name} does not exist in domain {domain.name}",
+                       resource_id=name, resource_type="repository")
+    return r
+
+
+def check_owner(arca: Arca, owner: str | None) -> None:
+    if owner and owner != arca.account:
+        raise NotFound(f"No domain owned by {owner} here", resource_id=owner, resource_type="domain")
+
+
+# ---- shapes --------------------------------------------------------------------------------
+
+def domain_summary(arca: Arca, d: Domain) -> dict:
+    return {"name": d.name, "owner": arca.account, "arn": domain_arn(arca.region, arca.account, d.name),
+            "status": "Active", "createdTime": d.created_at, "encryptionKey": d.encryption_key or ""}
+
+
+def domain_description(arca: Arca, s: Session, d: Domain) -> dict:
+    repo_count = s.scalar(select(func.count()).select_from(Repository).where(Repository.domain_id == d.id))
+    size = s.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.domain_id == d.id))
+    return {**domain_summary(arca, d), "repositoryCount": repo_count, "assetSizeBytes": int(size),
+            "s3BucketArn": ""}
+
+
+def repository_summary(arca: Arca, d: Domain, r: Repository) -> dict:
+    return {"name": r.name, "administratorAccount": arca.account, "domainName": d.name,
+            "domainOwner": arca.account, "arn": repository_arn(arca.region, arca.account, d.name, r.name),
+            "description": r.description or "", "createdTime": r.created_at}
+
+
+def upstream_names(s: Session, r: Repository) -> list[str]:
+    rows = s.execute(
+        select(Repository.name).join(RepositoryUpstream, RepositoryUpstream.upstream_id == Repository.id)
+        .where(RepositoryUpstream.repository_id == r.id).order_by(RepositoryUpstream.position)
+    )
+    return [n for (n,) in rows]
+
+
+def repository_description(arca: Arca, s: Session, d: Domain, r: Repository) -> dict:
+    ext = []
+    if r.external_connection:
+        ext = [{"externalConnectionName": r.external_connection,
+                "packageFormat": EXTERNAL_FORMATS.get(r.external_connection, "generic"), "status": "Available"}]
+    return {**repository_summary(arca, d, r),
+            "upstreams": [{"repositoryName": n} for n in upstream_names(s, r)],
+            "externalConnections": ext}
+
+
+# ---- domains ---------------------------------------------------------------------------------
+
+def create_domain(arca: Arca, name: str, encryption_key: str | None = None, tags: list | None = None) -> dict:
+    check_domain(name)
+    try:
+        with arca.db.session() as s:
+            if s.scalar(select(Domain.id).where(Domain.name == name)):
+                raise Conflict(f"Domain {name} already exists", resource_id=name, resource_type="domain")
+            d = Domain(name=name, encryption_key=encryption_key)
+            s.add(d)
+            s.flush()
+            _put_tags(s, domain_arn(arca.region, arca.account, name), tags)
+            return domain_description(arca, s, d)
+    except IntegrityError:
+        raise Conflict(f"Domain {name} already exists", resource_id=name, resource_type="domain") from None
+
+
+def delete_domain(arca: Arca, s: Session, d: Domain) -> dict:
+    if s.scalar(select(func.count()).select_from(Repository).where(Repository.domain_id == d.id)):
+        raise Conflict(f"Domain {d.name} still has repositories; delete them first",
+                       resource_id=d.name, resource_type="domain")
+    out = domain_description(arca, s, d)
+    out["status"] = "Deleted"
+    s.execute(Tag.__table__.delete().where(Tag.resource_arn == out["arn"]))
+    s.execute(Policy.__table__.delete().where(Policy.domain_id == d.id))
+    s.execute(Blob.__table__.delete().where(Blob.domain_id == d.id))
+    s.delete(d)
+    return out
+
+
+# ---- repositories ----------------------------------------------------------------------------
+
+def _set_upstreams(s: Session, d: Domain, r: Repository, upstreams: list | None) -> None:
+    if upstreams is None:
+        return
+    names = []
+    for u in upstreams:
+        name = u.get("repositoryName") if isinstance(u, dict) else None
+        if not name:
+            raise ValidationError("Each upstream must be {\"repositoryName\": NAME}")
+        names.append(name)
+    if len(names) > MAX_UPSTREAMS:
+        raise ValidationError(f"A repository can have at most {MAX_UPSTREAMS} upstream repositories")
+    if len(set(names)) != len(names):
+        raise ValidationError("An upstream repository is listed twice")
+    targets = []
+    for n in names:
+        if n == r.name:
+            raise ValidationError(f"Repository {r.name} cannot be its own upstream")
+        targets.append(get_repository(s, d, n))
+    if r.id is not None:
+        # No cycles: walk from each new upstream; reaching r again closes a loop.
+        for t in targets:
+            path = _path_to(s, t.id, r.id, [t.name])
+            if path:
+                raise ValidationError(
+                    "Upstreams would form a cycle: " + " -> ".join([r.name, *path]))
+    s.execute(RepositoryUpstream.__table__.delete().where(RepositoryUpstream.repository_id == r.id))
+    for pos, t in enumerate(targets):
+        s.add(RepositoryUpstream(repository_id=r.id, position=pos, upstream_id=t.id))
+
+
+def _path_to(s: Session, start_id: int, goal_id: int, trail: list[str], seen=None) -> list[str] | None:
+    seen = seen or set()
+    if start_id == goal_id:
+        return trail
+    if start_id in seen:
+        return None
+    seen.add(start_id)
+    rows = s.execute(select(RepositoryUpstream.upstream_id, Repository.name)
+                     .join(Repository, Repository.id == RepositoryUpstream.upstream_id)
+                     .where(RepositoryUpstream.repository_id == start_id).order_by(RepositoryUpstream.position))
+    for uid, name in rows:
+        found = _path_to(s, uid, goal_id, trail + [name], seen)
+        if found:
+            return found
+    return None
+
+
+def create_repository(arca: Arca, s: Session, d: Domain, name: str, description: str | None,
+                      upstreams: list | None, tags: list | None) -> dict:
+    check_repository(name)
+    if s.scalar(select(Repository.id).where(Repository.domain_id == d.id, Repository.name == name)):
+        raise Conflict(f"Repository {name} already exists in domain {d.name}",
+                       resource_id=name, resource_type="repository")
+    _check_description(description)
+    r = Repository(domain_id=d.id, name=name, description=description or None)
+    s.add(r)
+    s.flush()
+    _set_upstreams(s, d, r, upstreams)
+    _put_tags(s, repository_arn(arca.region, arca.account, d.name, name), tags)
+    s.flush()
+    return repository_description(arca, s, d, r)
+
+
+def _check_description(description: str | None) -> None:
+    if description is not None and len(description) > 1000:
+        raise ValidationError("description must be at most 1000 characters")
+
+
+def update_repository(arca: Arca, s: Session, d: Domain, r: Repository, description, upstreams) -> dict:
+    if description is not None:
+        _check_description(description)
+        r.description = description
+    _set_upstreams(s, d, r, upstreams)
+    s.flush()
+    return repository_description(arca, s, d, r)
+
+
+def delete_repository(arca: Arca, s: Session, d: Domain, r: Repository) -> dict:
+    users = s.scalars(select(Repository.name).join(RepositoryUpstream, RepositoryUpstream.repository_id == Repository.id)
+                      .where(RepositoryUpstream.upstream_id == r.id)).all()
+    if users:
+        raise Conflict(f"Repository {r.name} is an upstream of {', '.join(sorted(users))}; remove it there first",
+                       resource_id=r.name, resource_type="repository")
+    out = repository_description(arca, s, d, r)
+    s.execute(Tag.__table__.delete().where(Tag.resource_arn == out["arn"]))
+    s.execute(Package.__table__.delete().where(Package.repository_id == r.id))
+    s.delete(r)
+    return out
+
+
+def associate_external_connection(arca: Arca, s: Session, d: Domain, r: Repository, name: str) -> dict:
+    if not name or not EXTERNAL_CONNECTION_RE.fullmatch(name) or name not in EXTERNAL_FORMATS:
+        raise ValidationError(f"Unknown external connection {name!r}: one of {', '.join(sorted(EXTERNAL_FORMATS))}")
+    if r.external_connection:
+        raise Conflict(f"Repository {r.name} already has the external connection {r.external_connection}",
+                       resource_id=r.name, resource_type="repository")
+    r.external_connection = name
+    s.flush()
+    return repository_description(arca, s, d, r)
+
+
+def disassociate_external_connection(arca: Arca, s: Session, d: Domain, r: Repository, name: str) -> dict:
+    if r.external_connection != name:
+        raise NotFound(f"Repository {r.name} has no external connection {name}",
+                       resource_id=name, resource_type="repository")
+    r.external_connection = None
+    s.flush()
+    return repository_description(arca, s, d, r)
+
+
+def _put_tags(s: Session, arn: str, tags: list | None) -> None:
+    for t in tags or []:
+        s.merge(Tag(resource_arn=arn, key=t["key"], value=t["value"]))

@@ -1,0 +1,87 @@
+"""Users, access keys, principals and authorization tokens."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+
+from app.auth.tokens import check_duration
+from app.db.models import AccessKey, User
+from app.domain.arns import user_arn
+from app.domain.errors import Conflict, NotFound, ValidationError
+from app.services.context import Arca, Principal
+
+_PRINCIPAL_TTL = 5.0  # seconds a cached principal is trusted before the DB is asked again
+
+
+def _principal(arca: Arca, user: User) -> Principal:
+    return Principal(user.id, user.name, user.is_admin, user_arn(arca.account, user.name))
+
+
+def create_user(arca: Arca, name: str, *, admin: bool = False) -> dict:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "+=,.@_-" for c in name):
+        raise ValidationError(f"Invalid user name {name!r}: 1-64 letters, digits or +=,.@_-")
+    with arca.db.session() as s:
+        if s.scalar(select(User).where(User.name == name)):
+            raise Conflict(f"User {name} already exists", resource_id=name, resource_type="user")
+        user = User(name=name, is_admin=admin)
+        s.add(user)
+        s.flush()
+        return {"User": {"UserName": name, "UserId": str(user.id), "Arn": user_arn(arca.account, name),
+                         "CreateDate": user.created_at.isoformat(), "Admin": admin}}
+
+
+def create_access_key(arca: Arca, name: str) -> dict:
+    with arca.db.session() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise NotFound(f"User {name} does not exist; create it with `arca admin create-user {name}`")
+        alphabet = string.ascii_uppercase + string.digits
+        key = AccessKey(
+            access_key_id="AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)),
+            secret=secrets.token_urlsafe(30)[:40],
+            user_id=user.id,
+        )
+        s.add(key)
+        s.flush()
+        return {"AccessKey": {"UserName": name, "AccessKeyId": key.access_key_id,
+                              "SecretAccessKey": key.secret, "Status": key.status,
+                              "CreateDate": key.created_at.isoformat()}}
+
+
+def lookup_key(arca: Arca, key_id: str) -> tuple[str, Principal] | None:
+    """(secret, principal) for an active access key, cached briefly."""
+    cache = arca.caches.setdefault("keys", {})
+    hit = cache.get(key_id)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    with arca.db.read() as s:
+        row = s.execute(
+            select(AccessKey, User).join(User, User.id == AccessKey.user_id).where(AccessKey.access_key_id == key_id)
+        ).first()
+        value = None if row is None or row[0].status != "Active" else (row[0].secret, _principal(arca, row[1]))
+    cache[key_id] = (time.monotonic() + _PRINCIPAL_TTL, value)
+    return value
+
+
+def principal_by_id(arca: Arca, user_id: int) -> Principal | None:
+    cache = arca.caches.setdefault("users", {})
+    hit = cache.get(user_id)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    with arca.db.read() as s:
+        user = s.get(User, user_id)
+        value = None if user is None else _principal(arca, user)
+    cache[user_id] = (time.monotonic() + _PRINCIPAL_TTL, value)
+    return value
+
+
+def issue_token(arca: Arca, principal: Principal, domain: str, duration: int | None) -> dict:
+    seconds = check_duration(duration)
+    expires = time.time() + seconds
+    token = arca.signer.issue(user_id=principal.user_id, user_name=principal.name, domain=domain, expires_at=expires)
+    return {"authorizationToken": token, "expiration": datetime.fromtimestamp(int(expires), timezone.utc)}

@@ -1,0 +1,182 @@
+"""Start real `arca serve` processes for tests: free port, own data dir, own database, stop by PID."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+VENV_BIN = Path(sys.executable).parent
+ARCA = str(VENV_BIN / "arca")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_database_url(data_dir: Path) -> str:
+    """SQLite in the data dir, or a new database on ARCA_TEST_DATABASE_URL's PostgreSQL server."""
+    base = os.environ.get("ARCA_TEST_DATABASE_URL")
+    if not base:
+        return f"sqlite:///{data_dir / 'arca.db'}"
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(base)
+    name = f"arca_{uuid.uuid4().hex[:12]}"
+    conninfo = url.set(drivername="postgresql", database=url.database or "postgres").render_as_string(
+        hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def clean_env(**extra: str) -> dict:
+    """The environment for a client or server process: no user-level pip/npm/AWS config leaks in."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PIP_", "ARCA_", "AWS_", "npm_config_", "NPM_CONFIG_", "UV_"))}
+    env.update({"PIP_CONFIG_FILE": "/dev/null", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1",
+                "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+                "PATH": f"{VENV_BIN}:{os.environ.get('PATH', '')}"})
+    env.update(extra)
+    return env
+
+
+@dataclass
+class ArcaServer:
+    root: Path
+    env: dict = field(default_factory=dict)
+    port: int = 0
+    proc: subprocess.Popen | None = None
+    access_key: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self, workers: int = 1, port: int | None = None) -> "ArcaServer":
+        self.port = port or self.port or free_port()
+        log = open(self.root / "server.log", "ab")
+        self.proc = subprocess.Popen(
+            [ARCA, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
+             "--log-level", "warning"],
+            env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"arca serve exited {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"arca serve did not start:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+    def log(self) -> str:
+        p = self.root / "server.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    # -- helpers --------------------------------------------------------------------------------
+    def admin(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([ARCA, "admin", *args], env=self.env, cwd=self.root, capture_output=True,
+                              text=True, check=check, timeout=120)
+
+    @property
+    def client_env(self) -> dict:
+        return clean_env(AWS_ACCESS_KEY_ID=self.access_key["AccessKeyId"],
+                         AWS_SECRET_ACCESS_KEY=self.access_key["SecretAccessKey"],
+                         ARCA_ENDPOINT_URL=self.url)
+
+    def cli(self, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+        """Run `arca <op> ...` against this server with the admin's key."""
+        proc = subprocess.run([ARCA, *args], env=env or self.client_env, capture_output=True, text=True,
+                              timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"arca {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def cli_json(self, *args: str) -> dict:
+        return json.loads(self.cli(*args).stdout or "{}")
+
+    def boto(self, key: dict | None = None):
+        import boto3
+        from botocore.config import Config
+
+        key = key or self.access_key
+        return boto3.client("codeartifact", endpoint_url=self.url, region_name="us-east-1",
+                            aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"],
+                            config=Config(retries={"max_attempts": 1}))
+
+    def token(self, domain: str, key: dict | None = None, duration: int | None = None) -> str:
+        kwargs = {"domain": domain}
+        if duration is not None:
+            kwargs["durationSeconds"] = duration
+        return self.boto(key).get_authorization_token(**kwargs)["authorizationToken"]
+
+    def new_user(self, name: str, admin: bool = False) -> dict:
+        self.admin("create-user", name, *(["--admin"] if admin else []))
+        return json.loads(self.admin("create-access-key", name).stdout)["AccessKey"]
+
+    def create_repo(self, domain: str, repo: str, **kwargs) -> None:
+        c = self.boto()
+        try:
+            c.create_domain(domain=domain)
+        except c.exceptions.ConflictException:
+            pass
+        c.create_repository(domain=domain, repository=repo, **kwargs)
+
+    def endpoint(self, domain: str, fmt: str, repo: str) -> str:
+        return f"{self.url}/{domain}/{fmt}/{repo}/"
+
+
+def start_server(root: Path, *, workers: int = 1, env: dict | None = None,
+                 database_url: str | None = None) -> ArcaServer:
+    root.mkdir(parents=True, exist_ok=True)
+    data = root / "storage"
+    server_env = clean_env(ARCA_DATA_DIR=str(data),
+                           ARCA_DATABASE_URL=database_url or fresh_database_url(data), **(env or {}))
+    srv = ArcaServer(root=root, env=server_env)
+    srv.admin("create-user", "admin", "--admin")
+    srv.access_key = json.loads(srv.admin("create-access-key", "admin").stdout)["AccessKey"]
+    return srv.start(workers=workers)
+
+
+def require_tool(name: str) -> str:
+    """A client binary a test needs: missing is a failure in CI (CI=true), a skip elsewhere."""
+    path = shutil.which(name) or (str(VENV_BIN / name) if (VENV_BIN / name).exists() else None)
+    if path:
+        return path
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"{name} is required in CI but is not installed")
+    pytest.skip(f"{name} is not installed")
