@@ -72,12 +72,14 @@ class ArcaServer:
         return f"127.0.0.1:{self.port}"
 
     # -- lifecycle ------------------------------------------------------------------------------
+    log_level: str = "warning"
+
     def start(self, workers: int = 1, port: int | None = None) -> "ArcaServer":
         self.port = port or self.port or free_port()
         log = open(self.root / "server.log", "ab")
         self.proc = subprocess.Popen(
             [ARCA, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--log-level", "warning"],
+             "--log-level", self.log_level],
             env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -159,12 +161,13 @@ class ArcaServer:
 
 
 def start_server(root: Path, *, workers: int = 1, env: dict | None = None,
-                 database_url: str | None = None) -> ArcaServer:
+                 database_url: str | None = None, log_level: str = "warning") -> ArcaServer:
+    """A running server with an admin user; `log_level="info"` records one access-log line per request."""
     root.mkdir(parents=True, exist_ok=True)
     data = root / "storage"
     server_env = clean_env(ARCA_DATA_DIR=str(data),
                            ARCA_DATABASE_URL=database_url or fresh_database_url(data), **(env or {}))
-    srv = ArcaServer(root=root, env=server_env)
+    srv = ArcaServer(root=root, env=server_env, log_level=log_level)
     srv.admin("create-user", "admin", "--admin")
     srv.access_key = json.loads(srv.admin("create-access-key", "admin").stdout)["AccessKey"]
     return srv.start(workers=workers)
