@@ -49,6 +49,13 @@ def _admin(argv: list[str]) -> int:
     ck = sub.add_parser("create-access-key", help="create an access key (AWS_ACCESS_KEY_ID/SECRET) for a user")
     ck.add_argument("name")
     sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    gc = sub.add_parser("gc", help="delete blobs that no asset references (after a grace period)")
+    gc.add_argument("--grace-seconds", type=int, default=3600,
+                    help="never collect a blob younger than this (an upload may be in flight)")
+    gc.add_argument("--dry-run", action="store_true")
+    sub.add_parser("fsck", help="report assets whose blob is missing or corrupt (hashes re-checked)")
+    ms = sub.add_parser("migrate-storage", help="copy every blob to another blob store (resumable, verified)")
+    ms.add_argument("--to", required=True, help="target, e.g. s3://bucket/prefix")
     args = p.parse_args(argv)
 
     from app.config import get_settings
@@ -62,12 +69,26 @@ def _admin(argv: list[str]) -> int:
             out = identity.create_user(arca, args.name, admin=args.admin)
         elif args.cmd == "create-access-key":
             out = identity.create_access_key(arca, args.name)
+        elif args.cmd == "gc":
+            from app.storage.maintenance import gc as run_gc
+
+            out = run_gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run)
+        elif args.cmd == "fsck":
+            from app.storage.maintenance import fsck
+
+            out = fsck(arca)
+            print(json.dumps(out, indent=4, default=str))
+            return 0 if out.get("ok") else 1
+        elif args.cmd == "migrate-storage":
+            from app.storage.maintenance import migrate_storage
+
+            out = migrate_storage(arca, args.to)
         else:
             out = {"migrated": True}
     except ArcaError as exc:
         print(f"arca admin {args.cmd}: {exc.message}", file=sys.stderr)
         return 1
-    print(json.dumps(out, indent=4))
+    print(json.dumps(out, indent=4, default=str))
     return 0
 
 
