@@ -190,3 +190,72 @@ class Tag(Base):
     resource_arn: Mapped[str] = mapped_column(String(300), primary_key=True)
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
+
+
+class PackageGroup(Base):
+    __tablename__ = "package_groups"
+    __table_args__ = (UniqueConstraint("domain_id", "pattern"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    pattern: Mapped[str] = mapped_column(String(520))
+    description: Mapped[str | None] = mapped_column(String(1000))
+    contact_info: Mapped[str | None] = mapped_column(String(1000))
+    # {"PUBLISH": "ALLOW|BLOCK|ALLOW_SPECIFIC_REPOSITORIES|INHERIT", "EXTERNAL_UPSTREAM": ..., "INTERNAL_UPSTREAM": ...}
+    restrictions: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"PUBLISH": [repository names], ...} for ALLOW_SPECIFIC_REPOSITORIES
+    allowed_repositories: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who changed what, written in the same transaction as the change."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index(None, "at"), Index(None, "domain", "at"), Index(None, "principal", "at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    principal: Mapped[str | None] = mapped_column(String(300))
+    action: Mapped[str] = mapped_column(String(100))
+    resource_type: Mapped[str] = mapped_column(String(50))
+    resource: Mapped[str] = mapped_column(String(1000))
+    domain: Mapped[str | None] = mapped_column(String(50))
+    source_ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Webhook(Base):
+    __tablename__ = "webhooks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret: Mapped[str | None] = mapped_column(String(200))
+    filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OutboxEvent(Base):
+    """A package event, written in the same transaction as the change it describes."""
+
+    __tablename__ = "outbox_events"
+    __table_args__ = (UniqueConstraint("dedup_id"), Index(None, "domain_id", "id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    package_id: Mapped[int | None] = mapped_column(BigInteger)
+    sequence_number: Mapped[int] = mapped_column(BigInteger)
+    dedup_id: Mapped[str] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Delivery(Base):
+    __tablename__ = "deliveries"
+    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"), primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    delivered_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
