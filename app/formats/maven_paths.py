@@ -66,7 +66,10 @@ def _segments(raw_rest: str) -> list[str]:
     for raw in raw_rest.split("/"):
         if "\\" in raw or "%5c" in raw.lower():
             raise ValidationError("Backslashes are not allowed in Maven paths")
-        seg = unquote(raw, errors="strict") if "%" in raw else raw
+        try:
+            seg = unquote(raw, errors="strict") if "%" in raw else raw
+        except UnicodeDecodeError:
+            raise ValidationError("Maven paths must be UTF-8 once percent-decoded") from None
         if "/" in seg:
             raise ValidationError("An encoded '/' (%2F) is not allowed in Maven paths")
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in seg):
