@@ -1,0 +1,229 @@
+"""Packuments rendered from the database: the full document and the abbreviated
+("corgi", application/vnd.npm.install-v1+json) one, plus the per-process cache of rendered
+bytes validated by the package revision (so any node of a cluster stays correct).
+
+What consumers see is derived at render time: only Published versions are listed, and
+dist-tags come from the DistTag rows filtered by status (`latest` moves to the highest
+Published version when its own is hidden; other tags on hidden versions are left out). A
+status change from the control plane therefore needs no npm-specific hook, and restoring a
+version to Published restores its tags."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import json
+import threading
+import zlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import Asset, Blob, DistTag, Package, PackageVersion
+from app.formats import npm_names
+from app.services import packages as pk
+
+CORGI = "application/vnd.npm.install-v1+json"
+# The version fields of the abbreviated document (npm's registry docs, plus what the public
+# registry serves today and npm's arborist reads: peerDependenciesMeta, cpu/os/libc, funding...).
+CORGI_VERSION_FIELDS = (
+    "name", "version", "deprecated", "dependencies", "optionalDependencies", "devDependencies",
+    "bundleDependencies", "peerDependencies", "peerDependenciesMeta", "acceptDependencies", "bin",
+    "directories", "dist", "engines", "cpu", "os", "libc", "_hasShrinkwrap", "hasInstallScript",
+    "funding", "license")
+# Package-level fields of the full document, taken from the `latest` version's manifest.
+TOP_FIELDS = ("description", "homepage", "keywords", "repository", "author", "bugs", "license",
+              "contributors", "maintainers", "readmeFilename")
+
+
+def iso(dt: datetime | None) -> str | None:
+    if dt is None:
+        return None
+    dt = dt.astimezone(timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def rev_of(pkg_id: int, revision: int) -> str:
+    """CouchDB-style `_rev`: npm's unpublish sends it back in `/-rev/{rev}` URLs."""
+    return f"{revision}-{hashlib.sha1(f'{pkg_id}:{revision}'.encode()).hexdigest()[:16]}"
+
+
+def tarball_path(name: str, version: str) -> str:
+    bare = name.rsplit("/", 1)[-1]
+    return f"{name}/-/{bare}-{version}.tgz"
+
+
+def integrity(sha512_hex: str) -> str:
+    return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()
+
+
+@dataclass
+class VersionRow:
+    version: str
+    status: str
+    published: datetime | None
+    attributes: dict
+    sha512: str | None
+    sha1: str | None
+
+
+@dataclass
+class PackageView:
+    """What one render needs, read in one transaction."""
+
+    pkg_id: int
+    name: str
+    revision: int
+    created: datetime
+    modified: datetime
+    versions: list[VersionRow]  # Published only, in SemVer order
+    tag_rows: dict[str, str]
+
+    @property
+    def rev(self) -> str:
+        return rev_of(self.pkg_id, self.revision)
+
+    def tags(self) -> dict[str, str]:
+        return effective_tags(self.tag_rows, [v.version for v in self.versions])
+
+
+def effective_tags(rows: dict[str, str], visible: list[str]) -> dict[str, str]:
+    shown = set(visible)
+    out = {tag: v for tag, v in rows.items() if v in shown}
+    if "latest" not in out and visible:
+        out["latest"] = npm_names.highest(visible)
+    return dict(sorted(out.items(), key=lambda kv: (kv[0] != "latest", kv[0])))
+
+
+def load_view(s: Session, pkg: Package, statuses: tuple[str, ...] = (pk.PUBLISHED,)) -> PackageView:
+    q = (select(PackageVersion.version, PackageVersion.status, PackageVersion.published_time,
+                PackageVersion.created_at, PackageVersion.attributes, Blob.sha512, Blob.sha1)
+         .select_from(PackageVersion)
+         .outerjoin(Asset, Asset.package_version_id == PackageVersion.id)
+         .outerjoin(Blob, Blob.id == Asset.blob_id)
+         .where(PackageVersion.package_id == pkg.id, PackageVersion.status.in_(statuses)))
+    rows = [VersionRow(r.version, r.status, r.published_time or r.created_at, r.attributes or {},
+                       r.sha512, r.sha1) for r in s.execute(q)]
+    rows.sort(key=lambda r: npm_names.semver_key(r.version))
+    tags = dict(s.execute(select(DistTag.tag, DistTag.version).where(DistTag.package_id == pkg.id)).all())
+    return PackageView(pkg.id, pk.display_name(pkg), pkg.revision, pkg.created_at, pkg.updated_at, rows, tags)
+
+
+def version_doc(name: str, row: VersionRow, base_url: str) -> dict:
+    a = row.attributes
+    doc = dict(a.get("manifest") or {"name": name, "version": row.version})
+    dist = dict(doc.get("dist") or {})
+    dist["tarball"] = base_url + tarball_path(name, row.version)
+    if row.sha512:
+        dist["integrity"] = integrity(row.sha512)
+    if row.sha1:
+        dist["shasum"] = row.sha1
+    doc["dist"] = dist
+    return doc
+
+
+def render_full(view: PackageView, base_url: str) -> dict:
+    tags = view.tags()
+    versions = {r.version: version_doc(view.name, r, base_url) for r in view.versions}
+    time = {"created": iso(view.created), "modified": iso(view.modified)}
+    time.update((r.version, iso(r.published)) for r in view.versions)
+    doc: dict = {"_id": view.name, "_rev": view.rev, "name": view.name}
+    latest = next((r for r in view.versions if r.version == tags.get("latest")), None)
+    if latest is not None:
+        manifest = versions[latest.version]
+        doc.update((k, manifest[k]) for k in TOP_FIELDS if k in manifest)
+        if latest.attributes.get("readme"):
+            doc["readme"] = latest.attributes["readme"]
+    doc.update({"dist-tags": tags, "versions": versions, "time": time})
+    return doc
+
+
+def render_corgi(view: PackageView, base_url: str) -> dict:
+    versions = {}
+    for r in view.versions:
+        full = version_doc(view.name, r, base_url)
+        versions[r.version] = {k: full[k] for k in CORGI_VERSION_FIELDS if k in full}
+    return {"name": view.name, "modified": iso(view.modified), "dist-tags": view.tags(), "versions": versions}
+
+
+def wants_corgi(accept: str | None) -> bool:
+    """True when the client prefers the abbreviated document (q-values honoured)."""
+    if not accept or "install-v1" not in accept:
+        return False
+    q_corgi = q_json = 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for p in params:
+            if p.startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        if media == CORGI:
+            q_corgi = max(q_corgi, q)
+        elif media == "application/json":
+            q_json = max(q_json, q)
+    return q_corgi > 0 and q_corgi >= q_json
+
+
+# ---- the rendered-bytes cache ------------------------------------------------------------------
+
+@dataclass
+class Rendered:
+    revision: int
+    body: bytes
+    etag: str
+    media_type: str
+    _gz: bytes | None = field(default=None, repr=False)
+
+    def gz(self) -> bytes:
+        if self._gz is None:
+            self._gz = gzip.compress(self.body, compresslevel=6, mtime=0)
+        return self._gz
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self._gz or b"")
+
+
+class RenderCache:
+    """LRU of rendered packuments keyed by (package id, kind, base_url), each entry carrying the
+    revision it was rendered at: a hit counts only when the DB's revision still matches."""
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_entries: int = 2048):
+        self.max_bytes, self.max_entries = max_bytes, max_entries
+        self._d: OrderedDict[tuple, Rendered] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, revision: int) -> Rendered | None:
+        with self._lock:
+            hit = self._d.get(key)
+            if hit is None or hit.revision != revision:
+                return None
+            self._d.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple, value: Rendered) -> None:
+        with self._lock:
+            old = self._d.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._d[key] = value
+            self._bytes += value.size
+            while self._d and (self._bytes > self.max_bytes or len(self._d) > self.max_entries):
+                _k, dropped = self._d.popitem(last=False)
+                self._bytes -= dropped.size
+
+
+def render(view: PackageView, kind: str, base_url: str) -> Rendered:
+    doc = render_corgi(view, base_url) if kind == "corgi" else render_full(view, base_url)
+    body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
+    tag = zlib.crc32(base_url.encode()) & 0xFFFFFFFF
+    etag = f'"{view.pkg_id}-{view.revision}-{kind}-{tag:08x}"'
+    return Rendered(view.revision, body, etag, CORGI if kind == "corgi" else "application/json")
