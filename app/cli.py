@@ -24,14 +24,45 @@ def _serve(argv: list[str]) -> int:
     settings = get_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)  # once, before any worker starts
+    _prepare_metrics_dir(settings.data_dir)
     url = f"http://{args.host}:{args.port}"
     print(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
           f"blobs: {settings.blob_store})", flush=True)
     print("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
           flush=True)
     uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30)
+                log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30, access_log=False,
+                log_config=_log_config(args.log_level))
     return 0
+
+
+def _prepare_metrics_dir(data_dir) -> None:
+    """prometheus_client's multiprocess mode: every worker writes its samples under one fresh dir."""
+    import shutil
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        base = data_dir / "metrics"
+        base.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="run-", dir=base)
+    path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    for entry in os.listdir(path):
+        shutil.rmtree(os.path.join(path, entry), ignore_errors=True) if os.path.isdir(
+            os.path.join(path, entry)) else os.unlink(os.path.join(path, entry))
+
+
+def _log_config(level: str) -> dict:
+    """uvicorn's loggers plus Arca's: one line per request from arca.request (JSON with ARCA_LOG_FORMAT=json)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = {**LOGGING_CONFIG, "formatters": dict(LOGGING_CONFIG["formatters"]),
+           "handlers": dict(LOGGING_CONFIG["handlers"]), "loggers": dict(LOGGING_CONFIG["loggers"])}
+    cfg["formatters"]["arca"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    if os.environ.get("ARCA_LOG_FORMAT", "").lower() == "json":
+        cfg["formatters"]["arca"] = {"format": "%(message)s"}
+    cfg["handlers"]["arca"] = {"class": "logging.StreamHandler", "formatter": "arca", "stream": "ext://sys.stderr"}
+    cfg["loggers"]["arca"] = {"handlers": ["arca"], "level": level.upper(), "propagate": False}
+    return cfg
 
 
 def _safe_url(url: str) -> str:
@@ -56,6 +87,24 @@ def _admin(argv: list[str]) -> int:
     sub.add_parser("fsck", help="report assets whose blob is missing or corrupt (hashes re-checked)")
     ms = sub.add_parser("migrate-storage", help="copy every blob to another blob store (resumable, verified)")
     ms.add_argument("--to", required=True, help="target, e.g. s3://bucket/prefix")
+    sp = sub.add_parser("set-password", help="set a user's web console password (read from stdin or prompted)")
+    sp.add_argument("name")
+    sp.add_argument("--password-stdin", action="store_true")
+    cw = sub.add_parser("create-webhook", help="POST package version events of a domain to a URL")
+    cw.add_argument("--domain", required=True)
+    cw.add_argument("--url", required=True)
+    cw.add_argument("--secret", help="HMAC-SHA256 key for the X-Arca-Signature-256 header")
+    cw.add_argument("--filter", help="format=maven,repository=libs,namespace=...,package=...")
+    lw = sub.add_parser("list-webhooks")
+    lw.add_argument("--domain")
+    dw = sub.add_parser("delete-webhook")
+    dw.add_argument("id", type=int)
+    au = sub.add_parser("audit", help="read the audit trail")
+    au.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T00:00:00Z")
+    au.add_argument("--domain")
+    au.add_argument("--principal", help="user name or ARN")
+    au.add_argument("--limit", type=int, default=1000)
+    au.add_argument("--output", choices=["json", "text"], default="text")
     args = p.parse_args(argv)
 
     from app.config import get_settings
@@ -79,6 +128,23 @@ def _admin(argv: list[str]) -> int:
             out = fsck(arca)
             print(json.dumps(out, indent=4, default=str))
             return 0 if out.get("ok") else 1
+        elif args.cmd == "set-password":
+            import getpass
+
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+            out = identity.set_password(arca, args.name, password)
+        elif args.cmd in ("create-webhook", "list-webhooks", "delete-webhook"):
+            from app.observability import webhooks
+
+            if args.cmd == "create-webhook":
+                out = webhooks.create_webhook(arca, args.domain, args.url, args.secret,
+                                              webhooks.parse_filter(args.filter))
+            elif args.cmd == "list-webhooks":
+                out = webhooks.list_webhooks(arca, args.domain)
+            else:
+                out = webhooks.delete_webhook(arca, args.id)
+        elif args.cmd == "audit":
+            return _audit(arca, args)
         elif args.cmd == "migrate-storage":
             from app.storage.maintenance import migrate_storage
 
@@ -89,6 +155,22 @@ def _admin(argv: list[str]) -> int:
         print(f"arca admin {args.cmd}: {exc.message}", file=sys.stderr)
         return 1
     print(json.dumps(out, indent=4, default=str))
+    return 0
+
+
+def _audit(arca, args) -> int:
+    from datetime import datetime
+
+    from app.observability.webhooks import query_audit
+
+    since = datetime.fromisoformat(args.since.replace("Z", "+00:00")) if args.since else None
+    rows = query_audit(arca, since=since, domain=args.domain, principal=args.principal, limit=args.limit)
+    if args.output == "json":
+        print(json.dumps(rows, indent=4))
+    else:
+        for r in rows:
+            print(f"{r['time']}  {r['principal'] or '-'}  {r['action']}  {r['resourceType']}:{r['resource']}"
+                  f"  ip={r['sourceIp'] or '-'}  request={r['requestId'] or '-'}")
     return 0
 
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import hmac
+import os
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from app.api.router import control_plane
 from app.config import Settings, get_settings
 from app.formats.http import data_plane
+from app.observability import metrics
+from app.observability.requests import RequestLogMiddleware
 from app.services.context import Arca
 
 ALL_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]
@@ -35,18 +41,38 @@ async def readyz(request: Request):
     return JSONResponse({"ready": True})
 
 
+async def metrics_endpoint(request: Request):
+    expected = os.environ.get("ARCA_METRICS_TOKEN")
+    if expected:
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            return PlainTextResponse("metrics need Authorization: Bearer $ARCA_METRICS_TOKEN\n", status_code=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="arca-metrics"'})
+    body, content_type = await run_in_threadpool(metrics.render)
+    return Response(body, media_type=content_type)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Starlette:
     settings = settings or get_settings()
     arca = Arca.from_settings(settings, migrate=migrate)
+    metrics.watch_pool(arca.db.engine)
 
     @asynccontextmanager
     async def lifespan(app):
+        from app.observability.webhooks import run_deliverer
+
+        task = asyncio.create_task(run_deliverer(arca)) if os.environ.get("ARCA_WEBHOOKS", "1") != "0" else None
         yield
+        if task:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         arca.db.dispose()
 
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_endpoint),
         Route("/v1/{path:path}", control_plane, methods=ALL_METHODS),
     ]
     try:
@@ -61,4 +87,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.arca = arca
+    app.add_middleware(RequestLogMiddleware)
     return app

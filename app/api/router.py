@@ -13,11 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app.api import ops_domains as od, ops_packages as op
+from app.api import ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
 from app.api.auth import SigV4Error, authenticate
 from app.api.context import OpContext
 from app.api.errors import arca_error_response, error_response
 from app.domain.errors import ArcaError, ValidationError
+from app.observability.context import note
 
 log = logging.getLogger("arca.api")
 
@@ -57,9 +58,23 @@ ROUTES: dict[tuple[str, str], tuple[str, Callable]] = {
     ("POST", "/v1/tag"): ("TagResource", od.tag_resource),
     ("POST", "/v1/untag"): ("UntagResource", od.untag_resource),
     ("POST", "/v1/tags"): ("ListTagsForResource", od.list_tags_for_resource),
+    ("POST", "/v1/package/versions/copy"): ("CopyPackageVersions", og.copy_package_versions),
+    ("POST", "/v1/package-group"): ("CreatePackageGroup", ogr.create_package_group),
+    ("GET", "/v1/package-group"): ("DescribePackageGroup", ogr.describe_package_group),
+    ("PUT", "/v1/package-group"): ("UpdatePackageGroup", ogr.update_package_group),
+    ("DELETE", "/v1/package-group"): ("DeletePackageGroup", ogr.delete_package_group),
+    ("PUT", "/v1/package-group-origin-configuration"): (
+        "UpdatePackageGroupOriginConfiguration", ogr.update_package_group_origin_configuration),
+    ("POST", "/v1/package-groups"): ("ListPackageGroups", ogr.list_package_groups),
+    ("POST", "/v1/package-groups/sub-groups"): ("ListSubPackageGroups", ogr.list_sub_package_groups),
+    ("GET", "/v1/list-associated-packages"): ("ListAssociatedPackages", ogr.list_associated_packages),
+    ("GET", "/v1/package-group-allowed-repositories"): (
+        "ListAllowedRepositoriesForGroup", ogr.list_allowed_repositories_for_group),
+    ("GET", "/v1/get-associated-package-group"): ("GetAssociatedPackageGroup", ogr.get_associated_package_group),
 }
 # Operations that stream their body and are handled below instead of through ROUTES.
-STREAMING = {("GET", "/v1/package/version/asset"): "GetPackageVersionAsset"}
+STREAMING = {("GET", "/v1/package/version/asset"): "GetPackageVersionAsset",
+             ("POST", "/v1/package/version/publish"): "PublishPackageVersion"}
 MAX_JSON_BODY = 1024 * 1024
 
 
@@ -96,10 +111,14 @@ async def control_plane(request: Request) -> Response:
             body = await _read_body(request)
         else:
             return error_response("UnknownOperationException", f"No operation at {key[0]} {key[1]}", 404)
+        note(operation=ROUTES[key][0] if key in ROUTES else STREAMING[key],
+             domain=request.query_params.get("domain"), repository=request.query_params.get("repository"),
+             format=request.query_params.get("format"))
         try:
             principal = await run_in_threadpool(authenticate, request.app.state.arca, request, body)
         except SigV4Error as exc:
             return error_response(exc.code, exc.message, exc.status)
+        note(principal=principal.arn)
         claimed = request.headers.get("x-amz-content-sha256")
         if body and claimed and not hmac.compare_digest(claimed, hashlib.sha256(body).hexdigest()):
             raise ValidationError("x-amz-content-sha256 does not match the request body")
@@ -111,6 +130,9 @@ async def control_plane(request: Request) -> Response:
             raise ValidationError("Request body must be a JSON object")
         ctx = OpContext(request.app.state.arca, principal, dict(request.query_params), data, _base_url(request),
                         {k.lower(): v for k, v in request.headers.items()})
+        if key == ("POST", "/v1/package/version/publish"):
+            # The body is the asset: streamed to the blob store, verified against x-amz-content-sha256.
+            return _ok(await og.publish_package_version(ctx, request.stream()))
         if key in STREAMING:
             return await _get_asset(ctx)
         _name, handler = ROUTES[key]

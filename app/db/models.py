@@ -259,3 +259,4 @@ class Delivery(Base):
     claimed_until: Mapped[datetime | None] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    event: Mapped[OutboxEvent] = relationship()

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.db.models import Domain, Repository
 from app.domain.errors import ArcaError, NotFound, Unauthenticated
+from app.observability.context import note
 from app.services import authz, identity
 from app.services.context import Arca, Principal
 
@@ -140,6 +141,7 @@ async def data_plane(request: Request) -> Response:
         if ref is False:
             raise NotFound(f"Domain {domain} does not exist")
         principal = await run_in_threadpool(authenticate_token, arca, credentials(request), domain)
+        note(principal=principal.arn)
         if ref is None:
             raise NotFound(f"Repository {repository} does not exist in domain {domain}")
         if fmt not in FORMAT_MODULES:

@@ -37,7 +37,9 @@ class Arca:
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "Arca":
         from app.db.session import upgrade
+        from app.observability import hooks
 
+        hooks.install(settings.account_id, settings.region or "us-east-1")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate:
             upgrade(settings.database_url)

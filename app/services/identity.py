@@ -84,4 +84,47 @@ def issue_token(arca: Arca, principal: Principal, domain: str, duration: int | N
     seconds = check_duration(duration)
     expires = time.time() + seconds
     token = arca.signer.issue(user_id=principal.user_id, user_name=principal.name, domain=domain, expires_at=expires)
+    _audit_token(arca, principal, domain, seconds)
     return {"authorizationToken": token, "expiration": datetime.fromtimestamp(int(expires), timezone.utc)}
+
+
+def _audit_token(arca: Arca, principal: Principal, domain: str, seconds: int) -> None:
+    """Token issuance is recorded (never the token itself)."""
+    from app.db.models import AuditEvent
+    from app.observability.context import info
+
+    ri = info()
+    with arca.db.session() as s:
+        s.add(AuditEvent(principal=principal.arn, action="GetAuthorizationToken", resource_type="domain",
+                         resource=domain, domain=domain, source_ip=ri.source_ip if ri else None,
+                         request_id=ri.request_id if ri else None, details={"durationSeconds": seconds}))
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    import base64
+    import hashlib
+
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
+
+
+def check_password(password: str, stored: str | None) -> bool:
+    import base64
+    import hmac
+
+    if not stored or not stored.startswith("scrypt$"):
+        return False
+    _, salt, _digest = stored.split("$", 2)
+    return hmac.compare_digest(hash_password(password, base64.b64decode(salt)), stored)
+
+
+def set_password(arca: Arca, name: str, password: str) -> dict:
+    if len(password) < 8:
+        raise ValidationError("The password must have at least 8 characters")
+    with arca.db.session() as s:
+        user = s.scalar(select(User).where(User.name == name))
+        if user is None:
+            raise NotFound(f"User {name} does not exist")
+        user.password_hash = hash_password(password)
+        return {"UserName": name, "PasswordSet": True}

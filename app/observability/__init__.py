@@ -1,0 +1,1 @@
+"""Request context, request logs, metrics, the audit trail and package events."""

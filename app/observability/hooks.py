@@ -1,0 +1,238 @@
+"""Audit rows and package events written by the same flush, in the same transaction, as the change.
+
+A `before_flush` hook looks at what the unit of work is about to write. Services stay unaware of
+auditing; nothing a service changes through the session can escape the trail or the outbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timezone
+
+from sqlalchemy import event, func, inspect, select
+from sqlalchemy.orm import Session
+
+from app.db.models import (AccessKey, AuditEvent, Delivery, Domain, OutboxEvent, Package, PackageGroup,
+                           PackageVersion, Policy, Repository, RepositoryUpstream, User, Webhook, utcnow)
+from app.observability import context, metrics
+
+_installed = False
+CLI_PRINCIPAL = "local:arca-admin"
+DETAIL_TYPE = "CodeArtifact Package Version State Change"
+
+
+def install(account: str, region: str) -> None:
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    event.listen(Session, "before_flush", lambda s, ctx, objs: _before_flush(s, account, region))
+
+
+def _changed(obj, *attrs: str) -> dict:
+    state = inspect(obj)
+    out = {}
+    for a in attrs:
+        hist = state.attrs[a].history
+        if hist.has_changes():
+            out[a] = {"from": hist.deleted[0] if hist.deleted else None,
+                      "to": hist.added[0] if hist.added else None}
+    return out
+
+
+def _audit(s: Session, action: str, rtype: str, resource: str, domain: str | None, **details) -> None:
+    ri = context.info()
+    if ri is not None and ri.operation:
+        details.setdefault("operation", ri.operation)
+    s.add(AuditEvent(at=utcnow(), principal=(ri.principal if ri and ri.principal else
+                                             (None if ri else CLI_PRINCIPAL)),
+                     action=action, resource_type=rtype, resource=resource, domain=domain,
+                     source_ip=ri.source_ip if ri else None, request_id=ri.request_id if ri else None,
+                     details={k: _jsonable(v) for k, v in details.items()}))
+
+
+def _jsonable(v):
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    return v
+
+
+def _domain_name(s: Session, domain_id: int | None) -> str | None:
+    d = s.get(Domain, domain_id) if domain_id else None
+    return d.name if d else None
+
+
+def _version_place(s: Session, v: PackageVersion):
+    pkg = s.get(Package, v.package_id)
+    repo = s.get(Repository, pkg.repository_id) if pkg else None
+    dom = s.get(Domain, repo.domain_id) if repo else None
+    return pkg, repo, dom
+
+
+def _coord(pkg: Package) -> str:
+    return f"{pkg.format}/{pkg.namespace + '/' if pkg.namespace else ''}{pkg.name}"
+
+
+def _before_flush(s: Session, account: str, region: str) -> None:
+    with s.no_autoflush:
+        for obj in list(s.new):
+            _on_new(s, obj, account, region)
+        for obj in list(s.dirty):
+            if s.is_modified(obj, include_collections=False):
+                _on_dirty(s, obj, account, region)
+        for obj in list(s.deleted):
+            _on_deleted(s, obj, account, region)
+
+
+def _on_new(s, obj, account, region):
+    if isinstance(obj, Domain):
+        _audit(s, "CreateDomain", "domain", obj.name, obj.name)
+    elif isinstance(obj, Repository):
+        dn = _domain_name(s, obj.domain_id)
+        _audit(s, "CreateRepository", "repository", f"{dn}/{obj.name}", dn, description=obj.description)
+    elif isinstance(obj, RepositoryUpstream):
+        repo = s.get(Repository, obj.repository_id)
+        up = s.get(Repository, obj.upstream_id)
+        if repo is not None:
+            dn = _domain_name(s, repo.domain_id)
+            _audit(s, "AddUpstream", "repository", f"{dn}/{repo.name}", dn, upstream=up.name if up else None,
+                   position=obj.position)
+    elif isinstance(obj, Policy):
+        _audit(s, "PutPermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, User):
+        _audit(s, "CreateUser", "user", obj.name, None, admin=bool(obj.is_admin))
+    elif isinstance(obj, AccessKey):
+        user = s.get(User, obj.user_id)
+        _audit(s, "CreateAccessKey", "access-key", obj.access_key_id, None, user=user.name if user else None)
+    elif isinstance(obj, Webhook):
+        _audit(s, "CreateWebhook", "webhook", obj.url, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, PackageGroup):
+        _audit(s, "CreatePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, PackageVersion):
+        pkg, repo, dom = _version_place(s, obj)
+        if pkg is None:
+            return
+        _audit(s, "CreatePackageVersion", "package-version", f"{dom.name}/{repo.name}/{_coord(pkg)}@{obj.version}",
+               dom.name, status=obj.status, origin=obj.origin_type)
+        _event(s, dom, repo, pkg, obj, "Created", account, region)
+
+
+def _on_dirty(s, obj, account, region):
+    if isinstance(obj, PackageVersion):
+        change = _changed(obj, "status")
+        if change:
+            pkg, repo, dom = _version_place(s, obj)
+            _audit(s, "UpdatePackageVersionStatus", "package-version",
+                   f"{dom.name}/{repo.name}/{_coord(pkg)}@{obj.version}", dom.name, **change)
+            _event(s, dom, repo, pkg, obj, "Updated", account, region)
+    elif isinstance(obj, Package):
+        change = _changed(obj, "origin_publish", "origin_upstream")
+        if change:
+            repo = s.get(Repository, obj.repository_id)
+            dn = _domain_name(s, repo.domain_id)
+            _audit(s, "PutPackageOriginConfiguration", "package", f"{dn}/{repo.name}/{_coord(obj)}", dn, **change)
+    elif isinstance(obj, Repository):
+        change = _changed(obj, "description", "external_connection")
+        if change:
+            dn = _domain_name(s, obj.domain_id)
+            _audit(s, "UpdateRepository", "repository", f"{dn}/{obj.name}", dn, **change)
+    elif isinstance(obj, Policy):
+        if _changed(obj, "document"):
+            _audit(s, "PutPermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, PackageGroup):
+        change = _changed(obj, "description", "contact_info", "restrictions", "allowed_repositories")
+        if change:
+            _audit(s, "UpdatePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id),
+                   **change)
+    elif isinstance(obj, AccessKey):
+        change = _changed(obj, "status")
+        if change:
+            _audit(s, "UpdateAccessKey", "access-key", obj.access_key_id, None, **change)
+    elif isinstance(obj, User):
+        change = _changed(obj, "is_admin")
+        if _changed(obj, "password_hash"):
+            change["password"] = "changed"  # never the hash itself
+        if change:
+            _audit(s, "UpdateUser", "user", obj.name, None, **change)
+
+
+def _on_deleted(s, obj, account, region):
+    if isinstance(obj, Domain):
+        _audit(s, "DeleteDomain", "domain", obj.name, obj.name)
+    elif isinstance(obj, Repository):
+        dn = _domain_name(s, obj.domain_id)
+        _audit(s, "DeleteRepository", "repository", f"{dn}/{obj.name}", dn)
+    elif isinstance(obj, Policy):
+        _audit(s, "DeletePermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, Package):
+        repo = s.get(Repository, obj.repository_id)
+        if repo is not None:
+            dn = _domain_name(s, repo.domain_id)
+            _audit(s, "DeletePackage", "package", f"{dn}/{repo.name}/{_coord(obj)}", dn)
+    elif isinstance(obj, PackageVersion):
+        pkg, repo, dom = _version_place(s, obj)
+        if pkg is None or repo is None:
+            return
+        _audit(s, "DeletePackageVersion", "package-version", f"{dom.name}/{repo.name}/{_coord(pkg)}@{obj.version}",
+               dom.name, status=obj.status)
+        _event(s, dom, repo, pkg, obj, "Deleted", account, region)
+    elif isinstance(obj, Webhook):
+        _audit(s, "DeleteWebhook", "webhook", obj.url, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, PackageGroup):
+        _audit(s, "DeletePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, AccessKey):
+        _audit(s, "DeleteAccessKey", "access-key", obj.access_key_id, None)
+    elif isinstance(obj, User):
+        _audit(s, "DeleteUser", "user", obj.name, None)
+
+
+# ---- package events (EventBridge envelope, CodeArtifact detail) -----------------------------------
+
+def _next_sequence(s: Session, pkg: Package) -> int:
+    pending = s.info.setdefault("arca_seq", {})
+    if pkg.id not in pending:
+        pending[pkg.id] = s.scalar(select(func.coalesce(func.max(OutboxEvent.sequence_number), 0))
+                                   .where(OutboxEvent.package_id == pkg.id)) or 0
+    pending[pkg.id] += 1
+    return pending[pkg.id]
+
+
+def _event(s, dom: Domain, repo: Repository, pkg: Package, v: PackageVersion, operation: str,
+           account: str, region: str) -> None:
+    state = "Deleted" if operation == "Deleted" else v.status
+    seq = _next_sequence(s, pkg)
+    dedup = uuid.uuid4().hex
+    now = utcnow().astimezone(timezone.utc)
+    detail = {
+        "domainName": dom.name, "domainOwner": account, "repositoryName": repo.name,
+        "packageFormat": pkg.format, "packageNamespace": pkg.namespace or None, "packageName": pkg.name,
+        "packageVersion": v.version, "packageVersionState": state, "packageVersionRevision": v.revision,
+        "changes": {"assetsAdded": 0, "assetsRemoved": 0, "assetsUpdated": 0, "metadataUpdated": False,
+                    "statusChanged": operation != "Created"},
+        "operationType": operation, "sequenceNumber": seq, "eventDeduplicationId": dedup,
+    }
+    envelope = {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": DETAIL_TYPE, "source": "aws.codeartifact",
+        "account": account, "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": region,
+        "resources": [f"arn:aws:codeartifact:{region}:{account}:package/{dom.name}/{repo.name}/{pkg.format}/"
+                      f"{pkg.namespace or ''}/{pkg.name}"],
+        "detail": detail,
+    }
+    ev = OutboxEvent(domain_id=dom.id, package_id=pkg.id, sequence_number=seq, dedup_id=dedup, payload=envelope,
+                     created_at=now)
+    s.add(ev)
+    metrics.STATUS_CHANGES.labels(pkg.format, state).inc()
+    if state == "Published" and operation in ("Created", "Updated"):
+        metrics.PUBLISHES.labels(pkg.format).inc()
+    for hook in s.scalars(select(Webhook).where(Webhook.domain_id == dom.id)):
+        f = hook.filters or {}
+        if f.get("format") and f["format"] != pkg.format:
+            continue
+        if f.get("repository") and f["repository"] != repo.name:
+            continue
+        if f.get("namespace") and f["namespace"] != (pkg.namespace or ""):
+            continue
+        if f.get("package") and f["package"] != pkg.name:
+            continue
+        s.add(Delivery(event=ev, webhook_id=hook.id, status="pending", attempts=0, next_attempt_at=now))
