@@ -199,25 +199,30 @@ def pip_cmd(python: str | Path, *args: str) -> list[str]:
     return [str(python), "-m", "pip", *args, "--no-cache-dir", "--disable-pip-version-check", "--no-input"]
 
 
-def raw_upload(url: str, token: str, fields: dict, filename: str | None, content: bytes | None,
-               **kwargs) -> httpx.Response:
-    """A legacy-API upload through httpx, for the inputs twine would refuse to send."""
-    data = []
+def multipart_body(fields: dict, filename: str | None, content: bytes | None,
+                   boundary: str = "arcatestboundary7e3f") -> tuple[bytes, str]:
+    """A multipart/form-data body as twine writes it (text parts without Content-Type)."""
+    out = bytearray()
     for key, value in fields.items():
         for v in value if isinstance(value, list) else [value]:
-            data.append((key, v))
-    files = {"content": (filename, content, "application/octet-stream")} if filename is not None else None
-    return httpx.post(url, data=dict_multi(data), files=files, auth=("aws", token), timeout=60, **kwargs)
+            out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n').encode()
+            out += str(v).encode() + b"\r\n"
+    if filename is not None:
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="content"; filename="{filename}"\r\n'
+                "Content-Type: application/octet-stream\r\n\r\n").encode()
+        out += (content or b"") + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
 
 
-def dict_multi(pairs):
-    out: dict[str, list[str] | str] = {}
-    for k, v in pairs:
-        if k in out:
-            out[k] = (out[k] if isinstance(out[k], list) else [out[k]]) + [v]
-        else:
-            out[k] = v
-    return out
+def raw_upload(url: str, token: str | None, fields: dict, filename: str | None, content: bytes | None,
+               chunk: int | None = None) -> httpx.Response:
+    """A legacy-API upload through httpx, for the inputs twine would refuse to send. With `chunk`
+    the body goes out chunked (no Content-Length)."""
+    body, ctype = multipart_body(fields, filename, content)
+    payload = body if chunk is None else (body[i:i + chunk] for i in range(0, len(body), chunk))
+    return httpx.post(url, content=payload, headers={"Content-Type": ctype},
+                      auth=("aws", token) if token else None, timeout=60)
 
 
 def form_for(name: str, version: str, content: bytes, filetype: str = "bdist_wheel", **extra) -> dict:
@@ -237,3 +242,78 @@ def wait_for(predicate, timeout: float = 10.0):
         if value or time.monotonic() > deadline:
             return value
         time.sleep(0.05)
+
+
+# ---- a recording reverse proxy: the server-side evidence of what a client fetched ---------------
+
+class RecordingProxy:
+    """Forwards every request to `target` and records (method, path, status). `rewrite(path, body)`
+    may change response bodies (the request then asks the server for an uncompressed body)."""
+
+    HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization",
+           "proxy-authenticate", "content-length"}
+
+    def __init__(self, target: str, rewrite=None):
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.requests: list[tuple[str, str, int]] = []
+        self.rewrite = rewrite
+        host, port = urlsplit(target).hostname, urlsplit(target).port
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in self.HOP_REQ}
+                if proxy.rewrite is not None:
+                    headers["Accept-Encoding"] = "identity"
+                conn = http.client.HTTPConnection(host, port, timeout=120)
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                if proxy.rewrite is not None:
+                    data = proxy.rewrite(self.path, data)
+                proxy.requests.append((self.command, self.path, resp.status))
+                self.send_response(resp.status, resp.reason)
+                for k, v in resp.getheaders():
+                    if k.lower() not in RecordingProxy.HOP:
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+                conn.close()
+
+            HOP_REQ = {"connection", "keep-alive", "proxy-connection", "host", "content-length"}
+            do_GET = do_POST = do_HEAD = do_PUT = _forward
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def hostport(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def paths(self, method: str = "GET") -> list[str]:
+        return [p for m, p, _s in self.requests if m == method]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

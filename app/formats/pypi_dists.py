@@ -97,16 +97,20 @@ def _archive_kind(dist: DistFile) -> str:
 
 
 def _matches(dirname: str, suffix: str, dist: DistFile) -> bool:
-    """Does `{name}-{version}{suffix}` name this distribution (compared after normalisation)?"""
+    """Does `{name}-{version}{suffix}` name this distribution (compared after normalisation)?
+    Every '-' is tried as the separator: old tools left dashes in the name or version."""
     if not dirname.endswith(suffix):
         return False
-    name, sep, version = dirname[: -len(suffix) if suffix else None].rpartition("-")
-    if not sep:
-        return False
-    try:
-        return canonicalize_name(name) == dist.name and Version(version) == dist.version
-    except InvalidVersion:
-        return False
+    stem = dirname[: -len(suffix)] if suffix else dirname
+    for i, ch in enumerate(stem):
+        if ch != "-":
+            continue
+        try:
+            if canonicalize_name(stem[:i]) == dist.name and Version(stem[i + 1:]) == dist.version:
+                return True
+        except InvalidVersion:
+            continue
+    return False
 
 
 def _from_zip(path: Path, dist: DistFile) -> bytes:
