@@ -125,7 +125,7 @@ class BodyScanner:
                 raise ValidationError("The publish body nests too deeply")
             self._stack.append(_Frame(is_obj=c == b"{"))
         elif c in (b"}", b"]"):
-            if not self._stack:
+            if not self._stack or self._stack[-1].is_obj != (c == b"}"):
                 raise ValidationError("The publish body is not valid JSON")
             self._stack.pop()
         elif c == b":" and top is not None and top.is_obj:

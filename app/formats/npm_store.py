@@ -230,7 +230,12 @@ def _update_metadata(dp, name: str, doc: dict, rev: str | None) -> dict:
     if not isinstance(body_versions, dict):
         raise ValidationError("The body must carry the package's 'versions'")
     with dp.arca.db.session() as s:
-        pkg = _lock(s, dp, name, rev)
+        try:
+            pkg = _lock(s, dp, name, rev)
+        except NotFound:
+            if rev is not None:
+                raise
+            raise ValidationError("A publish must carry exactly one tarball in _attachments") from None
         rows = {v.version: v for v in pk.versions_of(s, pkg)}
         for version in body_versions:
             if version not in rows:
