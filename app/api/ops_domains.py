@@ -265,6 +265,12 @@ def _tag_target(ctx: OpContext, s) -> str:
     if kind == "repository":
         r = domains.get_repository(s, d, parts[1] if len(parts) > 1 else "")
         authz.require(ctx.arca, s, ctx.principal, "codeartifact:TagResource", d, r)
+    elif kind == "package-group":
+        from app.services import package_groups
+
+        group = package_groups.Groups.load(s, d).get(package_groups.pattern_from_arn(rest)[1])
+        arn = package_groups.group_arn(ctx.arca.region, ctx.arca.account, d.name, group.text)
+        authz.require(ctx.arca, s, ctx.principal, "codeartifact:TagResource", d, resource_arn=arn)
     else:
         authz.require(ctx.arca, s, ctx.principal, "codeartifact:TagResource", d)
     return arn
