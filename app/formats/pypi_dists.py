@@ -206,7 +206,7 @@ def _dependency(text: str) -> dict | None:
         return None
     requirement = str(req.specifier)
     if req.marker is not None:
-        requirement = f"{requirement}; {req.marker}".lstrip()
+        requirement = f"{requirement}; {req.marker}" if requirement else str(req.marker)
     out = {"package": canonicalize_name(req.name), "dependencyType": "Requires-Dist"}
     if requirement:
         out["versionRequirement"] = requirement
