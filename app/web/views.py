@@ -1,0 +1,256 @@
+"""The console's pages. Each handler is sync (it runs in the thread pool, like every DB call) and
+gets a `Ctx`; `page()` wraps it with the session, the CSRF check for POSTs and error pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.domain.errors import AccessDenied, ArcaError, NotFound, ValidationError
+from app.observability.context import note
+from app.services import authz, identity
+from app.services.context import Arca
+from app.web import queries as qy, render, session, snippets
+from app.web.render import html
+
+CSRF_FIELD = "csrf"
+
+
+@dataclass
+class Ctx:
+    request: Request
+    arca: Arca
+    ws: session.WebSession
+    form: dict = field(default_factory=dict)
+
+    @property
+    def principal(self):
+        return self.ws.principal
+
+    def q(self, name: str) -> str:
+        return (self.request.query_params.get(name) or "").strip()
+
+    def base_url(self) -> str:
+        return self.arca.settings.base_url or str(self.request.base_url).rstrip("/")
+
+    def render(self, template: str, http_status: int = 200, headers: dict | None = None, **context) -> Response:
+        context.update(user=self.principal, csrf=self.ws.csrf_token(self.arca), csrf_field=CSRF_FIELD)
+        return html(template, context, http_status, headers)
+
+
+def _finish(arca: Arca, request: Request, ws: session.WebSession, response: Response) -> Response:
+    for k, v in render.SECURITY_HEADERS.items():
+        response.headers.setdefault(k, v)
+    response.headers.setdefault("Cache-Control", "no-store")
+    if ws.fresh:
+        session.save(arca, request, response, ws)
+    return response
+
+
+def page(handler, *, public: bool = False):
+    """An endpoint: session, sign-in requirement, CSRF on POST, ArcaError -> error page."""
+
+    async def endpoint(request: Request) -> Response:
+        arca: Arca = request.app.state.arca
+        ws = await run_in_threadpool(session.load, arca, request)
+        form = {}
+        if request.method == "POST":
+            form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+        ctx = Ctx(request, arca, ws, form)
+        if ws.principal is not None:
+            note(principal=ws.principal.arn)
+        elif not public:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            if request.method == "POST":
+                response = ctx.render("error.html", http_status=403, title="Signed out",
+                                      message="Your session has ended. Sign in again and repeat the action.")
+            else:
+                response = RedirectResponse("/ui/login?" + urlencode({"next": target}), status_code=303)
+            return _finish(arca, request, ws, response)
+        if request.method == "POST" and not ws.csrf_ok(arca, form.get(CSRF_FIELD)):
+            response = ctx.render("error.html", http_status=403, title="Forbidden",
+                                  message="The form's security token is missing or wrong. Reload the page and try again.")
+            return _finish(arca, request, ws, response)
+        try:
+            response = await run_in_threadpool(handler, ctx)
+        except ArcaError as exc:
+            titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
+            response = ctx.render("error.html", http_status=exc.status if exc.status < 500 else 500,
+                                  title=titles.get(exc.status, "Error"), message=exc.message)
+        return _finish(arca, request, ws, response)
+
+    return endpoint
+
+
+# ---- sign in / out ------------------------------------------------------------------------------
+
+def _safe_next(target: str | None) -> str:
+    # Only paths inside the console: no scheme, no host, no "//evil" or "/\\evil".
+    if target and target.startswith("/ui/") and not target.startswith(("//", "/\\")) and "\\" not in target:
+        return target
+    return "/ui/"
+
+
+def login(ctx: Ctx) -> Response:
+    if ctx.request.method == "GET":
+        if ctx.principal is not None:
+            return RedirectResponse(_safe_next(ctx.q("next")), status_code=303)
+        return ctx.render("login.html", next=_safe_next(ctx.q("next")), error=None, name="")
+    name = ctx.form.get("username", "").strip()
+    ws = session.authenticate(ctx.arca, name, ctx.form.get("password", ""))
+    if ws is None:
+        return ctx.render("login.html", http_status=401, next=_safe_next(ctx.form.get("next")), name=name,
+                          error="Wrong user name or password (passwords are set with `arca admin set-password`).")
+    ctx.ws.__dict__.update(ws.__dict__)  # the new session replaces the old one (new nonce)
+    note(principal=ws.principal.arn)
+    return RedirectResponse(_safe_next(ctx.form.get("next")), status_code=303)
+
+
+def logout(ctx: Ctx) -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    session.clear(ctx.request, response)
+    ctx.ws.fresh = False
+    return response
+
+
+# ---- browsing ----------------------------------------------------------------------------------
+
+def domains(ctx: Ctx) -> Response:
+    with ctx.arca.db.read() as s:
+        data = qy.domains_page(ctx.arca, s, ctx.principal, qy.page_number(ctx.q("page")))
+    return ctx.render("domains.html", **data, params={})
+
+
+def domain(ctx: Ctx) -> Response:
+    name = ctx.request.path_params["domain"]
+    with ctx.arca.db.read() as s:
+        d, _ = qy.lookup(ctx.arca, s, ctx.principal, name, None, qy.VIEW_DOMAIN)
+        data = qy.repositories_page(ctx.arca, s, ctx.principal, d, qy.page_number(ctx.q("page")))
+    return ctx.render("domain.html", domain=name, **data, params={})
+
+
+def search(ctx: Ctx) -> Response:
+    name = ctx.request.path_params["domain"]
+    text = ctx.q("q")[:200]
+    with ctx.arca.db.read() as s:
+        d, _ = qy.lookup(ctx.arca, s, ctx.principal, name, None, qy.VIEW_DOMAIN)
+        data = qy.search_page(ctx.arca, s, ctx.principal, d, text, qy.page_number(ctx.q("page")))
+    return ctx.render("search.html", domain=name, query=text, **data, params={"q": text})
+
+
+def repository(ctx: Ctx) -> Response:
+    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
+    params = {"format": ctx.q("format"), "namespace": ctx.q("namespace"), "prefix": ctx.q("prefix")}
+    with ctx.arca.db.read() as s:
+        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_PACKAGES)
+        header = qy.repository_header(ctx.arca, s, d, r)
+        data = qy.packages_page(s, r, params["format"] or None, params["namespace"] or None,
+                                params["prefix"] or None, qy.page_number(ctx.q("page")))
+    return ctx.render("repository.html", domain=dn, repo=header, **data, params=params, formats=qy.FORMATS)
+
+
+def _package_args(ctx: Ctx, source: dict) -> tuple[str, str, str]:
+    fmt, ns, name = ((source.get(k) or "").strip() for k in ("format", "namespace", "name"))
+    if not fmt or not name:
+        raise ValidationError("format and name are required")
+    return fmt, ns, name
+
+
+def package(ctx: Ctx) -> Response:
+    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
+    fmt, ns, name = _package_args(ctx, dict(ctx.request.query_params))
+    with ctx.arca.db.read() as s:
+        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSIONS)
+        p = qy.get_package(s, r, fmt, ns, name)
+        data = qy.versions_page(ctx.arca, s, ctx.principal, d, r, p, qy.page_number(ctx.q("page")))
+    done = ctx.q("done")
+    message = None
+    if done in qy.ACTIONS and ctx.q("v"):
+        message = f"Version {ctx.q('v')} {qy.ACTIONS[done][3]}."
+    elif done == "origin":
+        message = "Origin controls saved."
+    params = {"format": fmt, "namespace": ns, "name": name}
+    return ctx.render("package.html", domain=dn, repository=rn, **data, params=params, message=message)
+
+
+def version(ctx: Ctx, error: str | None = None, status: int = 200, confirm: str | None = None) -> Response:
+    source = dict(ctx.request.query_params) if ctx.request.method == "GET" else ctx.form
+    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
+    fmt, ns, name = _package_args(ctx, source)
+    ver = (source.get("version") or "").strip()
+    with ctx.arca.db.read() as s:
+        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSION)
+        p = qy.get_package(s, r, fmt, ns, name)
+        data = qy.version_page(ctx.arca, s, ctx.principal, d, r, p, ver)
+    confirm = confirm if confirm is not None else ctx.q("confirm")
+    if confirm and confirm not in data["actions"]:
+        confirm = None
+    done = ctx.q("done") if ctx.request.method == "GET" else ""
+    message = f"Version {ver} {qy.ACTIONS[done][3]}." if done in qy.ACTIONS else None
+    install = snippets.install_snippets(fmt, ns, name, ver)
+    return ctx.render("version.html", http_status=status, domain=dn, repository=rn, **data, install=install,
+                      confirm=confirm, confirm_text=qy.CONFIRM_TEXT.get(confirm or ""), labels=qy.ACTIONS,
+                      message=message, error=error,
+                      endpoint=snippets.endpoint(ctx.base_url(), dn, fmt, rn))
+
+
+# ---- changes -------------------------------------------------------------------------------------
+
+def version_action(ctx: Ctx) -> Response:
+    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
+    fmt, ns, name = _package_args(ctx, ctx.form)
+    ver, action = ctx.form.get("version", "").strip(), ctx.form.get("action", "")
+    if action not in qy.ACTIONS:
+        raise ValidationError(f"Unknown action {action!r}")
+    note(operation=qy.ACTIONS[action][0].split(":", 1)[1])
+    with ctx.arca.db.session() as s:
+        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSION)
+        p = qy.get_package(s, r, fmt, ns, name)
+        out = qy.act(ctx.arca, s, ctx.principal, d, r, p, ver, action)
+    failed = out["failedVersions"].get(ver)
+    if failed:
+        return version(ctx, error=f"{qy.ACTIONS[action][2]} failed: {failed['errorMessage']}", status=409)
+    pkg = {"format": fmt, "namespace": ns, "name": name}
+    if action == "delete":
+        return RedirectResponse(render.package_url(dn, rn, pkg, done=action, v=ver), status_code=303)
+    return RedirectResponse(render.version_url(dn, rn, pkg, ver, done=action), status_code=303)
+
+
+def origin(ctx: Ctx) -> Response:
+    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
+    fmt, ns, name = _package_args(ctx, ctx.form)
+    note(operation="PutPackageOriginConfiguration")
+    with ctx.arca.db.session() as s:
+        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSIONS)
+        p = qy.get_package(s, r, fmt, ns, name)
+        qy.set_origin(ctx.arca, s, ctx.principal, d, r, p, ctx.form.get("publish", ""), ctx.form.get("upstream", ""))
+    pkg = {"format": fmt, "namespace": ns, "name": name}
+    return RedirectResponse(render.package_url(dn, rn, pkg, done="origin"), status_code=303)
+
+
+def connect(ctx: Ctx) -> Response:
+    """Connection instructions; POST issues a token for the signed-in user and fills it in."""
+    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
+    client = (ctx.form.get("client") if ctx.request.method == "POST" else ctx.q("client")) or "mvn"
+    if client not in snippets.CLIENTS:
+        raise NotFound(f"No instructions for client {client!r}")
+    with ctx.arca.db.read() as s:
+        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_REPOSITORY)
+        header = qy.repository_header(ctx.arca, s, d, r)
+        can_token = authz.is_allowed(ctx.arca, s, ctx.principal, "codeartifact:GetAuthorizationToken", d)
+    token = expiration = None
+    if ctx.request.method == "POST":
+        if not can_token:
+            raise AccessDenied(f"You ({ctx.principal.name}) may not get authorization tokens for domain {dn}")
+        note(operation="GetAuthorizationToken")
+        issued = identity.issue_token(ctx.arca, ctx.principal, dn, None)
+        token, expiration = issued["authorizationToken"], issued["expiration"]
+    steps = snippets.connection(client, ctx.base_url(), dn, rn, token)
+    fmt = snippets.CLIENT_FORMAT[client]
+    return ctx.render("connect.html", domain=dn, repo=header, client=client, clients=snippets.CLIENTS, steps=steps,
+                      token=token, expiration=expiration, can_token=can_token,
+                      endpoint=snippets.endpoint(ctx.base_url(), dn, fmt, rn) if fmt else None)
