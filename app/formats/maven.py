@@ -15,8 +15,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from app.db.models import Asset, Domain, Package, PackageVersion, Repository
-from app.domain.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
-from app.formats.http import DataPlane
+from app.domain.errors import ArcaError, Conflict, NotFound, PayloadTooLarge, ValidationError
+from app.formats.http import DataPlane, error_response
 from app.formats.maven_metadata import MAX_DOCUMENT, parse_metadata, parse_pom, render_artifact, render_snapshot
 from app.formats.maven_paths import CHECKSUMS, HEX_LEN, NotInLayout, MavenPath, parse_filename, parse_path
 from app.services import authz, packages as pk
@@ -33,14 +33,20 @@ async def handle(dp: DataPlane) -> Response:
     if method not in ("GET", "HEAD", "PUT"):
         return Response(f"{method} is not supported on a Maven repository; use GET, HEAD or PUT\n",
                         status_code=405, headers={"Allow": "GET, HEAD, PUT"}, media_type="text/plain")
+    if method == "PUT":
+        try:
+            return await _put(dp, parse_path(dp.raw_rest))
+        except ArcaError as exc:
+            # The body may be unread (Expect: 100-continue clients such as Maven never send it
+            # after a final status): close, or the next request on this connection is parsed as
+            # the rest of that body and hangs.
+            response = error_response(FORMAT, exc)
+            response.headers["Connection"] = "close"
+            return response
     try:
         mp = parse_path(dp.raw_rest)
     except NotInLayout as exc:
-        if method == "PUT":
-            raise
         raise NotFound(exc.message) from None  # a client probing for something this layout cannot hold
-    if method == "PUT":
-        return await _put(dp, mp)
     if mp.kind == "file":
         return await _get_file(dp, mp)
     return await _get_metadata(dp, mp)
