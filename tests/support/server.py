@@ -43,6 +43,27 @@ def fresh_database_url(data_dir: Path) -> str:
     return url.set(database=name).render_as_string(hide_password=False)
 
 
+_MOTO = None
+
+
+def shared_s3_env(bucket_prefix: str = "arca") -> dict:
+    """Settings for a server whose blobs live in a fresh bucket on this test process's moto S3 server
+    (started on first use, stopped at exit)."""
+    global _MOTO
+    import atexit
+    import tempfile
+
+    from tests.support.moto_server import CREDS, MotoS3
+
+    if _MOTO is None:
+        _MOTO = MotoS3().start(Path(tempfile.mkdtemp(prefix="moto-")))
+        atexit.register(_MOTO.stop)
+    bucket = _MOTO.new_bucket()
+    return {"ARCA_BLOB_STORE": f"s3://{bucket}/{bucket_prefix}", "ARCA_S3_ENDPOINT_URL": _MOTO.url,
+            "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": CREDS["aws_secret_access_key"], "AWS_DEFAULT_REGION": CREDS["region_name"]}
+
+
 def clean_env(**extra: str) -> dict:
     """The environment for a client or server process: no user-level pip/npm/AWS config leaks in."""
     env = {k: v for k, v in os.environ.items()
@@ -165,8 +186,11 @@ def start_server(root: Path, *, workers: int = 1, env: dict | None = None,
     """A running server with an admin user; `log_level="info"` records one access-log line per request."""
     root.mkdir(parents=True, exist_ok=True)
     data = root / "storage"
+    env = dict(env or {})
+    if os.environ.get("ARCA_TEST_BLOB_STORE") == "s3" and "ARCA_BLOB_STORE" not in env:
+        env = {**shared_s3_env(), **env}
     server_env = clean_env(ARCA_DATA_DIR=str(data),
-                           ARCA_DATABASE_URL=database_url or fresh_database_url(data), **(env or {}))
+                           ARCA_DATABASE_URL=database_url or fresh_database_url(data), **env)
     srv = ArcaServer(root=root, env=server_env, log_level=log_level)
     srv.admin("create-user", "admin", "--admin")
     srv.access_key = json.loads(srv.admin("create-access-key", "admin").stdout)["AccessKey"]

@@ -1,0 +1,221 @@
+"""Scale-out, proven: two `arca serve` processes share one PostgreSQL and one S3 bucket (moto).
+Concurrent publishes through both nodes all land and every node sees all of them at once; racing
+the same version yields exactly one success and one 409; `arca admin fsck` stays clean."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import threading
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
+from tests.npm_support import Registry, make_tarball, publish_body, write_npmrc
+from tests.pypi_support import make_wheel, raw_upload, form_for, twine_upload, wheel_bytes, wheel_filename
+from tests.support.server import ArcaServer, fresh_database_url, shared_s3_env, start_server
+
+ROOT = Path(__file__).resolve().parents[1]
+N = int(os.environ.get("ARCA_TEST_TWO_NODE_N", "20"))
+
+
+@pytest.fixture(scope="module")
+def pg_url(tmp_path_factory):
+    if os.environ.get("ARCA_TEST_DATABASE_URL"):
+        yield None  # fresh_database_url() makes a database on that server
+        return
+    import shutil
+    import tempfile
+
+    d = Path(tempfile.mkdtemp(prefix="arca-pg."))  # not under pytest's 0700 tmp root: postgres must reach it
+    url = subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "start", str(d)], check=True, capture_output=True,
+                         text=True, timeout=120).stdout.strip()
+    os.environ["ARCA_TEST_DATABASE_URL"] = url
+    yield url
+    del os.environ["ARCA_TEST_DATABASE_URL"]
+    subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "stop", str(d)], timeout=60)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory, pg_url):
+    root = tmp_path_factory.mktemp("cluster")
+    db = fresh_database_url(root)
+    assert db.startswith("postgresql")
+    env = {**shared_s3_env(), "ARCA_SECRET_KEY": "shared-cluster-key-" + "k" * 40}
+    a = start_server(root / "a", env=env, database_url=db, log_level="info")
+    b = ArcaServer(root=root / "b", env={**a.env, "ARCA_DATA_DIR": str(root / "b" / "storage")},
+                   access_key=a.access_key, log_level="info")
+    (root / "b").mkdir()
+    b.start()
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def _pair(nodes, domain):
+    a, b = nodes
+    a.create_repo(domain, "repo")
+    token = a.token(domain)
+    return a, b, token
+
+
+def test_npm_publishes_through_both_nodes(nodes, tmp_path):
+    a, b, token = _pair(nodes, "np")
+    regs = []
+    for i, node in enumerate((a, b)):
+        reg = Registry(node, "np", "repo", token, tmp_path / f"n{i}")
+        write_npmrc(reg.npmrc, reg.url, token)
+        regs.append(reg)
+    versions = [f"1.0.{i}" for i in range(N)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda iv: regs[iv[0] % 2].publish("shared-lib", iv[1], tag=f"t{iv[0]}"),
+                      enumerate(versions)))
+    for node in (a, b):
+        with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as c:
+            doc = c.get(node.endpoint("np", "npm", "repo") + "shared-lib", headers={"Accept": "application/json"}).json()
+        assert sorted(doc["versions"]) == sorted(versions)
+
+
+def test_twine_uploads_through_both_nodes(nodes, tmp_path):
+    a, b, token = _pair(nodes, "py")
+    wheels = [make_wheel(tmp_path, "shared-proj", f"2.{i}") for i in range(N)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda iw: twine_upload((a, b)[iw[0] % 2].endpoint("py", "pypi", "repo"), token, [iw[1]]),
+                      enumerate(wheels)))
+    for node in (a, b):
+        page = httpx.get(node.endpoint("py", "pypi", "repo") + "simple/shared-proj/", auth=("aws", token),
+                         headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+        assert sorted(f["filename"] for f in page["files"]) == sorted(w.name for w in wheels)
+
+
+def _jar(text: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+        z.writestr("x.txt", text)
+    return buf.getvalue()
+
+
+def _maven_wire_deploy(node: ArcaServer, token: str, version: str) -> None:
+    """The request sequence `mvn deploy` sends (research/client-protocols.md §1.2)."""
+    base = node.endpoint("mv", "maven", "repo") + "com/acme/shared/app/"
+    pom = (f"<project><modelVersion>4.0.0</modelVersion><groupId>com.acme.shared</groupId>"
+           f"<artifactId>app</artifactId><version>{version}</version></project>").encode()
+    with httpx.Client(auth=("aws", token), timeout=60) as c:
+        for name, body in ((f"app-{version}.pom", pom), (f"app-{version}.jar", _jar(version))):
+            for suffix, data in (("", body), (".sha1", hashlib.sha1(body).hexdigest().encode()),
+                                 (".md5", hashlib.md5(body).hexdigest().encode())):
+                r = c.put(f"{base}{version}/{name}{suffix}", content=data)
+                assert r.status_code in (200, 201), r.text
+        c.get(base + "maven-metadata.xml")
+        md = (f"<metadata><groupId>com.acme.shared</groupId><artifactId>app</artifactId><versioning>"
+              f"<release>{version}</release><versions><version>{version}</version></versions>"
+              f"<lastUpdated>20261127000000</lastUpdated></versioning></metadata>").encode()
+        assert c.put(base + "maven-metadata.xml", content=md).status_code in (200, 201)
+
+
+def test_maven_deploys_through_both_nodes(nodes, mvn):
+    a, b, token = _pair(nodes, "mv")
+    versions = [f"3.{i}.0" for i in range(N)]
+    real = versions[:4]  # real mvn deploys (seconds each); the rest replay mvn's exact wire sequence
+    # Concurrent builds on separate machines: each mvn gets its own local repository.
+    runners = {}
+    for v in real:
+        local = mvn.work.parent / f"repo-{v}"
+        if not local.exists():
+            shutil.copytree(mvn.local_repo, local, symlinks=True)
+        runners[v] = Mvn(mvn.mvn, local, mvn.work / v)
+
+    def deploy(iv):
+        i, v = iv
+        node = (a, b)[i % 2]
+        if v in real:
+            url = node.endpoint("mv", "maven", "repo")
+            runner = runners[v]
+            proj = runner.project(f"shared-{v}", "com.acme.shared", "app", v, url)
+            proj.write_class("com.acme.shared", "App", f'public static String v() {{ return "{v}"; }}')
+            runner.run(proj, "deploy", repo_url=url, token=token)
+        else:
+            _maven_wire_deploy(node, token, v)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(deploy, enumerate(versions)))
+    statuses = {v["version"]: v["status"] for v in a.boto().list_package_versions(
+        domain="mv", repository="repo", format="maven", namespace="com.acme.shared", package="app")["versions"]}
+    assert statuses == {v: "Published" for v in versions}
+    for node in (a, b):
+        md = httpx.get(node.endpoint("mv", "maven", "repo") + "com/acme/shared/app/maven-metadata.xml",
+                       auth=("aws", token)).text
+        for v in versions:
+            assert f"<version>{v}</version>" in md, (v, md)
+
+
+def _race(fns) -> list:
+    barrier = threading.Barrier(len(fns))
+
+    def run(fn):
+        barrier.wait()
+        return fn()
+
+    with ThreadPoolExecutor(len(fns)) as pool:
+        return list(pool.map(run, fns))
+
+
+def test_racing_the_same_version_one_wins(nodes):
+    a, b, token = _pair(nodes, "race")
+    # npm: two different tarballs of the same version
+    for attempt in range(3):
+        name, version = f"race-lib-{attempt}", "1.0.0"
+        bodies = [publish_body(name, version, make_tarball(name, version, files={"index.js": f"// {n}".encode()}))
+                  for n in range(2)]
+        results = _race([lambda n=n, node=node: httpx.put(node.endpoint("race", "npm", "repo") + name,
+                                                          json=bodies[n], headers={"Authorization": f"Bearer {token}"})
+                         for n, node in enumerate((a, b))])
+        assert sorted(r.status_code for r in results)[1] == 409 and sorted(r.status_code for r in results)[0] < 300
+    # PyPI: the same file name with other bytes
+    content = [wheel_bytes("race-proj", "1.0", module_source=f"X = {n}\n") for n in range(2)]
+    fname = wheel_filename("race-proj", "1.0")
+    results = _race([lambda n=n, node=node: raw_upload(node.endpoint("race", "pypi", "repo"), token,
+                                                       form_for("race-proj", "1.0", content[n]), fname, content[n])
+                     for n, node in enumerate((a, b))])
+    codes = sorted(r.status_code for r in results)
+    assert codes[0] < 300 and codes[1] == 409, codes
+    # Maven: the same release file with other bytes, then published
+    url = "com/acme/race/app/1.0.0/app-1.0.0.jar"
+    results = _race([lambda n=n, node=node: httpx.put(node.endpoint("race", "maven", "repo") + url,
+                                                      content=_jar(f"body {n}"), auth=("aws", token))
+                     for n, node in enumerate((a, b))])
+    codes = sorted(r.status_code for r in results)
+    assert codes[0] < 300 and codes[1] == 409, codes
+
+
+def test_caches_never_outlive_a_change_on_the_other_node(nodes, tmp_path):
+    a, b, token = _pair(nodes, "cache")
+    wheel = make_wheel(tmp_path, "cached", "1.0")
+    twine_upload(a.endpoint("cache", "pypi", "repo"), token, [wheel])
+    page_url = b.endpoint("cache", "pypi", "repo") + "simple/cached/"
+    first = httpx.get(page_url, auth=("aws", token))
+    assert "cached-1.0" in first.text
+    twine_upload(a.endpoint("cache", "pypi", "repo"), token, [make_wheel(tmp_path, "cached", "1.1")])
+    assert "cached-1.1" in httpx.get(page_url, auth=("aws", token)).text  # at once, on the other node
+    c = a.boto()
+    c.update_package_versions_status(domain="cache", repository="repo", format="pypi", package="cached",
+                                     versions=["1.0"], targetStatus="Archived")
+    assert "cached-1.0-" not in httpx.get(page_url, auth=("aws", token)).text
+
+
+def test_fsck_clean_after_everything(nodes):
+    a, b = nodes
+    proc = a.admin("fsck", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] is True
