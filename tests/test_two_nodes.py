@@ -24,6 +24,7 @@ from tests.pypi_support import make_wheel, raw_upload, form_for, twine_upload, w
 from tests.support.server import ArcaServer, fresh_database_url, shared_s3_env, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.cluster
 N = int(os.environ.get("ARCA_TEST_TWO_NODE_N", "20"))
 
 
