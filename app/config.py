@@ -32,6 +32,7 @@ class Settings:
     s3_endpoint_url: str | None
     max_upload_bytes: int
     npm_max_publish_bytes: int
+    s3_presigned_downloads: bool = False
     external: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -59,6 +60,7 @@ def settings_from_env(env: os._Environ | dict | None = None) -> Settings:
         s3_endpoint_url=env.get("ARCA_S3_ENDPOINT_URL") or None,
         max_upload_bytes=int(env.get("ARCA_MAX_UPLOAD_BYTES") or 5 * 1024**3),
         npm_max_publish_bytes=int(env.get("ARCA_NPM_MAX_PUBLISH_BYTES") or 256 * 1024**2),
+        s3_presigned_downloads=(env.get("ARCA_S3_PRESIGNED_DOWNLOADS") or "0").lower() in ("1", "true", "yes"),
         external=external,
     )
 

@@ -143,17 +143,8 @@ async def control_plane(request: Request) -> Response:
 
 async def _get_asset(ctx: OpContext) -> Response:
     asset, version, _pkg = await run_in_threadpool(op.asset_for_download, ctx)
-    blobs = ctx.arca.blobs
     headers = {"X-AssetName": asset.name, "X-PackageVersion": version.version,
-               "X-PackageVersionRevision": version.revision, "Content-Length": str(asset.blob.size)}
-    return StreamingResponse(_iterate(blobs, asset.blob.sha256), media_type="application/octet-stream",
-                             headers=headers)
-
-
-async def _iterate(blobs, sha256: str):
-    it = blobs.open_chunks(sha256)
-    while True:
-        chunk = await run_in_threadpool(next, it, None)
-        if chunk is None:
-            break
-        yield chunk
+               "X-PackageVersionRevision": version.revision}
+    # Always the bytes themselves: SDKs do not follow a redirect for this operation.
+    return StreamingResponse(ctx.arca.blobs.open_chunks(asset.blob.sha256), media_type="application/octet-stream",
+                             headers={**headers, "Content-Length": str(asset.blob.size)})

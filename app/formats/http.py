@@ -14,7 +14,8 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
+                                 StreamingResponse)
 
 from app.db.models import Domain, Repository
 from app.domain.errors import ArcaError, NotFound, Unauthenticated
@@ -121,6 +122,22 @@ def authenticate_token(arca: Arca, token: str | None, domain: str) -> Principal:
     if principal is None:
         raise Unauthenticated("The principal of this token no longer exists")
     return principal
+
+
+def blob_response(arca: Arca, sha256: str, *, media_type: str, headers: dict | None = None,
+                  filename: str | None = None) -> Response:
+    """Serve a stored blob: a redirect to a presigned URL (S3 with ARCA_S3_PRESIGNED_DOWNLOADS=1),
+    sendfile from the disk, or a stream; never the whole body in memory."""
+    headers = dict(headers or {})
+    if arca.settings.s3_presigned_downloads:
+        presign = getattr(arca.blobs, "presigned_url", None)
+        url = presign(sha256, filename) if presign else None
+        if url:
+            return RedirectResponse(url, status_code=302, headers=headers)
+    path = arca.blobs.local_path(sha256)
+    if path is not None and path.is_file():
+        return FileResponse(path, media_type=media_type, headers=headers)
+    return StreamingResponse(arca.blobs.open_chunks(sha256), media_type=media_type, headers=headers)
 
 
 def error_response(fmt: str, exc: ArcaError) -> Response:
