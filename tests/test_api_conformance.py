@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import uuid
 from pathlib import Path
@@ -79,7 +80,8 @@ def _after_call(http_response, parsed, model, **_):
         report = ParamValidator().validate(body, model.output_shape)
         problems = _shape_problems(model.output_shape, body)
         for kind, name, details in report._errors:
-            message = f"{kind} at {name}: {details}"
+            where = re.sub(r"\[\d+\]", "[]", name)
+            message = f"{kind} at {where}: {details}"
             if kind == "invalid length":
                 # Recorded (and listed in docs/api.md), not fatal: e.g. "" where the model says min 1.
                 RESULTS[op].setdefault("deviations", [])
