@@ -212,6 +212,8 @@ def version_action(ctx: Ctx) -> Response:
         p = qy.get_package(s, r, fmt, ns, name)
         out = qy.act(ctx.arca, s, ctx.principal, d, r, p, ver, action)
     failed = out["failedVersions"].get(ver)
+    if failed and failed["errorCode"] == "NOT_FOUND":
+        raise NotFound(failed["errorMessage"], resource_id=ver, resource_type="package-version")
     if failed:
         return version(ctx, error=f"{qy.ACTIONS[action][2]} failed: {failed['errorMessage']}", status=409)
     pkg = {"format": fmt, "namespace": ns, "name": name}
