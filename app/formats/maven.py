@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from app.db.models import Asset, Domain, Package, PackageVersion, Repository
+from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
 from app.domain.errors import ArcaError, Conflict, NotFound, PayloadTooLarge, ValidationError
 from app.formats.http import DataPlane, error_response
 from app.formats.maven_metadata import MAX_DOCUMENT, parse_metadata, parse_pom, render_artifact, render_snapshot
@@ -24,6 +24,7 @@ from app.services import authz, packages as pk
 FORMAT = "maven"
 CACHE_KEY = "maven-metadata"
 CACHE_MAX = 4096
+SMALL_FILE = 256 * 1024  # served from memory; larger files go out through FileResponse/streaming
 MEDIA_TYPES = {"jar": "application/java-archive", "pom": "text/xml", "xml": "text/xml", "war": "application/java-archive"}
 HASH_NAMES = {"sha1": "SHA-1", "md5": "MD5", "sha256": "SHA-256", "sha512": "SHA-512"}
 
@@ -62,24 +63,39 @@ def _rows(s, dp: DataPlane) -> tuple[Domain, Repository]:
 
 # ---- downloads -----------------------------------------------------------------------------------
 
-def _lookup_file(dp: DataPlane, mp: MavenPath):
+# Hot paths: one prebuilt Core query each (column rows, no ORM objects), compiled once.
+_PACKAGE = (Package.repository_id == bindparam("repo"), Package.format == FORMAT,
+            Package.namespace == bindparam("group"), Package.name == bindparam("artifact"))
+FILE_QUERY = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status)
+              .join_from(Package, PackageVersion, PackageVersion.package_id == Package.id)
+              .join(Asset, Asset.package_version_id == PackageVersion.id)
+              .join(Blob, Blob.id == Asset.blob_id)
+              .where(*_PACKAGE, PackageVersion.version == bindparam("version"), Asset.name == bindparam("file")))
+PACKAGE_QUERY = select(Package.id, Package.revision, Package.updated_at).where(*_PACKAGE)
+
+
+def _params(dp: DataPlane, mp: MavenPath, **more) -> dict:
+    return {"repo": dp.repo.repository_id, "group": mp.group_id, "artifact": mp.artifact_id, **more}
+
+
+def _lookup_file(dp: DataPlane, mp: MavenPath, with_body: bool = False):
+    """The blob row of a downloadable file, and its bytes when small (one thread hop instead of
+    FileResponse's stat/open/read/close)."""
     with dp.arca.db.read() as s:
         if not dp.principal.is_admin:
             dp.require_sync(s, authz.READ)
-        row = s.execute(
-            select(Asset, PackageVersion.status)
-            .join(PackageVersion, Asset.package_version_id == PackageVersion.id)
-            .join(Package, PackageVersion.package_id == Package.id)
-            .where(Package.repository_id == dp.repo.repository_id, Package.format == FORMAT,
-                   Package.namespace == mp.group_id, Package.name == mp.artifact_id,
-                   PackageVersion.version == mp.version, Asset.name == mp.filename)).first()
-    if row is None or row[1] not in pk.DOWNLOADABLE:
+        row = s.execute(FILE_QUERY, _params(dp, mp, version=mp.version, file=mp.filename)).first()
+    if row is None or row.status not in pk.DOWNLOADABLE:
         raise NotFound(f"{mp.filename} not found in {mp.group_id}:{mp.artifact_id}:{mp.version}")
-    return row[0].blob
+    body = None
+    if with_body and row.size <= SMALL_FILE:
+        body = b"".join(dp.arca.blobs.open_chunks(row.sha256))
+    return row, body
 
 
 async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
-    blob = await run_in_threadpool(_lookup_file, dp, mp)
+    wants_body = dp.request.method == "GET" and not mp.checksum and not dp.request.headers.get("range")
+    blob, body = await run_in_threadpool(_lookup_file, dp, mp, wants_body)
     etag = f'"{blob.sha256}"'
     if mp.checksum:
         return _text_response(dp, getattr(blob, CHECKSUMS[mp.checksum]), f'"{mp.checksum}-{blob.sha256}"')
@@ -88,6 +104,8 @@ async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
     ext = mp.filename.rsplit(".", 1)[-1]
     headers = {"ETag": etag, "X-Checksum-Sha1": blob.sha1}
     media = MEDIA_TYPES.get(ext, "application/octet-stream")
+    if body is not None:
+        return Response(body, media_type=media, headers=headers)
     path = dp.arca.blobs.local_path(blob.sha256)
     if path is not None and path.is_file():
         return FileResponse(path, media_type=media, headers=headers)
@@ -114,26 +132,28 @@ def _metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
     with dp.arca.db.read() as s:
         if not dp.principal.is_admin:
             dp.require_sync(s, authz.READ)
-        repo = s.get(Repository, dp.repo.repository_id)
-        pkg = pk.find_package(s, repo, _coords(mp))
+        pkg = s.execute(PACKAGE_QUERY, _params(dp, mp)).first()
         if pkg is None:
-            raise NotFound(f"No Maven package {mp.group_id}:{mp.artifact_id} in repository {repo.name}")
+            raise NotFound(f"No Maven package {mp.group_id}:{mp.artifact_id} in repository {dp.repo.repository}")
         key = (pkg.id, pkg.revision, mp.version)
         hit = cache.get(key)
         if hit is not None:
             return hit
         if mp.kind == "metadata":
-            versions = [v.version for v in pk.versions_of(s, pkg, (pk.PUBLISHED,))]
+            versions = list(s.scalars(select(PackageVersion.version).where(
+                PackageVersion.package_id == pkg.id, PackageVersion.status == pk.PUBLISHED)))
             if not versions:
                 raise NotFound(f"{mp.group_id}:{mp.artifact_id} has no published versions")
             body = render_artifact(mp.group_id, mp.artifact_id, versions, pkg.updated_at)
         else:
             # Unlisted snapshots keep their version-level metadata: it is how an exact
             # `X-SNAPSHOT` dependency is resolved.
-            ver = pk.find_version(s, pkg, mp.version)
+            ver = s.execute(select(PackageVersion.id, PackageVersion.status).where(
+                PackageVersion.package_id == pkg.id, PackageVersion.version == mp.version)).first()
             if ver is None or ver.status not in pk.DOWNLOADABLE:
                 raise NotFound(f"{mp.group_id}:{mp.artifact_id}:{mp.version} is not published")
-            files = [(a.name, a.created_at) for a in pk.list_assets(s, ver)]
+            files = [tuple(r) for r in s.execute(select(Asset.name, Asset.created_at).where(
+                Asset.package_version_id == ver.id))]
             body = render_snapshot(mp.group_id, mp.artifact_id, mp.version, files)
     sums = {alg: hashlib.new(alg, body).hexdigest() for alg in CHECKSUMS}
     value = (body, sums, f'"m{key[0]}.{key[1]}"')
