@@ -14,6 +14,7 @@ import base64
 import binascii
 import gzip
 import json
+import os
 import re
 import tarfile
 import zlib
@@ -221,6 +222,8 @@ class BodyScanner:
             return
         if self._b64_rest:
             raise ValidationError("Attachment data is not valid base64 (truncated)")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())  # the blob store renames this file into place as it is
         self._fh.close()
         self._fh = None
         self.attachments[-1].info = self._hasher.info()
