@@ -61,7 +61,11 @@ class FileBlobStore:
         info = hasher.info()
         check_expected(info, expected)
         if self.exists(info.sha256):
-            return info
+            try:
+                os.utime(self.path_for(info.sha256))  # reused: young again for gc's grace period
+                return info
+            except FileNotFoundError:
+                pass  # collected meanwhile: store it again
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         try:
             with open(tmp, "wb") as fh:
