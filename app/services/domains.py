@@ -52,15 +52,17 @@ def check_owner(arca: Arca, owner: str | None) -> None:
 # ---- shapes --------------------------------------------------------------------------------
 
 def domain_summary(arca: Arca, d: Domain) -> dict:
-    return {"name": d.name, "owner": arca.account, "arn": domain_arn(arca.region, arca.account, d.name),
-            "status": "Active", "createdTime": d.created_at, "encryptionKey": d.encryption_key or ""}
+    out = {"name": d.name, "owner": arca.account, "arn": domain_arn(arca.region, arca.account, d.name),
+           "status": "Active", "createdTime": d.created_at}
+    if d.encryption_key:  # the model's minimum length is 1: absent rather than empty
+        out["encryptionKey"] = d.encryption_key
+    return out
 
 
 def domain_description(arca: Arca, s: Session, d: Domain) -> dict:
     repo_count = s.scalar(select(func.count()).select_from(Repository).where(Repository.domain_id == d.id))
     size = s.scalar(select(func.coalesce(func.sum(Blob.size), 0)).where(Blob.domain_id == d.id))
-    return {**domain_summary(arca, d), "repositoryCount": repo_count, "assetSizeBytes": int(size),
-            "s3BucketArn": ""}
+    return {**domain_summary(arca, d), "repositoryCount": repo_count, "assetSizeBytes": int(size)}
 
 
 def repository_summary(arca: Arca, d: Domain, r: Repository) -> dict:
@@ -111,6 +113,8 @@ def delete_domain(arca: Arca, s: Session, d: Domain) -> dict:
     out = domain_description(arca, s, d)
     out["status"] = "Deleted"
     s.execute(Tag.__table__.delete().where(Tag.resource_arn == out["arn"]))
+    group_prefix = f"arn:aws:codeartifact:{arca.region}:{arca.account}:package-group/{d.name}/"
+    s.execute(Tag.__table__.delete().where(Tag.resource_arn.startswith(group_prefix, autoescape=True)))
     s.execute(Policy.__table__.delete().where(Policy.domain_id == d.id))
     s.execute(Blob.__table__.delete().where(Blob.domain_id == d.id))
     s.delete(d)
