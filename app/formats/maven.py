@@ -63,6 +63,10 @@ def _rows(s, dp: DataPlane) -> tuple[Domain, Repository]:
 
 # ---- downloads -----------------------------------------------------------------------------------
 
+class _FileResponse(FileResponse):
+    chunk_size = 1024 * 1024  # 16x fewer thread hops than the default 64 KiB on large downloads
+
+
 # Hot paths: one prebuilt Core query each (column rows, no ORM objects), compiled once.
 _PACKAGE = (Package.repository_id == bindparam("repo"), Package.format == FORMAT,
             Package.namespace == bindparam("group"), Package.name == bindparam("artifact"))
@@ -108,7 +112,7 @@ async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
         return Response(body, media_type=media, headers=headers)
     path = dp.arca.blobs.local_path(blob.sha256)
     if path is not None and path.is_file():
-        return FileResponse(path, media_type=media, headers=headers)
+        return _FileResponse(path, media_type=media, headers=headers)
     headers["Content-Length"] = str(blob.size)
     if dp.request.method == "HEAD":
         return Response(headers=headers, media_type=media)
