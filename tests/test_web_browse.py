@@ -194,6 +194,18 @@ def test_every_version_action_goes_through_the_services(server, unique):
     assert "Version 1.0 unlisted." in c.get(r.headers["location"]).text
     assert status("1.0") == "Unlisted"
     assert _act(c, domain, repo, "1.0", "restore").status_code == 303 and status("1.0") == "Published"
+    # The audit trail names the console user, as it names the API caller.
+    from sqlalchemy import select
+
+    from app.db.models import AuditEvent
+
+    with services(server).db.read() as s:
+        trail = s.execute(select(AuditEvent.principal, AuditEvent.details).where(
+            AuditEvent.domain == domain, AuditEvent.action == "UpdatePackageVersionStatus")
+            .order_by(AuditEvent.id)).all()
+    assert [(p, d["status"]["to"], d.get("operation")) for p, d in trail] == [
+        (f"arn:aws:iam::000000000000:user/{user}", "Unlisted", "UpdatePackageVersionsStatus"),
+        (f"arn:aws:iam::000000000000:user/{user}", "Published", "UpdatePackageVersionsStatus")]
     assert _act(c, domain, repo, "2.0", "dispose").status_code == 303 and status("2.0") == "Disposed"
     assets = boto.list_package_version_assets(domain=domain, repository=repo, format="pypi", package="lib",
                                               packageVersion="2.0")["assets"]

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import html
+import os
 import re
 import subprocess
 from pathlib import Path
+from unittest import mock
 
 import httpx
 import pytest
@@ -83,7 +85,10 @@ def services(server: ArcaServer):
         from app.config import settings_from_env
         from app.services.context import Arca
 
-        cached = Arca.from_settings(settings_from_env(server.env), migrate=False)
+        # An S3 blob store resolves its credentials when it is built: from the server's env, not ours.
+        aws = {k: v for k, v in server.env.items() if k.startswith("AWS_")}
+        with mock.patch.dict(os.environ, aws):
+            cached = Arca.from_settings(settings_from_env(server.env), migrate=False)
         server._web_arca = cached
     return cached
 
