@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
 from app.api.router import control_plane
@@ -22,6 +23,22 @@ from app.observability.requests import RequestLogMiddleware
 from app.services.context import Arca
 
 ALL_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]
+
+
+class AnyPath(Convertor):
+    """Like `path`, but also matches control characters, so the format module (not the router)
+    answers a path holding %0a with a 400 and a reason."""
+
+    regex = "(?s:.*)"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("anypath", AnyPath())
 
 
 async def healthz(request: Request):
@@ -82,7 +99,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     except ImportError:
         pass
     routes += [
-        Route("/{domain}/{fmt}/{repository}/{rest:path}", data_plane, methods=ALL_METHODS),
+        Route("/{domain}/{fmt}/{repository}/{rest:anypath}", data_plane, methods=ALL_METHODS),
         Route("/{domain}/{fmt}/{repository}", data_plane, methods=ALL_METHODS),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

@@ -176,6 +176,11 @@ async def data_plane(request: Request) -> Response:
             raise NotFound(f"The {fmt} format is not available on this server")
         return await module.handle(dp)
     except ArcaError as exc:
-        return error_response(fmt, exc)
+        response = error_response(fmt, exc)
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            # The body may be unread (Expect: 100-continue clients never send it after a final
+            # status): close, or uvicorn parses the next request as that body and it hangs.
+            response.headers["Connection"] = "close"
+        return response
 
 

@@ -38,12 +38,22 @@ class FileBlobStore:
         hasher = Hasher(limit)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         fh = open(tmp, "wb")
+
+        def absorb(data: bytes) -> None:
+            hasher.update(data)
+            fh.write(data)
+
         try:
+            # Hashing and writing happen in a worker thread, a megabyte at a time, so a large
+            # upload neither stalls the event loop nor pays a thread hop per small chunk.
+            buf = bytearray()
             async for chunk in chunks:
-                if not chunk:
-                    continue
-                hasher.update(chunk)
-                fh.write(chunk)
+                buf += chunk
+                if len(buf) >= CHUNK:
+                    data, buf = bytes(buf), bytearray()
+                    await anyio.to_thread.run_sync(absorb, data)
+            if buf:
+                await anyio.to_thread.run_sync(absorb, bytes(buf))
             await anyio.to_thread.run_sync(_flush, fh)
             fh.close()
             info = hasher.info()
