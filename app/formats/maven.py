@@ -225,7 +225,7 @@ def _read_blob(dp: DataPlane, sha256: str) -> bytes:
 def _store_file(dp: DataPlane, mp: MavenPath, info, pom: tuple | None) -> bool:
     with dp.arca.db.session() as s:
         domain, repo = _rows(s, dp)
-        pkg = pk.get_or_create_package(s, repo, _coords(mp))
+        pkg = pk.package_for_publish(s, domain, repo, _coords(mp))
         pk.bump(s, pkg)  # first: it row-locks the package, so writers of one package queue here
         ver, _new = pk.get_or_create_version(s, pkg, mp.version, status=pk.UNFINISHED)
         if ver.status not in (pk.UNFINISHED, pk.PUBLISHED, pk.UNLISTED):

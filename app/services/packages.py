@@ -101,6 +101,16 @@ def get_or_create_package(s: Session, repo: Repository, c: Coordinates, display_
     return p
 
 
+def package_for_publish(s: Session, domain: Domain, repo: Repository, c: Coordinates,
+                        display_name: str | None = None) -> Package:
+    """The package a publish writes into, after the origin controls allow it (package origin
+    configuration publish=BLOCK, or the package group's PUBLISH restriction → AccessDenied)."""
+    from app.services.package_groups import check_publish_allowed
+
+    check_publish_allowed(s, domain, repo, c.format, c.namespace, c.name)
+    return get_or_create_package(s, repo, c, display_name)
+
+
 def bump(s: Session, pkg: Package) -> None:
     """Mark a change: validates caches on every node. Also serialises writers of one package."""
     s.execute(update(Package).where(Package.id == pkg.id)
