@@ -7,11 +7,8 @@ whose Requires-Python excludes this interpreter."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 

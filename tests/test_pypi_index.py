@@ -169,7 +169,9 @@ def test_redirects_unknown_names_and_methods(repo, tmp_path):
     assert http.post(url + "simple/re-direct-me/").status_code == 405
     assert http.get(url + "legacy/").status_code == 405
     head = http.head(url + "simple/re-direct-me/re_direct_me-1.0-py3-none-any.whl")
-    assert head.status_code == 200 and int(head.headers["content-length"]) > 0
+    assert head.status_code == 200 and int(head.headers["content-length"]) > 0 and head.content == b""
+    head = http.head(url + "simple/re-direct-me/", headers={"Accept": JSON_V1})
+    assert head.status_code == 200 and head.headers["content-type"] == JSON_V1 and head.content == b""
 
 
 def test_statuses_decide_what_is_listed_and_served(server, repo, tmp_path):

@@ -10,6 +10,8 @@ Links in the pages are relative, so a page is the same whatever host name the cl
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from urllib.parse import unquote
 
 from sqlalchemy import select
@@ -166,8 +168,8 @@ async def root_index(dp) -> Response:
             _check_read(dp, s)
             names = simple.project_names(s, dp.repo.repository_id)
         plain = simple.render_root_json(names) if media == simple.JSON_V1 else simple.render_root_html(names)
-        etag = simple.etag_of(simple.hashlib.sha256(plain).hexdigest(), media, gz)
-        body = simple.gzip.compress(plain, mtime=0) if gz and len(plain) >= simple.GZIP_MIN else plain
+        etag = simple.etag_of(hashlib.sha256(plain).hexdigest(), media, gz)
+        body = gzip.compress(plain, mtime=0) if gz and len(plain) >= simple.GZIP_MIN else plain
         return etag, body, gz and len(plain) >= simple.GZIP_MIN
 
     etag, body, gz = await run_in_threadpool(load)

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import html
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timezone
@@ -202,19 +203,22 @@ class PageCache:
     def __init__(self, entries: int = CACHE_ENTRIES):
         self.entries = entries
         self._data: OrderedDict[int, tuple[int, dict]] = OrderedDict()
+        self._lock = threading.Lock()  # called from worker threads
 
     def variants(self, package_id: int, revision: int) -> dict | None:
-        hit = self._data.get(package_id)
-        if hit is None or hit[0] != revision:
-            return None
-        self._data.move_to_end(package_id)
-        return hit[1]
+        with self._lock:
+            hit = self._data.get(package_id)
+            if hit is None or hit[0] != revision:
+                return None
+            self._data.move_to_end(package_id)
+            return hit[1]
 
     def store(self, package_id: int, revision: int, variants: dict) -> dict:
-        self._data[package_id] = (revision, variants)
-        self._data.move_to_end(package_id)
-        while len(self._data) > self.entries:
-            self._data.popitem(last=False)
+        with self._lock:
+            self._data[package_id] = (revision, variants)
+            self._data.move_to_end(package_id)
+            while len(self._data) > self.entries:
+                self._data.popitem(last=False)
         return variants
 
 
