@@ -24,7 +24,7 @@ import os
 import re
 import sys
 from functools import lru_cache
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import botocore.session
 from botocore import xform_name

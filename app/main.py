@@ -92,12 +92,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
         Route("/metrics", metrics_endpoint),
         Route("/v1/{path:path}", control_plane, methods=ALL_METHODS),
     ]
-    try:
-        from app.web import routes as web_routes
+    from app.web import routes as web_routes
 
-        routes += web_routes()
-    except ImportError:
-        pass
+    routes += web_routes()
     routes += [
         Route("/{domain}/{fmt}/{repository}/{rest:anypath}", data_plane, methods=ALL_METHODS),
         Route("/{domain}/{fmt}/{repository}", data_plane, methods=ALL_METHODS),

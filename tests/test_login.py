@@ -83,7 +83,7 @@ def test_aws_cli_login_pip(server, repos, tmp_path):
                "--endpoint-url", server.url], env)
     assert "Successfully configured pip" in out.stdout
     listed = run([sys.executable, "-m", "pip", "config", "list"], env).stdout
-    assert f"global.index-url='http://aws:" in listed and f"@{server.hostport}/{repos}/pypi/py/simple/'" in listed
+    assert "global.index-url='http://aws:" in listed and f"@{server.hostport}/{repos}/pypi/py/simple/'" in listed
     assert pip_download(env, tmp_path / "dl") == ["login_demo-1.0-py3-none-any.whl"]
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import defusedxml.ElementTree as ET
 import httpx
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.support.server import clean_env, require_tool
 
@@ -207,7 +206,7 @@ def test_curl_put_stores_raw_bytes_and_serves_every_checksum(repo: Repo, tmp_pat
     out = repo.set_status("app", ["1.0.0"], "Published", expectedStatus="Unfinished")
     assert out["successfulVersions"]["1.0.0"]["status"] == "Published"
     for f in (small, big):
-        name = f"app-1.0.0.jar" if f is small else "app-1.0.0-big.jar"
+        name = "app-1.0.0.jar" if f is small else "app-1.0.0-big.jar"
         data = f.read_bytes()
         resp = repo.get(f"{GP}/app/1.0.0/{name}")
         assert resp.status_code == 200 and resp.content == data

@@ -102,16 +102,11 @@ def delete_package(ctx: OpContext) -> dict:
 
 def put_package_origin_configuration(ctx: OpContext) -> dict:
     restrictions = ctx.b("restrictions", required=True)
-    for key in ("publish", "upstream"):
-        if restrictions.get(key) not in ("ALLOW", "BLOCK"):
-            raise ValidationError(f"restrictions.{key} must be ALLOW or BLOCK")
     with ctx.arca.db.session() as s:
         _d, r = _repo(ctx, s, "codeartifact:PutPackageOriginConfiguration")
         p = pk.get_or_create_package(s, r, coords(ctx))
-        p.origin_publish, p.origin_upstream = restrictions["publish"], restrictions["upstream"]
-        pk.bump(s, p)
-        return {"originConfiguration": {"restrictions": {"publish": p.origin_publish,
-                                                         "upstream": p.origin_upstream}}}
+        return {"originConfiguration": {"restrictions": pk.put_origin_configuration(
+            s, p, restrictions.get("publish"), restrictions.get("upstream"))}}
 
 
 def list_package_versions(ctx: OpContext) -> dict:

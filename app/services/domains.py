@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Asset, Blob, Domain, Package, Policy, Repository, RepositoryUpstream, Tag
+from app.db.models import Blob, Domain, Package, Policy, Repository, RepositoryUpstream, Tag
 from app.domain.arns import domain_arn, repository_arn
 from app.domain.errors import Conflict, NotFound, ValidationError
 from app.domain.names import EXTERNAL_CONNECTION_RE, check_domain, check_repository

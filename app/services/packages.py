@@ -111,6 +111,15 @@ def package_for_publish(s: Session, domain: Domain, repo: Repository, c: Coordin
     return get_or_create_package(s, repo, c, display_name)
 
 
+def put_origin_configuration(s: Session, pkg: Package, publish: str, upstream: str) -> dict:
+    for key, value in (("publish", publish), ("upstream", upstream)):
+        if value not in ("ALLOW", "BLOCK"):
+            raise ValidationError(f"restrictions.{key} must be ALLOW or BLOCK, not {value!r}")
+    pkg.origin_publish, pkg.origin_upstream = publish, upstream
+    bump(s, pkg)
+    return {"publish": publish, "upstream": upstream}
+
+
 def bump(s: Session, pkg: Package) -> None:
     """Mark a change: validates caches on every node. Also serialises writers of one package."""
     s.execute(update(Package).where(Package.id == pkg.id)

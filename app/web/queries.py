@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
-from app.domain.errors import AccessDenied, NotFound, ValidationError
+from app.domain.errors import AccessDenied, ValidationError
 from app.services import authz, domains as dm, packages as pk
 from app.services.context import Arca, Principal
 
@@ -300,8 +300,4 @@ def set_origin(arca: Arca, s: Session, principal: Principal, d: Domain, r: Repos
                publish: str, upstream: str) -> None:
     """PutPackageOriginConfiguration, as the control plane does it."""
     authz.require(arca, s, principal, "codeartifact:PutPackageOriginConfiguration", d, r)
-    for key, value in (("publish", publish), ("upstream", upstream)):
-        if value not in ("ALLOW", "BLOCK"):
-            raise ValidationError(f"{key} must be ALLOW or BLOCK")
-    p.origin_publish, p.origin_upstream = publish, upstream
-    pk.bump(s, p)
+    pk.put_origin_configuration(s, p, publish, upstream)
