@@ -335,3 +335,17 @@ def test_size_limit_is_configurable(tmp_path):
         assert names == ["small"]
     finally:
         srv.stop()
+
+
+def test_origin_configuration_can_block_publishing(server, repo, tmp_path):
+    d, r, token, url = repo
+    server.boto().put_package_origin_configuration(
+        domain=d, repository=r, format="pypi", package="Blocked_Pkg",
+        restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    wheel = ps.make_wheel(tmp_path, "Blocked.Pkg", "1.0")
+    resp = ps.raw_upload(url, token, ps.form_for("Blocked.Pkg", "1.0", wheel.read_bytes()), wheel.name,
+                         wheel.read_bytes())
+    assert resp.status_code == 403 and "publish=BLOCK" in resp.text, resp.text
+    assert _versions(server, d, r, "blocked-pkg") == {}
+    proc = ps.twine_upload(url, token, [wheel], check=False)
+    assert proc.returncode == 1 and "403" in proc.stdout

@@ -288,7 +288,8 @@ def _write_rows(dp, c: Checked, form: Form, info: BlobInfo, meta_info: BlobInfo)
         dp.require_sync(s, "codeartifact:PublishPackageVersion")
         domain = s.get(Domain, dp.repo.domain_id)
         repo = s.get(Repository, dp.repo.repository_id)
-        pkg = pk.get_or_create_package(s, repo, pk.Coordinates("pypi", "", c.dist.name), display_name=c.core.name)
+        coords = pk.Coordinates("pypi", "", c.dist.name)
+        pkg = pk.package_for_publish(s, domain, repo, coords, display_name=c.core.name)  # origin controls
         pk.bump(s, pkg)  # first: serialises concurrent uploads to this project
         ver, _created = pk.get_or_create_version(
             s, pkg, c.version, status=pk.PUBLISHED, summary=c.core.summary, attributes=dict(c.core.attributes))
