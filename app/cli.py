@@ -32,6 +32,7 @@ def _serve(argv: list[str]) -> int:
           flush=True)
     uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30, access_log=False,
+                http="app.http_protocol:ReasonPhraseH11Protocol",
                 log_config=_log_config(args.log_level))
     return 0
 

@@ -19,6 +19,7 @@ from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, 
 
 from app.db.models import Domain, Repository
 from app.domain.errors import ArcaError, NotFound, Unauthenticated
+from app.http_protocol import reason_phrase
 from app.observability.context import note
 from app.services import authz, identity
 from app.services.context import Arca, Principal
@@ -141,7 +142,10 @@ def blob_response(arca: Arca, sha256: str, *, media_type: str, headers: dict | N
 
 
 def error_response(fmt: str, exc: ArcaError) -> Response:
+    """npm: JSON {"error": ...}; others: the reason as text. The reason also becomes the status
+    line's reason phrase (app.http_protocol), which is all twine prints without --verbose."""
     headers = dict(WWW_AUTHENTICATE) if exc.status == 401 else {}
+    headers["X-Reason-Phrase"] = reason_phrase(exc.message)
     if fmt == "npm":
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)
     return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=headers)

@@ -19,13 +19,13 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from app.db.models import Asset, Blob, Package, PackageVersion
-from app.domain.errors import ArcaError, NotFound
+from app.domain.errors import NotFound
 from app.domain.pep503 import normalize
 from app.formats import pypi_simple as simple
 from app.formats import pypi_upload
-from app.formats.http import error_response
 from app.services import authz
 from app.services import packages as pk
+from app.upstream import pypi as upstream
 
 HANDLES_ROOT = False
 READ_METHODS = ("GET", "HEAD")
@@ -34,20 +34,8 @@ INDEX_CACHE_CONTROL = "private, max-age=0, must-revalidate"
 
 
 async def handle(dp) -> Response:
-    try:
-        return await _route(dp)
-    except ArcaError as exc:
-        return error_with_reason(exc)
-
-
-def error_with_reason(exc: ArcaError) -> Response:
-    """The data plane's error response, plus `X-Reason-Phrase`: twine 7 prints only the status
-    line of a failed upload (the body needs --verbose), so a server whose HTTP layer honours this
-    header shows our reason there, as PyPI does ("400 File already exists ...")."""
-    resp = error_response("pypi", exc)
-    reason = "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in exc.message.splitlines()[0])[:300]
-    resp.headers["X-Reason-Phrase"] = reason
-    return resp
+    # Errors are rendered by app.formats.http (with the reason in the status line, for twine).
+    return await _route(dp)
 
 
 async def _route(dp) -> Response:
@@ -128,6 +116,8 @@ def _media(dp) -> str:
 async def project_index(dp, project: str) -> Response:
     media = _media(dp)
     gz = _wants_gzip(dp)
+    if await run_in_threadpool(upstream.uses_upstreams, dp):
+        return await _merged_index(dp, project, media, gz)
     cache = simple.page_cache(dp.arca)
 
     def load():
@@ -156,6 +146,18 @@ async def project_index(dp, project: str) -> Response:
         return etag, body
 
     etag, body = await run_in_threadpool(load)
+    return _page_response(dp, media, body, etag, gz)
+
+
+async def _merged_index(dp, project: str, media: str, gz: bool) -> Response:
+    """The page of a repository with upstreams or an external connection: own, upstream and remote
+    versions merged (first hit per version wins); the ETag is the hash of the body."""
+    rows = await upstream.merged_rows(dp, project)
+    plain = simple.render_project_json(project, rows) if media == simple.JSON_V1 else \
+        simple.render_project_html(project, rows)
+    gz = gz and len(plain) >= simple.GZIP_MIN
+    etag = simple.etag_of(hashlib.sha256(plain).hexdigest(), media, gz)
+    body = gzip.compress(plain, mtime=0) if gz else plain
     return _page_response(dp, media, body, etag, gz)
 
 
@@ -195,7 +197,14 @@ async def download(dp, project: str, filename: str) -> Response:
 
     row = await run_in_threadpool(load)
     if row is None or row.status not in pk.DOWNLOADABLE:
-        raise NotFound(f"No file {filename!r} for project {project!r} in repository {dp.repo.repository}")
+        if not await run_in_threadpool(upstream.uses_upstreams, dp):
+            raise NotFound(f"No file {filename!r} for project {project!r} in repository {dp.repo.repository}")
+        sha256, attributes = await upstream.locate(dp, project, asset_name, metadata)
+        if metadata:
+            sha256 = attributes.get("metadata_sha256")
+            if not sha256:
+                raise NotFound(f"No core metadata is recorded for {asset_name}")
+        return await _send_blob(dp, sha256, "application/octet-stream", filename)
     if metadata:
         sha256 = (row.attributes or {}).get("metadata_sha256")
         if not sha256:
