@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
 import json
+import os
 import tarfile
 import threading
 
@@ -76,7 +78,7 @@ def test_publish_over_an_existing_version_is_409(server, reg):
     other = make_tarball("once", "1.0.0", files={"extra.js": b"changed"})
     assert_error(put(reg, "once", publish_body("once", "1.0.0", other)), 409, "previously published version")
     sha = reg.packument("once").json()["versions"]["1.0.0"]["dist"]["shasum"]
-    assert sha != __import__("hashlib").sha1(other).hexdigest()
+    assert sha != hashlib.sha1(other).hexdigest()
 
 
 # ---- attachments and digests ---------------------------------------------------------------------
@@ -84,7 +86,7 @@ def test_publish_over_an_existing_version_is_409(server, reg):
 def test_digest_mismatches_are_refused(server, reg):
     tgz = make_tarball("dig", "1.0.0")
     wrong = make_tarball("dig", "1.0.0", files={"x": b"y"})
-    bad_sri = "sha512-" + base64.b64encode(__import__("hashlib").sha512(wrong).digest()).decode()
+    bad_sri = "sha512-" + base64.b64encode(hashlib.sha512(wrong).digest()).decode()
     assert_error(put(reg, "dig", publish_body("dig", "1.0.0", tgz, integrity=bad_sri)), 400, "dist.integrity")
     assert_error(put(reg, "dig", publish_body("dig", "1.0.0", tgz, shasum="0" * 40)), 400, "dist.shasum")
     assert_error(put(reg, "dig", publish_body("dig", "1.0.0", tgz, integrity="sha1-AAAA")), 400, "sha512")
@@ -194,7 +196,7 @@ def test_publish_body_limit_is_413(tmp_path, unique):
         reg = setup_registry(srv, tmp_path / "work", unique)
         small = publish_body("big", "1.0.0")
         assert put(reg, "big", small).status_code == 201
-        huge = make_tarball("big", "2.0.0", files={"blob.bin": __import__("os").urandom(300_000)})
+        huge = make_tarball("big", "2.0.0", files={"blob.bin": os.urandom(300_000)})
         body = json.dumps(publish_body("big", "2.0.0", huge)).encode()
         with reg.http() as c:
             r = c.put("big", content=body, headers={"Content-Type": "application/json"})
@@ -281,7 +283,7 @@ def test_packument_shapes_and_url_forms(reg):
         assert c.get("@w/shape/9.9.9").status_code == 404
         tgz = c.get("@w/shape/-/shape-1.0.0.tgz")
         assert tgz.status_code == 200 and tgz.headers["content-type"] == "application/octet-stream"
-        assert base64.b64encode(__import__("hashlib").sha512(tgz.content).digest()).decode() == \
+        assert base64.b64encode(hashlib.sha512(tgz.content).digest()).decode() == \
             v["dist"]["integrity"][7:]
         assert c.get("@w/shape/-/shape-9.9.9.tgz").status_code == 404
         assert c.get("@w/shape/-/other-1.0.0.tgz").status_code == 404

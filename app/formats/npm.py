@@ -6,7 +6,6 @@ npm_store. Rows are written only through app.services.packages."""
 
 from __future__ import annotations
 
-import json
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -18,7 +17,6 @@ from app.formats.npm_body import BodyReader
 from app.services import authz
 
 HANDLES_ROOT = False
-DELETE_VERSIONS = "codeartifact:DeletePackageVersions"
 JSON_LIMIT = 1024 * 1024  # dist-tag bodies and the like
 
 
@@ -34,7 +32,7 @@ async def handle(dp) -> Response:
 
 async def _route(dp, reader: BodyReader) -> Response:
     method = dp.request.method
-    segs = [s for s in dp.raw_rest.split("/")]
+    segs = dp.raw_rest.split("/")
     if segs and segs[-1] == "" and len(segs) > 1:
         segs.pop()
     if segs[0] == "-":
@@ -137,7 +135,7 @@ def conditional(dp, r: pm.Rendered) -> Response:
         return Response(status_code=304, headers=headers)
     if gz:
         headers["Content-Encoding"] = "gzip"
-        return Response(r.gz(), media_type=r.media_type, headers=headers)
+        return Response(r.gz, media_type=r.media_type, headers=headers)
     return Response(r.body, media_type=r.media_type, headers=headers)
 
 
@@ -182,9 +180,3 @@ async def get_tarball(dp, name: str, filename: str) -> Response:
     return StreamingResponse(dp.arca.blobs.open_chunks(sha256), media_type="application/octet-stream",
                              headers=headers)
 
-
-def json_body(data: bytes):
-    try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The request body is not valid JSON") from None

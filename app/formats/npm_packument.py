@@ -175,20 +175,21 @@ def wants_corgi(accept: str | None) -> bool:
 
 @dataclass
 class Rendered:
+    """A rendered packument; the gzip form is made once here, since npm always asks for it."""
+
     revision: int
     body: bytes
     etag: str
     media_type: str
-    _gz: bytes | None = field(default=None, repr=False)
+    gz: bytes = field(default=b"", repr=False)
 
-    def gz(self) -> bytes:
-        if self._gz is None:
-            self._gz = gzip.compress(self.body, compresslevel=6, mtime=0)
-        return self._gz
+    def __post_init__(self) -> None:
+        if not self.gz:
+            self.gz = gzip.compress(self.body, compresslevel=6, mtime=0)
 
     @property
     def size(self) -> int:
-        return len(self.body) + len(self._gz or b"")
+        return len(self.body) + len(self.gz)
 
 
 class RenderCache:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import delete, select
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
 
-from app.db.models import DistTag, Domain, Package, Repository, utcnow
+from app.db.models import Asset, Blob, DistTag, Domain, Package, PackageVersion, Repository, utcnow
 from app.domain.errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 from app.formats import npm_names, npm_packument as pm, npm_publish as pub
 from app.services import authz, packages as pk
@@ -56,12 +57,18 @@ def _package(s, dp, name: str) -> Package:
 
 
 def tarball_blob(s, dp, scope: str, bare: str, version: str, filename: str) -> tuple[str, int]:
-    pkg_id, _ = package_revision(s, dp, scope, bare)
-    v = pk.find_version(s, package_row(s, pkg_id), version)
-    a = pk.find_asset(s, v, filename) if v is not None and v.status in DOWNLOADABLE else None
-    if a is None:
+    """One indexed query per download: package → downloadable version → asset → blob."""
+    row = s.execute(
+        select(Blob.sha256, Blob.size)
+        .join(Asset, Asset.blob_id == Blob.id)
+        .join(PackageVersion, PackageVersion.id == Asset.package_version_id)
+        .join(Package, Package.id == PackageVersion.package_id)
+        .where(Package.repository_id == dp.repo.repository_id, Package.format == "npm",
+               Package.namespace == scope, Package.name == bare, PackageVersion.version == version,
+               PackageVersion.status.in_(DOWNLOADABLE), Asset.name == filename)).first()
+    if row is None:
         raise NotFound(f"{filename} is not in this repository")
-    return a.blob.sha256, a.blob.size
+    return row[0], row[1]
 
 
 # ---- publish -------------------------------------------------------------------------------------
@@ -206,9 +213,7 @@ def _upsert_tag(s, pkg: Package, tag: str, version: str) -> None:
         row.version = version
 
 
-def _json(data, status: int):
-    from starlette.responses import JSONResponse
-
+def _json(data, status: int) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
 
