@@ -347,3 +347,13 @@ def test_metadata_put_cannot_add_versions_and_keeps_hidden_ones(server, reg):
     assert reg.packument("meta").json()["versions"]["1.1.0"]["deprecated"] == "gone soon"
     corgi = reg.packument("meta", accept="application/vnd.npm.install-v1+json").json()
     assert corgi["versions"]["1.1.0"]["deprecated"] == "gone soon"
+
+
+def test_origin_controls_block_publish(server, reg):
+    assert put(reg, "@o/blocked", publish_body("@o/blocked", "1.0.0")).status_code == 201
+    server.boto().put_package_origin_configuration(
+        domain=reg.domain, repository=reg.repo, format="npm", namespace="o", package="blocked",
+        restrictions={"publish": "BLOCK", "upstream": "ALLOW"})
+    resp = put(reg, "@o/blocked", publish_body("@o/blocked", "1.1.0"))
+    assert resp.status_code == 403, resp.text
+    assert list(reg.packument("@o/blocked").json()["versions"]) == ["1.0.0"]

@@ -186,7 +186,7 @@ def _store_publish(dp, scope, bare, name, p: pub.Publish, info, readme: str) -> 
     with dp.arca.db.session() as s:
         repo = s.get(Repository, dp.repo.repository_id)
         domain = s.get(Domain, dp.repo.domain_id)
-        pkg = pk.get_or_create_package(s, repo, pk.Coordinates("npm", scope, bare), display_name=name)
+        pkg = pk.package_for_publish(s, domain, repo, pk.Coordinates("npm", scope, bare), display_name=name)
         pk.bump(s, pkg)  # first: the per-package write lock
         v, created = pk.get_or_create_version(s, pkg, p.version, status=PUBLISHED, summary=summary,
                                               attributes=attrs)
