@@ -168,8 +168,12 @@ def render_project_json(name: str, rows: list[FileRow]) -> bytes:
     versions: dict[str, None] = {}
     for r in rows:
         versions[r.version] = None
-        f = {"filename": r.filename, "url": quote(r.filename), "hashes": {"sha256": r.sha256},
-             "size": r.size, "upload-time": r.upload_time, "yanked": r.yanked}
+        f = {"filename": r.filename, "url": quote(r.filename), "hashes": {"sha256": r.sha256}}
+        if r.size is not None:  # unknown for a file seen only in a remote index
+            f["size"] = r.size
+        if r.upload_time:
+            f["upload-time"] = r.upload_time
+        f["yanked"] = r.yanked
         if r.requires_python:
             f["requires-python"] = r.requires_python
         if r.metadata_sha256:

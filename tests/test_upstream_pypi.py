@@ -1,0 +1,232 @@
+"""PyPI through upstream repositories and `public:pypi`, with a real pypiserver as the remote and
+real pip as the client: app -> libs -> proxy (public:pypi)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import json
+import shutil
+import time
+
+import httpx
+import pytest
+
+from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload, wait_for, wheel_filename
+from tests.support.server import clean_env, start_server
+from tests.upstream_support import Remote, start_pypiserver
+
+JSON = "application/vnd.pypi.simple.v1+json"
+
+
+@pytest.fixture(scope="module")
+def pub(tmp_path_factory):
+    """The public index: a real pypiserver over a directory, behind a counting proxy."""
+    root = tmp_path_factory.mktemp("pypiserver")
+    files = root / "files"
+    files.mkdir()
+    srv = start_pypiserver(files, root / "pypiserver.log")
+    remote = Remote(srv.url)
+    remote.files = files
+    remote.process = srv
+    yield remote
+    remote.close()
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def arca(tmp_path_factory, pub):
+    srv = start_server(tmp_path_factory.mktemp("arca-up-pypi"), env={
+        "ARCA_EXTERNAL_PUBLIC_PYPI": f"{pub.url}/simple/", "ARCA_UPSTREAM_MAX_AGE": "0",
+        "ARCA_UPSTREAM_TIMEOUT": "5", "ARCA_UPSTREAM_BREAKER_FAILURES": "1000"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def chain(arca, unique):
+    """Domain with app -> libs -> proxy(public:pypi)."""
+    d = f"u{unique}"
+    c = arca.boto()
+    c.create_domain(domain=d)
+    c.create_repository(domain=d, repository="proxy")
+    c.associate_external_connection(domain=d, repository="proxy", externalConnection="public:pypi")
+    c.create_repository(domain=d, repository="libs", upstreams=[{"repositoryName": "proxy"}])
+    c.create_repository(domain=d, repository="app", upstreams=[{"repositoryName": "libs"}])
+    return d
+
+
+def _pip_install(arca, d, repo, target, *reqs, check=True):
+    url = index_url(arca, d, repo, arca.token(d))
+    return run(pip_cmd(PY, "install", "--target", str(target), "--index-url", url, *reqs), check=check,
+               env=clean_env())
+
+
+def _versions(arca, d, repo, name):
+    c = arca.boto()
+    try:
+        r = c.list_package_versions(domain=d, repository=repo, format="pypi", package=name)
+    except c.exceptions.ResourceNotFoundException:
+        return []
+    return sorted(v["version"] for v in r["versions"])
+
+
+def _get(arca, d, repo, path, **headers):
+    return httpx.get(f"{arca.endpoint(d, 'pypi', repo)}{path}", auth=("aws", arca.token(d)), headers=headers,
+                     timeout=30)
+
+
+def test_pip_resolves_through_two_level_chain_and_retains_external(arca, pub, chain, unique, tmp_path):
+    d = chain
+    make_wheel(pub.files, f"pub-{unique}", "1.0")
+    make_wheel(pub.files, f"pub-{unique}", "2.0")
+    internal = make_wheel(tmp_path / "dist", f"int-{unique}", "1.0", requires=[f"pub-{unique}>=1"])
+    twine_upload(arca.endpoint(d, "pypi", "libs"), arca.token(d), [internal])
+
+    _pip_install(arca, d, "app", tmp_path / "t1", f"int-{unique}")
+    installed = sorted(p.name for p in (tmp_path / "t1").iterdir() if p.name.endswith(".dist-info"))
+    assert installed == [f"int_{unique}-1.0.dist-info", f"pub_{unique}-2.0.dist-info"]
+
+    # The merged page of app: the public project's versions, links to this server only.
+    page = _get(arca, d, "app", f"simple/pub-{unique}/", Accept=JSON).json()
+    assert page["versions"] == ["1.0", "2.0"]
+    assert all(f["url"] == f["filename"] for f in page["files"])
+    # Retained in the repository holding the connection, origin EXTERNAL; not copied elsewhere.
+    assert _versions(arca, d, "proxy", f"pub-{unique}") == ["2.0"]
+    desc = arca.boto().describe_package_version(domain=d, repository="proxy", format="pypi",
+                                                package=f"pub-{unique}", packageVersion="2.0")["packageVersion"]
+    assert desc["origin"] == {"domainEntryPoint": {"externalConnectionName": "public:pypi"},
+                              "originType": "EXTERNAL"}
+    assert _versions(arca, d, "libs", f"pub-{unique}") == []
+    assert _versions(arca, d, "app", f"pub-{unique}") == []
+    # The internal package is served to app from libs, with its PEP 658 metadata.
+    meta = _get(arca, d, "app", f"simple/int-{unique}/{wheel_filename(f'int-{unique}', '1.0')}.metadata")
+    assert meta.status_code == 200 and f"Name: int-{unique}".encode() in meta.content
+
+
+def test_retained_versions_install_when_the_remote_is_stopped(arca, pub, chain, unique, tmp_path):
+    d = chain
+    files = tmp_path / "own-remote"
+    files.mkdir()
+    make_wheel(files, f"keep-{unique}", "1.0")
+    make_wheel(files, f"keep-{unique}", "2.0")
+    make_wheel(files, f"never-{unique}", "1.0")
+    own = start_pypiserver(files, tmp_path / "pypiserver.log")
+    saved = pub.target
+    pub.target = own.url
+    try:
+        _pip_install(arca, d, "app", tmp_path / "t1", f"keep-{unique}==1.0")
+        own.stop()  # the real remote is gone
+        assert own.proc.poll() is not None
+        _pip_install(arca, d, "app", tmp_path / "t2", f"keep-{unique}==1.0")
+        assert (tmp_path / "t2" / f"keep_{unique}-1.0.dist-info").is_dir()
+        # The stale index still lists 2.0, but its file was never retained: pip fails on it.
+        page = _get(arca, d, "app", f"simple/keep-{unique}/", Accept=JSON)
+        assert page.status_code == 200 and page.json()["versions"] == ["1.0", "2.0"]
+        r = _get(arca, d, "app", f"simple/keep-{unique}/{wheel_filename(f'keep-{unique}', '2.0')}")
+        assert r.status_code == 502
+        # Nothing retained at all: 502, not an empty page.
+        assert _get(arca, d, "app", f"simple/never-{unique}/").status_code == 502
+        assert _versions(arca, d, "proxy", f"keep-{unique}") == ["1.0"]
+    finally:
+        pub.target = saved
+        own.stop()
+
+
+def test_hash_mismatch_from_the_remote_is_refused(arca, pub, chain, unique, tmp_path):
+    d = chain
+    make_wheel(pub.files, f"bad-{unique}", "1.0")
+    pub.tamper[f"/packages/bad_{unique}-"] = lambda body: body + b"tampered"
+    name = wheel_filename(f"bad-{unique}", "1.0")
+    r = _get(arca, d, "app", f"simple/bad-{unique}/{name}")
+    assert r.status_code == 502 and "sha256" in r.text
+    proc = _pip_install(arca, d, "app", tmp_path / "t", f"bad-{unique}", check=False)
+    assert proc.returncode != 0
+    assert _versions(arca, d, "proxy", f"bad-{unique}") == []
+    # A correct remote file is accepted afterwards.
+    del pub.tamper[f"/packages/bad_{unique}-"]
+    assert _get(arca, d, "app", f"simple/bad-{unique}/{name}").status_code == 200
+    assert _versions(arca, d, "proxy", f"bad-{unique}") == ["1.0"]
+
+
+def test_single_flight_one_remote_fetch_for_concurrent_requests(arca, pub, chain, unique):
+    d = chain
+    path = make_wheel(pub.files, f"sf-{unique}", "1.0")
+    token = arca.token(d)
+    base = arca.endpoint(d, "pypi", "app")
+    gate_page = f"/simple/sf-{unique}/"
+    gate_file = f"/packages/{path.name}"
+
+    def get(p):
+        return httpx.get(base + p, auth=("aws", token), timeout=60)
+
+    for gate_key, rel in ((gate_page, f"simple/sf-{unique}/"), (gate_file, f"simple/sf-{unique}/{path.name}")):
+        pub.gate[gate_key] = gate = __import__("threading").Event()
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            futures = [pool.submit(get, rel) for _ in range(8)]
+            assert wait_for(lambda: sum(1 for p, s, _ in pub.requests if p == gate_key and s == 0) >= 1)
+            time.sleep(0.5)  # observation window: concurrent requests would reach the remote now
+            arrivals = sum(1 for p, s, _ in pub.requests if p == gate_key and s == 0)
+            gate.set()
+            results = [f.result() for f in futures]
+        del pub.gate[gate_key]
+        assert arrivals == 1, pub.requests
+        assert [r.status_code for r in results] == [200] * 8
+        assert len({r.content for r in results}) == 1
+    assert pub.count(gate_file) == 1
+    assert hashlib.sha256(get(f"simple/sf-{unique}/{path.name}").content).hexdigest() == \
+        hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_dependency_confusion_internal_name_does_not_take_public_versions(arca, pub, chain, unique, tmp_path):
+    d = chain
+    name = f"conf-{unique}"
+    make_wheel(pub.files, name, "99.0", module_source="PUBLIC = True\n")
+    internal = make_wheel(tmp_path / "dist", name, "1.0", module_source="PUBLIC = False\n")
+    twine_upload(arca.endpoint(d, "pypi", "libs"), arca.token(d), [internal])
+
+    _pip_install(arca, d, "app", tmp_path / "t", name)
+    assert (tmp_path / "t" / f"conf_{unique}-1.0.dist-info").is_dir()
+    assert "PUBLIC = False" in (tmp_path / "t" / f"conf_{unique}" / "__init__.py").read_text()
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert page["versions"] == ["1.0"]
+    assert _get(arca, d, "app", f"simple/{name}/{wheel_filename(name, '99.0')}").status_code == 404
+    assert _versions(arca, d, "proxy", name) == []
+    origin = arca.boto().describe_package(domain=d, repository="libs", format="pypi", package=name)
+    assert origin["package"]["originConfiguration"]["restrictions"]["upstream"] == "BLOCK"
+    # Explicitly allowing upstream versions in libs lets the public version through.
+    arca.boto().put_package_origin_configuration(domain=d, repository="libs", format="pypi", package=name,
+                                                 restrictions={"publish": "ALLOW", "upstream": "ALLOW"})
+    wait_for(lambda: _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()["versions"] == ["1.0", "99.0"])
+    assert _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()["versions"] == ["1.0", "99.0"]
+
+
+def test_remote_links_outside_the_connection_are_not_fetched(arca, pub, chain, unique, tmp_path):
+    d = chain
+    bait = Remote("http://127.0.0.1:9")  # anything reaching it would be an SSRF
+    try:
+        make_wheel(pub.files, f"ssrf-{unique}", "1.0")
+        evil = wheel_filename(f"ssrf-{unique}", "6.6")
+        link = f'<a href="{bait.url}/{evil}#sha256={"0" * 64}">{evil}</a><br>'.encode()
+        pub.tamper[f"/simple/ssrf-{unique}/"] = lambda body: body.replace(b"</body>", link + b"</body>")
+        page = _get(arca, d, "app", f"simple/ssrf-{unique}/", Accept=JSON).json()
+        assert [f["filename"] for f in page["files"]] == [wheel_filename(f"ssrf-{unique}", "1.0")]
+        assert _get(arca, d, "app", f"simple/ssrf-{unique}/{evil}").status_code == 404
+        assert bait.requests == []
+    finally:
+        bait.close()
+        pub.tamper.pop(f"/simple/ssrf-{unique}/", None)
+
+
+def test_remote_index_revalidated_with_etag(arca, pub, chain, unique):
+    d = chain
+    make_wheel(pub.files, f"etag-{unique}", "1.0")
+    key = f"/simple/etag-{unique}/"
+    assert _get(arca, d, "proxy", f"simple/etag-{unique}/").status_code == 200
+    assert _get(arca, d, "proxy", f"simple/etag-{unique}/").status_code == 200
+    statuses = [(s, inm is not None) for p, s, inm in pub.requests if p == key]
+    assert statuses == [(200, False), (304, True)]
+    # A new remote version shows on the next revalidation.
+    make_wheel(pub.files, f"etag-{unique}", "2.0")
+    page = _get(arca, d, "proxy", f"simple/etag-{unique}/", Accept=JSON).json()
+    assert page["versions"] == ["1.0", "2.0"]

@@ -1,0 +1,134 @@
+"""Remotes for the upstream tests: a switchable, counting reverse proxy in front of a real
+third-party server (pypiserver, Verdaccio, a static file server), and helpers to start them."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import signal
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from tests.support.server import VENV_BIN, clean_env, free_port
+
+
+class Remote:
+    """Forwards GETs to `target` (changeable), records (path, status, if-none-match), adds an ETag
+    (sha256 of the body) and answers 304 to a matching If-None-Match. `tamper[substring] = fn`
+    rewrites bodies of matching paths; `gate[substring]` (a threading.Event) holds matching
+    requests until set; `down = True` answers 503."""
+
+    def __init__(self, target: str):
+        self.target = target
+        self.requests: list[tuple[str, int, str | None]] = []
+        self.tamper: dict = {}
+        self.gate: dict[str, threading.Event] = {}
+        self.down = False
+        remote = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                for key, ev in list(remote.gate.items()):
+                    if key in self.path:
+                        remote.requests.append((self.path, 0, None))  # arrival, before the gate
+                        ev.wait(30)
+                inm = self.headers.get("if-none-match")
+                if remote.down:
+                    status, data, headers = 503, b"down\n", [("Content-Type", "text/plain")]
+                else:
+                    t = urlsplit(remote.target)
+                    conn = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
+                    try:
+                        conn.request("GET", self.path, headers={"Accept": self.headers.get("accept", "*/*")})
+                        resp = conn.getresponse()
+                        status, data = resp.status, resp.read()
+                        headers = [(k, v) for k, v in resp.getheaders()
+                                   if k.lower() in ("content-type", "location")]
+                    except OSError:
+                        status, data, headers = 502, b"target unreachable\n", [("Content-Type", "text/plain")]
+                    finally:
+                        conn.close()
+                for key, fn in list(remote.tamper.items()):
+                    if key in self.path and status == 200:
+                        data = fn(data)
+                if status == 200:
+                    etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+                    headers.append(("ETag", etag))
+                    if inm == etag:
+                        status, data = 304, b""
+                remote.requests.append((self.path, status, inm))
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def count(self, substring: str, status: int | None = None) -> int:
+        return sum(1 for p, s, _ in self.requests if substring in p and s != 0 and (status is None or s == status))
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class Process:
+    """A third-party server started as its own process group, stopped by PID."""
+
+    def __init__(self, cmd: list[str], url: str, log: Path, env: dict | None = None, cwd: Path | None = None,
+                 ready: str = ""):
+        self.url = url
+        self.log = log
+        fh = open(log, "ab")
+        self.proc = subprocess.Popen([str(c) for c in cmd], env=env or clean_env(), cwd=cwd, stdout=fh,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited {self.proc.returncode}:\n{log.read_text(errors='replace')}")
+            try:
+                httpx.get(url + ready, timeout=1)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{cmd[0]} did not start:\n{log.read_text(errors='replace')}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+def start_pypiserver(directory: Path, log: Path) -> Process:
+    port = free_port()
+    exe = VENV_BIN / "pypi-server"
+    if not exe.exists():
+        raise RuntimeError("pypiserver is not installed in the venv (pip install pypiserver)")
+    return Process([exe, "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".", str(directory)],
+                   f"http://127.0.0.1:{port}", log, ready="/simple/")
