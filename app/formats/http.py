@@ -78,6 +78,14 @@ def check_permission(arca: Arca, principal: Principal, action: str, ref: RepoRef
         authz.require(arca, s, principal, action, d, r)
 
 
+_MISS = object()
+
+
+def _cached_repo(arca: Arca, domain: str, repository: str):
+    hit = arca.caches.setdefault("repos", {}).get((domain, repository))
+    return hit[1] if hit and hit[0] > time.monotonic() else _MISS
+
+
 def _lookup_repo(arca: Arca, domain: str, repository: str) -> RepoRef | None | bool:
     """RepoRef, or False when the domain is unknown, None when only the repository is."""
     cache = arca.caches.setdefault("repos", {})
@@ -158,10 +166,16 @@ async def data_plane(request: Request) -> Response:
     domain, fmt, repository = (unquote(p) for p in parts[1:4])
     rest = parts[4] if len(parts) > 4 else ""
     try:
-        ref = await run_in_threadpool(_lookup_repo, arca, domain, repository)
+        ref = _cached_repo(arca, domain, repository)
+        if ref is _MISS:  # only a cache miss pays a thread hop for the database
+            ref = await run_in_threadpool(_lookup_repo, arca, domain, repository)
         if ref is False:
             raise NotFound(f"Domain {domain} does not exist")
-        principal = await run_in_threadpool(authenticate_token, arca, credentials(request), domain)
+        token = credentials(request)
+        claims = arca.signer.verify(token, domain=domain) if token else None
+        principal = identity.cached_principal(arca, claims.user_id) if claims else None
+        if principal is None:
+            principal = await run_in_threadpool(authenticate_token, arca, token, domain)
         note(principal=principal.arn)
         if ref is None:
             raise NotFound(f"Repository {repository} does not exist in domain {domain}")

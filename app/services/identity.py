@@ -68,6 +68,12 @@ def lookup_key(arca: Arca, key_id: str) -> tuple[str, Principal] | None:
     return value
 
 
+def cached_principal(arca: Arca, user_id: int) -> Principal | None:
+    """The principal if a fresh cache entry has it (no database access), else None."""
+    hit = arca.caches.setdefault("users", {}).get(user_id)
+    return hit[1] if hit and hit[0] > time.monotonic() else None
+
+
 def principal_by_id(arca: Arca, user_id: int) -> Principal | None:
     cache = arca.caches.setdefault("users", {})
     hit = cache.get(user_id)
