@@ -61,7 +61,8 @@ def run(cmd, env, cwd=None, check=True) -> subprocess.CompletedProcess:
     return proc
 
 
-def pip_download(env, dest: Path, name: str = "login-demo") -> list[str]:
+def pip_download(env, dest: Path, name: str = "login-demo==1.0") -> list[str]:
+    """A pinned download: another test of this module uploads login-demo 1.1 to the same repository."""
     run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-d", dest, name], env)
     return sorted(p.name for p in dest.iterdir())
 

@@ -233,7 +233,7 @@ def test_invalid_uploads_are_refused_with_a_reason_and_nothing_stored(server, re
     resp = ps.raw_upload(url, token, fields, filename, content if filename is not None else None)
     assert resp.status_code == 400, resp.text
     assert reason in resp.text
-    assert reason[:40] in resp.headers["x-reason-phrase"] or len(resp.text.splitlines()[0]) > 300
+    assert reason[:40] in resp.reason_phrase or len(resp.text.splitlines()[0]) > 300
     assert _packages(server, d, r) == []
     # the valid upload of the same file still works afterwards (nothing half-stored blocks it)
     ok = ps.raw_upload(url, token, _form(), GOOD_NAME, GOOD)
