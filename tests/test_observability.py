@@ -163,6 +163,8 @@ def test_twine_and_npm_publish_events_and_metrics(node, acme, receiver, tmp_path
     assert _counter(node, "arca_http_requests_total", plane="data", format="npm", method="GET") >= before + 1
     assert _counter(node, "arca_publishes_total", format="npm") >= 1
     assert _counter(node, "arca_publishes_total", format="pypi") >= 1
+    for fmt in ("pypi", "npm", "maven"):
+        assert _counter(node, "arca_uploads_total", format=fmt) >= 1, fmt
 
 
 def test_receiver_down_then_back(node, acme, receiver, tmp_path):

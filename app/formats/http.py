@@ -18,8 +18,9 @@ from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, 
                                  StreamingResponse)
 
 from app.db.models import Domain, Repository
-from app.domain.errors import ArcaError, NotFound, Unauthenticated
+from app.domain.errors import ArcaError, NotFound, StorageUnavailable, Unauthenticated
 from app.http_protocol import reason_phrase
+from app.observability import metrics
 from app.observability.context import note
 from app.services import authz, identity
 from app.services.context import Arca, Principal
@@ -194,6 +195,8 @@ async def data_plane(request: Request) -> Response:
             raise NotFound(f"The {fmt} format is not available on this server")
         return await module.handle(dp)
     except ArcaError as exc:
+        if isinstance(exc, StorageUnavailable):
+            metrics.BLOB_ERRORS.labels(arca.settings.blob_store.split(":", 1)[0]).inc()
         response = error_response(fmt, exc)
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             # The body may be unread (Expect: 100-continue clients never send it after a final

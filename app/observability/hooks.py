@@ -11,7 +11,7 @@ from datetime import timezone
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from app.db.models import (AccessKey, AuditEvent, Delivery, Domain, OutboxEvent, Package, PackageGroup,
+from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, OutboxEvent, Package, PackageGroup,
                            PackageVersion, Policy, Repository, RepositoryUpstream, User, Webhook, utcnow)
 from app.observability import context, metrics
 
@@ -86,7 +86,11 @@ def _before_flush(s: Session, account: str, region: str) -> None:
 
 
 def _on_new(s, obj, account, region):
-    if isinstance(obj, Domain):
+    if isinstance(obj, Asset):
+        v = s.get(PackageVersion, obj.package_version_id)
+        pkg = s.get(Package, v.package_id) if v is not None else None
+        metrics.UPLOADS.labels(pkg.format if pkg is not None else "-").inc()
+    elif isinstance(obj, Domain):
         _audit(s, "CreateDomain", "domain", obj.name, obj.name)
     elif isinstance(obj, Repository):
         dn = _domain_name(s, obj.domain_id)
