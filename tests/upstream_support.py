@@ -51,7 +51,8 @@ class Remote:
                     t = urlsplit(remote.target)
                     conn = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
                     try:
-                        conn.request("GET", self.path, headers={"Accept": self.headers.get("accept", "*/*")})
+                        conn.request("GET", self.path, headers={"Accept": self.headers.get("accept", "*/*"),
+                                                            "Host": self.headers.get("host", "")})
                         resp = conn.getresponse()
                         status, data = resp.status, resp.read()
                         headers = [(k, v) for k, v in resp.getheaders()
@@ -132,3 +133,86 @@ def start_pypiserver(directory: Path, log: Path) -> Process:
         raise RuntimeError("pypiserver is not installed in the venv (pip install pypiserver)")
     return Process([exe, "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".", str(directory)],
                    f"http://127.0.0.1:{port}", log, ready="/simple/")
+
+
+# ---- Verdaccio (npm) ---------------------------------------------------------------------------
+
+VERDACCIO_VERSION = "6.8.0"
+VERDACCIO_CONFIG = """storage: {storage}
+auth:
+  htpasswd:
+    file: {root}/htpasswd
+    max_users: 100
+uplinks: {{}}
+packages:
+  '@*/*':
+    access: $all
+    publish: $authenticated
+  '**':
+    access: $all
+    publish: $authenticated
+server:
+  keepAliveTimeout: 60
+max_body_size: 100mb
+log: {{type: stdout, format: pretty, level: error}}
+"""
+
+
+def tools_dir() -> Path:
+    return Path(os.environ.get("ARCA_TEST_TOOLS") or "/tmp/arca-test-tools")
+
+
+def install_verdaccio() -> Path:
+    """Verdaccio 6.8.0 installed with npm once per machine (a file lock serialises xdist workers).
+    Its node-fetch@cjs does not resolve on this Node; the package.json override to 2.7.0 fixes it."""
+    import fcntl
+    import json as _json
+
+    from tests.support.server import require_tool
+
+    npm = require_tool("npm")
+    root = tools_dir() / f"verdaccio-{VERDACCIO_VERSION}"
+    exe = root / "node_modules" / ".bin" / "verdaccio"
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".verdaccio-{VERDACCIO_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not exe.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "package.json").write_text(_json.dumps({
+                "name": "verdaccio-host", "version": "1.0.0", "private": True,
+                "dependencies": {"verdaccio": VERDACCIO_VERSION}, "overrides": {"node-fetch": "2.7.0"}}))
+            subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=root, check=True, timeout=900,
+                           env=clean_env(npm_config_cache=str(root / ".npm-cache")), capture_output=True)
+    return exe
+
+
+class Verdaccio(Process):
+    def __init__(self, root: Path):
+        exe = install_verdaccio()
+        root.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        (root / "config.yaml").write_text(VERDACCIO_CONFIG.format(storage=root / "storage", root=root))
+        super().__init__([exe, "--config", root / "config.yaml", "--listen", f"127.0.0.1:{port}"],
+                         f"http://127.0.0.1:{port}", root / "verdaccio.log", cwd=root, ready="/-/ping")
+        self.root = root
+        r = httpx.put(self.url + "/-/user/org.couchdb.user:tester",
+                      json={"name": "tester", "password": "tester-password-1", "type": "user", "roles": []},
+                      timeout=30)
+        r.raise_for_status()
+        self.token = r.json()["token"]
+
+    def publish(self, name: str, version: str, deps: dict | None = None, source: str | None = None) -> None:
+        """`npm publish` of a small package to this Verdaccio."""
+        from tests.npm_support import write_npmrc, write_package
+        from tests.support.server import require_tool
+
+        d = write_package(self.root / "src" / f"{name.replace('/', '_')}-{version}", name, version, deps)
+        if source is not None:
+            (d / "index.js").write_text(source)
+        write_npmrc(self.root / ".npmrc", self.url + "/", self.token)
+        env = clean_env(npm_config_userconfig=str(self.root / ".npmrc"),
+                        npm_config_cache=str(self.root / "npm-cache"), npm_config_update_notifier="false")
+        proc = subprocess.run([require_tool("npm"), "publish"], cwd=d, env=env, capture_output=True, text=True,
+                              timeout=120)
+        if proc.returncode != 0:
+            raise AssertionError(f"npm publish to Verdaccio failed:\n{proc.stdout}\n{proc.stderr}")

@@ -15,6 +15,7 @@ from app.domain.errors import ArcaError, NotFound, ValidationError
 from app.formats import npm_names, npm_packument as pm, npm_store as store
 from app.formats.npm_body import BodyReader
 from app.services import authz
+from app.upstream import npm as upstream
 
 HANDLES_ROOT = False
 JSON_LIMIT = 1024 * 1024  # dist-tag bodies and the like
@@ -105,6 +106,8 @@ async def get_packument(dp, name: str) -> Response:
     kind = "corgi" if pm.wants_corgi(dp.request.headers.get("accept")) else "full"
     base_url = dp.base_url
     cache = _cache(dp)
+    if await run_in_threadpool(upstream.uses_upstreams, dp):
+        return conditional(dp, await upstream.merged(dp, scope, bare, kind))
 
     def work() -> pm.Rendered:
         with dp.arca.db.read() as s:
@@ -171,7 +174,12 @@ async def get_tarball(dp, name: str, filename: str) -> Response:
             store.authorize(dp, s, authz.READ)
             return store.tarball_blob(s, dp, scope, bare, version, filename)
 
-    sha256, size = await run_in_threadpool(work)
+    try:
+        sha256, size = await run_in_threadpool(work)
+    except NotFound:
+        if not await run_in_threadpool(upstream.uses_upstreams, dp):
+            raise
+        sha256, size = await upstream.locate_tarball(dp, scope, bare, version, filename)
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}
     path = dp.arca.blobs.local_path(sha256)
     if path is not None and path.is_file():

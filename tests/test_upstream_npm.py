@@ -1,0 +1,138 @@
+"""npm through upstream repositories and `public:npmjs`, with a real Verdaccio 6.8.0 as the
+remote and real npm as the client: app -> libs -> proxy (public:npmjs)."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.npm_support import Registry, installed_version, write_consumer, write_npmrc
+from tests.support.server import start_server
+from tests.upstream_support import Remote, Verdaccio
+
+
+@pytest.fixture(scope="module")
+def verd(tmp_path_factory):
+    v = Verdaccio(tmp_path_factory.mktemp("verdaccio"))
+    remote = Remote(v.url)
+    remote.verdaccio = v
+    yield remote
+    remote.close()
+    v.stop()
+
+
+@pytest.fixture(scope="module")
+def arca(tmp_path_factory, verd):
+    srv = start_server(tmp_path_factory.mktemp("arca-up-npm"), env={
+        "ARCA_EXTERNAL_PUBLIC_NPMJS": f"{verd.url}/", "ARCA_UPSTREAM_MAX_AGE": "0",
+        "ARCA_UPSTREAM_BREAKER_FAILURES": "1000"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def chain(arca, unique, tmp_path):
+    d = f"n{unique}"
+    c = arca.boto()
+    c.create_domain(domain=d)
+    c.create_repository(domain=d, repository="proxy")
+    c.associate_external_connection(domain=d, repository="proxy", externalConnection="public:npmjs")
+    c.create_repository(domain=d, repository="libs", upstreams=[{"repositoryName": "proxy"}])
+    c.create_repository(domain=d, repository="app", upstreams=[{"repositoryName": "libs"}])
+    token = arca.token(d)
+    regs = {}
+    for repo in ("app", "libs"):
+        reg = Registry(arca, d, repo, token, tmp_path / repo)
+        write_npmrc(reg.npmrc, reg.url, token)
+        regs[repo] = reg
+    return regs
+
+
+def _versions(arca, d, repo, name):
+    c = arca.boto()
+    try:
+        r = c.list_package_versions(domain=d, repository=repo, format="npm", package=name)
+    except c.exceptions.ResourceNotFoundException:
+        return []
+    return sorted(v["version"] for v in r["versions"])
+
+
+def test_npm_install_through_two_level_chain_and_retention(arca, verd, chain, unique):
+    app, libs = chain["app"], chain["libs"]
+    pub = f"pubn-{unique}"
+    verd.verdaccio.publish(pub, "1.0.0")
+    verd.verdaccio.publish(pub, "1.1.0")
+    libs.publish(f"intn-{unique}", "1.0.0", deps={pub: "^1.0.0"})
+
+    project = write_consumer(app.root / "consumer", {f"intn-{unique}": "^1.0.0"})
+    app.npm("install", cwd=project)
+    assert installed_version(project, f"intn-{unique}") == "1.0.0"
+    assert installed_version(project, pub) == "1.1.0"
+
+    doc = app.packument(pub).json()
+    assert sorted(doc["versions"]) == ["1.0.0", "1.1.0"]
+    assert doc["dist-tags"]["latest"] == "1.1.0"
+    assert all(v["dist"]["tarball"].startswith(app.url) for v in doc["versions"].values())
+    corgi = app.packument(pub, accept="application/vnd.npm.install-v1+json").json()
+    assert sorted(corgi["versions"]) == ["1.0.0", "1.1.0"]
+    assert _versions(arca, app.domain, "proxy", pub) == ["1.1.0"]
+    desc = arca.boto().describe_package_version(domain=app.domain, repository="proxy", format="npm",
+                                                package=pub, packageVersion="1.1.0")["packageVersion"]
+    assert desc["origin"]["originType"] == "EXTERNAL"
+    assert desc["origin"]["domainEntryPoint"] == {"externalConnectionName": "public:npmjs"}
+    assert _versions(arca, app.domain, "app", pub) == []
+
+
+def test_retained_versions_install_when_verdaccio_is_stopped(arca, verd, chain, unique, tmp_path):
+    app = chain["app"]
+    own = Verdaccio(tmp_path / "own-verdaccio")
+    saved = verd.target
+    verd.target = own.url
+    try:
+        own.publish(f"keepn-{unique}", "1.0.0")
+        p1 = write_consumer(tmp_path / "c1", {f"keepn-{unique}": "1.0.0"})
+        app.npm("install", cwd=p1)
+        own.stop()
+        assert own.proc.poll() is not None
+        p2 = write_consumer(tmp_path / "c2", {f"keepn-{unique}": "1.0.0"})
+        app.npm("install", cwd=p2, cache=tmp_path / "fresh-cache")
+        assert installed_version(p2, f"keepn-{unique}") == "1.0.0"
+        # Never fetched before: nothing retained, so 502 rather than a wrong answer.
+        with app.http() as c:
+            assert c.get(f"never-{unique}").status_code == 502
+    finally:
+        verd.target = saved
+        own.stop()
+
+
+def test_tarball_integrity_mismatch_is_refused(arca, verd, chain, unique, tmp_path):
+    app = chain["app"]
+    name = f"badn-{unique}"
+    verd.verdaccio.publish(name, "1.0.0")
+    verd.tamper[f"/{name}/-/"] = lambda body: body + b"\0"
+    try:
+        p = write_consumer(tmp_path / "c", {name: "1.0.0"})
+        proc = app.npm("install", cwd=p, check=False)
+        assert proc.returncode != 0
+        with app.http() as c:
+            r = c.get(f"{name}/-/{name}-1.0.0.tgz")
+        assert r.status_code == 502 and "sha512" in r.text
+        assert _versions(arca, app.domain, "proxy", name) == []
+    finally:
+        verd.tamper.pop(f"/{name}/-/", None)
+
+
+def test_dependency_confusion_internal_npm_name_wins(arca, verd, chain, unique, tmp_path):
+    app, libs = chain["app"], chain["libs"]
+    name = f"confn-{unique}"
+    libs.publish(name, "1.0.0")  # internal first; then the attacker publishes a higher public version
+    verd.verdaccio.publish(name, "9.0.0")
+    p = write_consumer(tmp_path / "c", {name: "*"})
+    app.npm("install", cwd=p)
+    assert installed_version(p, name) == "1.0.0"
+    assert sorted(app.packument(name).json()["versions"]) == ["1.0.0"]
+    with app.http() as c:
+        assert c.get(f"{name}/-/{name}-9.0.0.tgz").status_code == 404
+    assert _versions(arca, app.domain, "proxy", name) == []
