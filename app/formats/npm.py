@@ -106,7 +106,8 @@ async def get_packument(dp, name: str) -> Response:
     kind = "corgi" if pm.wants_corgi(dp.request.headers.get("accept")) else "full"
     base_url = dp.base_url
     cache = _cache(dp)
-    if await run_in_threadpool(upstream.uses_upstreams, dp):
+    # `?write=true` (npm deprecate/unpublish) wants this repository's own document and its _rev.
+    if dp.request.query_params.get("write") != "true" and await run_in_threadpool(upstream.uses_upstreams, dp):
         return conditional(dp, await upstream.merged(dp, scope, bare, kind))
 
     def work() -> pm.Rendered:
