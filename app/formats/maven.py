@@ -20,6 +20,7 @@ from app.formats.http import DataPlane, error_response
 from app.formats.maven_metadata import MAX_DOCUMENT, parse_metadata, parse_pom, render_artifact, render_snapshot
 from app.formats.maven_paths import CHECKSUMS, HEX_LEN, NotInLayout, MavenPath, parse_filename, parse_path
 from app.services import authz, packages as pk
+from app.upstream import maven as upstream
 
 FORMAT = "maven"
 CACHE_KEY = "maven-metadata"
@@ -99,7 +100,12 @@ def _lookup_file(dp: DataPlane, mp: MavenPath, with_body: bool = False):
 
 async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
     wants_body = dp.request.method == "GET" and not mp.checksum and not dp.request.headers.get("range")
-    blob, body = await run_in_threadpool(_lookup_file, dp, mp, wants_body)
+    try:
+        blob, body = await run_in_threadpool(_lookup_file, dp, mp, wants_body)
+    except NotFound:
+        if not await run_in_threadpool(upstream.uses_upstreams, dp):
+            raise
+        blob, body = await upstream.locate_file(dp, mp), None
     etag = f'"{blob.sha256}"'
     if mp.checksum:
         return _text_response(dp, getattr(blob, CHECKSUMS[mp.checksum]), f'"{mp.checksum}-{blob.sha256}"')
@@ -169,7 +175,10 @@ def _metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
 
 
 async def _get_metadata(dp: DataPlane, mp: MavenPath) -> Response:
-    body, sums, etag = await run_in_threadpool(_metadata_doc, dp, mp)
+    if mp.kind == "metadata" and await run_in_threadpool(upstream.uses_upstreams, dp):
+        body, sums, etag = await upstream.metadata_doc(dp, mp)  # merged with upstreams and the remote
+    else:
+        body, sums, etag = await run_in_threadpool(_metadata_doc, dp, mp)
     if mp.checksum:
         return _text_response(dp, sums[mp.checksum], etag[:-1] + f'.{mp.checksum}"')
     if _not_modified(dp, etag):

@@ -1,0 +1,196 @@
+"""Maven through upstream repositories and `public:maven-central`, with a static Maven-layout
+file server (`python -m http.server`) as the remote and real mvn: app -> libs -> proxy."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import sys
+import zipfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
+from tests.support.server import free_port, start_server
+from tests.upstream_support import Process, Remote
+
+
+def _jar(marker: str) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+        z.writestr("marker.txt", marker)
+    return buf.getvalue()
+
+
+def _pom(group, artifact, version, deps=()) -> bytes:
+    dep_xml = "".join(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version>"
+                      "</dependency>" for g, a, v in deps)
+    return (f'<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+            f"<groupId>{group}</groupId><artifactId>{artifact}</artifactId><version>{version}</version>"
+            f"<description>{artifact} from the remote</description><dependencies>{dep_xml}</dependencies>"
+            "</project>").encode()
+
+
+def lay_out(root: Path, group: str, artifact: str, versions: list[str], bad_sha1: bool = False) -> None:
+    """A Maven-layout directory as Maven Central serves it: files, .sha1 sidecars, metadata."""
+    base = root / Path(*group.split(".")) / artifact
+    for v in versions:
+        d = base / v
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in ((f"{artifact}-{v}.pom", _pom(group, artifact, v)),
+                           (f"{artifact}-{v}.jar", _jar(f"{artifact} {v}"))):
+            (d / name).write_bytes(data)
+            sha1 = hashlib.sha1(data).hexdigest()
+            (d / f"{name}.sha1").write_text(("0" * 40 if bad_sha1 and name.endswith(".jar") else sha1) + "\n")
+    versions_xml = "".join(f"<version>{v}</version>" for v in versions)
+    (base / "maven-metadata.xml").write_text(
+        f"<metadata><groupId>{group}</groupId><artifactId>{artifact}</artifactId><versioning>"
+        f"<release>{versions[-1]}</release><versions>{versions_xml}</versions></versioning></metadata>")
+
+
+def static_server(directory: Path, log: Path) -> Process:
+    port = free_port()
+    return Process([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
+                    directory], f"http://127.0.0.1:{port}", log, ready="/")
+
+
+@pytest.fixture(scope="module")
+def central(tmp_path_factory):
+    root = tmp_path_factory.mktemp("central")
+    files = root / "files"
+    files.mkdir()
+    srv = static_server(files, root / "http.log")
+    remote = Remote(srv.url)
+    remote.files = files
+    yield remote
+    remote.close()
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def arca(tmp_path_factory, central):
+    srv = start_server(tmp_path_factory.mktemp("arca-up-maven"), env={
+        "ARCA_EXTERNAL_PUBLIC_MAVEN_CENTRAL": f"{central.url}/maven2/", "ARCA_UPSTREAM_MAX_AGE": "0",
+        "ARCA_UPSTREAM_BREAKER_FAILURES": "1000"})
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def chain(arca, unique):
+    d = f"m{unique}"
+    c = arca.boto()
+    c.create_domain(domain=d)
+    c.create_repository(domain=d, repository="proxy")
+    c.associate_external_connection(domain=d, repository="proxy", externalConnection="public:maven-central")
+    c.create_repository(domain=d, repository="libs", upstreams=[{"repositoryName": "proxy"}])
+    c.create_repository(domain=d, repository="app", upstreams=[{"repositoryName": "libs"}])
+    return d
+
+
+def _assets(arca, d, repo, group, artifact, version):
+    c = arca.boto()
+    try:
+        out = c.list_package_version_assets(domain=d, repository=repo, format="maven", namespace=group,
+                                            package=artifact, packageVersion=version)
+    except c.exceptions.ResourceNotFoundException:
+        return []
+    return sorted(a["name"] for a in out["assets"])
+
+
+def _get(arca, d, repo, path):
+    return httpx.get(arca.endpoint(d, "maven", repo) + path, auth=("aws", arca.token(d)), timeout=30)
+
+
+def test_mvn_resolves_through_the_chain_and_retained_files_survive_the_remote(arca, central, chain, unique,
+                                                                               mvn, tmp_path):
+    d = chain
+    pub_group, int_group = f"org.pub{unique}", f"com.int{unique}"
+    files = tmp_path / "own-central"
+    lay_out(files / "maven2", pub_group, "pubm", ["1.0", "2.0"])
+    own = static_server(files, tmp_path / "own-http.log")
+    saved = central.target
+    central.target = own.url
+    try:
+        # An internal library in libs that depends on the public one.
+        token = arca.token(d)
+        libs = arca.endpoint(d, "maven", "libs")
+        base = f"{int_group.replace('.', '/')}/intm/1.0/intm-1.0"
+        for ext, data in (("pom", _pom(int_group, "intm", "1.0", [(pub_group, "pubm", "1.0")])),
+                          ("jar", _jar("intm"))):
+            assert httpx.put(f"{libs}{base}.{ext}", content=data, auth=("aws", token)).status_code == 201
+        arca.boto().update_package_versions_status(domain=d, repository="libs", format="maven",
+                                                   namespace=int_group, package="intm", versions=["1.0"],
+                                                   targetStatus="Published")
+
+        app_url = arca.endpoint(d, "maven", "app")
+        project = mvn.project(f"consumer-{unique}", f"com.c{unique}", "consumer", "1.0", app_url,
+                              deps=[(int_group, "intm", "1.0")])
+        project.write_class(f"com.c{unique}", "Main")
+        mvn.run(project, "compile", repo_url=app_url, token=token, strict=True)
+        assert (mvn.local_repo / Path(*pub_group.split(".")) / "pubm" / "1.0" / "pubm-1.0.jar").is_file()
+
+        assert _assets(arca, d, "proxy", pub_group, "pubm", "1.0") == ["pubm-1.0.jar", "pubm-1.0.pom"]
+        desc = arca.boto().describe_package_version(domain=d, repository="proxy", format="maven",
+                                                    namespace=pub_group, package="pubm",
+                                                    packageVersion="1.0")["packageVersion"]
+        assert desc["origin"] == {"domainEntryPoint": {"externalConnectionName": "public:maven-central"},
+                                  "originType": "EXTERNAL"}
+        assert _assets(arca, d, "libs", pub_group, "pubm", "1.0") == []
+        md = _get(arca, d, "app", f"{pub_group.replace('.', '/')}/pubm/maven-metadata.xml")
+        assert md.status_code == 200
+        assert "<version>1.0</version>" in md.text and "<version>2.0</version>" in md.text
+        sha1 = _get(arca, d, "app", f"{pub_group.replace('.', '/')}/pubm/maven-metadata.xml.sha1").text
+        assert sha1 == hashlib.sha1(md.content).hexdigest()
+
+        own.stop()  # the remote is gone; what was retained still resolves
+        mvn.forget(pub_group)
+        mvn.forget(int_group)
+        mvn.run(project, "compile", repo_url=app_url, token=token, strict=True)
+        assert (mvn.local_repo / Path(*pub_group.split(".")) / "pubm" / "1.0" / "pubm-1.0.jar").is_file()
+        # Never fetched: 502 while the remote is down.
+        assert _get(arca, d, "app", f"{pub_group.replace('.', '/')}/pubm/2.0/pubm-2.0.pom").status_code == 502
+    finally:
+        central.target = saved
+        own.stop()
+
+
+def test_one_file_imports_pom_and_jar_verified_by_sha1(arca, central, chain, unique):
+    d = chain
+    group = f"org.one{unique}"
+    lay_out(central.files / "maven2", group, "lib", ["3.1"])
+    path = f"{group.replace('.', '/')}/lib/3.1/lib-3.1.pom"
+    r = _get(arca, d, "app", path)
+    assert r.status_code == 200 and r.content == _pom(group, "lib", "3.1")
+    assert _assets(arca, d, "proxy", group, "lib", "3.1") == ["lib-3.1.jar", "lib-3.1.pom"]
+    jar = _get(arca, d, "app", path[:-3] + "jar.sha1")
+    assert jar.text == hashlib.sha1(_jar("lib 3.1")).hexdigest()
+
+
+def test_sha1_mismatch_from_the_remote_is_refused(arca, central, chain, unique):
+    d = chain
+    group = f"org.bad{unique}"
+    lay_out(central.files / "maven2", group, "lib", ["1.0"], bad_sha1=True)
+    r = _get(arca, d, "app", f"{group.replace('.', '/')}/lib/1.0/lib-1.0.jar")
+    assert r.status_code == 502 and "sha1" in r.text.lower()
+    assert _assets(arca, d, "proxy", group, "lib", "1.0") == []
+
+
+def test_dependency_confusion_internal_maven_artifact_wins(arca, central, chain, unique):
+    d = chain
+    group = f"com.conf{unique}"
+    token = arca.token(d)
+    libs = arca.endpoint(d, "maven", "libs")
+    rel = f"{group.replace('.', '/')}/core"
+    assert httpx.put(f"{libs}{rel}/1.0/core-1.0.pom", content=_pom(group, "core", "1.0"),
+                     auth=("aws", token)).status_code == 201
+    arca.boto().update_package_versions_status(domain=d, repository="libs", format="maven", namespace=group,
+                                               package="core", versions=["1.0"], targetStatus="Published")
+    lay_out(central.files / "maven2", group, "core", ["9.0"])
+    md = _get(arca, d, "app", f"{rel}/maven-metadata.xml")
+    assert "<version>1.0</version>" in md.text and "9.0" not in md.text
+    assert _get(arca, d, "app", f"{rel}/9.0/core-9.0.jar").status_code == 404
+    assert _assets(arca, d, "proxy", group, "core", "9.0") == []
