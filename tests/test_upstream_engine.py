@@ -182,3 +182,76 @@ def test_remote_metadata_reused_for_max_age(tmp_path, unique):
         srv.stop()
         remote.close()
         static.stop()
+
+
+# ---- units: the URL guard, single-flight, the breaker ------------------------------------------
+
+@pytest.mark.parametrize("url, ok", [
+    ("http://mirror.test/simple/foo/", True),
+    ("http://mirror.test/packages/foo-1.0.tar.gz", True),  # beside /simple/ (pypiserver layout)
+    ("http://other.test/simple/foo/", False),
+    ("http://mirror.test.evil/simple/foo/", False),
+    ("http://user:pw@mirror.test/simple/foo/", False),
+    ("http://mirror.test@evil.test/simple/", False),
+    ("http://mirror.test/simple/../../etc/passwd", False),
+    ("http://mirror.test/simple/%2e%2e/x", False),
+    ("file:///etc/passwd", False),
+    ("ftp://mirror.test/simple/foo/", False),
+    ("http://127.0.0.1:22/simple/", False),
+])
+def test_only_urls_under_the_connection_are_allowed(url, ok):
+    from types import SimpleNamespace
+
+    from app.upstream import remote
+    arca = SimpleNamespace(settings=SimpleNamespace(external={"public:pypi": "http://mirror.test/simple/"}))
+    assert remote.is_allowed(url, remote.allowed_prefixes(arca, "public:pypi")) is ok
+
+
+def test_single_flight_shares_one_call_and_its_error():
+    import asyncio
+    from types import SimpleNamespace
+
+    from app.upstream import remote
+    arca = SimpleNamespace(caches={})
+    calls = []
+
+    async def work():
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return "value"
+
+    async def fail():
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        raise ValueError("boom")
+
+    async def main():
+        results = await asyncio.gather(*[remote.single_flight(arca, "k", work) for _ in range(10)])
+        assert results == ["value"] * 10 and len(calls) == 1
+        outcomes = await asyncio.gather(*[remote.single_flight(arca, "e", fail) for _ in range(5)],
+                                        return_exceptions=True)
+        assert all(isinstance(o, ValueError) for o in outcomes) and len(calls) == 2
+        assert arca.caches["upstream_flights"] == {}  # nothing left behind: the next call runs again
+        assert await remote.single_flight(arca, "k", work) == "value" and len(calls) == 3
+
+    asyncio.run(main())
+
+
+def test_npm_integrity_and_remote_packument_filtering():
+    from types import SimpleNamespace
+
+    from app.upstream import npm as up
+    body = b"tarball"
+    integ = "sha512-" + __import__("base64").b64encode(hashlib.sha512(body).digest()).decode()
+    assert up._expected({"integrity": integ}) == {"sha512": hashlib.sha512(body).hexdigest()}
+    assert up._expected({"shasum": "a" * 40}) == {"sha1": "a" * 40}
+    assert up._expected({"integrity": "sha1-xx"}) is None
+    doc = {"versions": {
+        "1.0.0": {"dist": {"tarball": "http://reg.test/p/-/p-1.0.0.tgz", "integrity": integ}},
+        "2.0.0": {"dist": {"tarball": "http://evil.test/p-2.0.0.tgz", "integrity": integ}},
+        "3.0.0": {"dist": {"tarball": "http://reg.test/p/-/p-3.0.0.tgz"}},
+        "bad": {"dist": {"tarball": "http://reg.test/p/-/p-bad.tgz", "integrity": integ}}},
+        "dist-tags": {"latest": "2.0.0", "stable": "1.0.0"}}
+    resp = SimpleNamespace(content=__import__("json").dumps(doc).encode())
+    out = up.parse_packument(resp, "p", ["http://reg.test/"])
+    assert list(out["versions"]) == ["1.0.0"] and out["dist-tags"] == {"stable": "1.0.0"}

@@ -21,6 +21,7 @@ from app.formats.maven_metadata import MAX_DOCUMENT, parse_metadata, parse_pom, 
 from app.formats.maven_paths import CHECKSUMS, HEX_LEN, NotInLayout, MavenPath, parse_filename, parse_path
 from app.services import authz, packages as pk
 from app.upstream import maven as upstream
+from app.upstream.chain import active as upstream_active
 
 FORMAT = "maven"
 CACHE_KEY = "maven-metadata"
@@ -103,7 +104,7 @@ async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
     try:
         blob, body = await run_in_threadpool(_lookup_file, dp, mp, wants_body)
     except NotFound:
-        if not await run_in_threadpool(upstream.uses_upstreams, dp):
+        if not await upstream_active(dp):
             raise
         blob, body = await upstream.locate_file(dp, mp), None
     etag = f'"{blob.sha256}"'
@@ -175,7 +176,7 @@ def _metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
 
 
 async def _get_metadata(dp: DataPlane, mp: MavenPath) -> Response:
-    if mp.kind == "metadata" and await run_in_threadpool(upstream.uses_upstreams, dp):
+    if mp.kind == "metadata" and await upstream_active(dp):
         body, sums, etag = await upstream.metadata_doc(dp, mp)  # merged with upstreams and the remote
     else:
         body, sums, etag = await run_in_threadpool(_metadata_doc, dp, mp)

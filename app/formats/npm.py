@@ -16,6 +16,7 @@ from app.formats import npm_names, npm_packument as pm, npm_store as store
 from app.formats.npm_body import BodyReader
 from app.services import authz
 from app.upstream import npm as upstream
+from app.upstream.chain import active as upstream_active
 
 HANDLES_ROOT = False
 JSON_LIMIT = 1024 * 1024  # dist-tag bodies and the like
@@ -107,7 +108,7 @@ async def get_packument(dp, name: str) -> Response:
     base_url = dp.base_url
     cache = _cache(dp)
     # `?write=true` (npm deprecate/unpublish) wants this repository's own document and its _rev.
-    if dp.request.query_params.get("write") != "true" and await run_in_threadpool(upstream.uses_upstreams, dp):
+    if dp.request.query_params.get("write") != "true" and await upstream_active(dp):
         return conditional(dp, await upstream.merged(dp, scope, bare, kind))
 
     def work() -> pm.Rendered:
@@ -178,7 +179,7 @@ async def get_tarball(dp, name: str, filename: str) -> Response:
     try:
         sha256, size = await run_in_threadpool(work)
     except NotFound:
-        if not await run_in_threadpool(upstream.uses_upstreams, dp):
+        if not await upstream_active(dp):
             raise
         sha256, size = await upstream.locate_tarball(dp, scope, bare, version, filename)
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}

@@ -26,6 +26,7 @@ from app.formats import pypi_upload
 from app.services import authz
 from app.services import packages as pk
 from app.upstream import pypi as upstream
+from app.upstream.chain import active as upstream_active
 
 HANDLES_ROOT = False
 READ_METHODS = ("GET", "HEAD")
@@ -116,7 +117,7 @@ def _media(dp) -> str:
 async def project_index(dp, project: str) -> Response:
     media = _media(dp)
     gz = _wants_gzip(dp)
-    if await run_in_threadpool(upstream.uses_upstreams, dp):
+    if await upstream_active(dp):
         return await _merged_index(dp, project, media, gz)
     cache = simple.page_cache(dp.arca)
 
@@ -197,7 +198,7 @@ async def download(dp, project: str, filename: str) -> Response:
 
     row = await run_in_threadpool(load)
     if row is None or row.status not in pk.DOWNLOADABLE:
-        if not await run_in_threadpool(upstream.uses_upstreams, dp):
+        if not await upstream_active(dp):
             raise NotFound(f"No file {filename!r} for project {project!r} in repository {dp.repo.repository}")
         sha256, attributes = await upstream.locate(dp, project, asset_name, metadata)
         if metadata:

@@ -36,11 +36,12 @@ class RepoInfo:
     upstreams: tuple[int, ...]
 
 
-def graph(arca, s, domain_id: int) -> dict[int, RepoInfo]:
-    """Every repository of the domain with its ordered upstream ids (cached briefly per process)."""
+def graph(arca, s, domain_id: int, need: int | None = None) -> dict[int, RepoInfo]:
+    """Every repository of the domain with its ordered upstream ids (cached briefly per process;
+    a repository missing from the cached copy, e.g. just created, reloads it)."""
     cache = arca.caches.setdefault("upstream_graph", {})
     hit = cache.get(domain_id)
-    if hit and hit[0] > time.monotonic():
+    if hit and hit[0] > time.monotonic() and (need is None or need in hit[1]):
         return hit[1]
     repos = {rid: (name, ext) for rid, name, ext in s.execute(
         select(Repository.id, Repository.name, Repository.external_connection)
@@ -57,8 +58,33 @@ def graph(arca, s, domain_id: int) -> dict[int, RepoInfo]:
     return value
 
 
+def cached_has_upstreams(arca, domain_id: int, repository_id: int) -> bool | None:
+    """From the per-process graph without touching the database; None when not cached."""
+    hit = arca.caches.get("upstream_graph", {}).get(domain_id)
+    if not hit or hit[0] <= time.monotonic():
+        return None
+    info = hit[1].get(repository_id)
+    if info is None:
+        return None
+    return bool(info.upstreams or info.external_connection)
+
+
+async def active(dp) -> bool:
+    """Does the data-plane request's repository read through upstreams or a connection?"""
+    value = cached_has_upstreams(dp.arca, dp.repo.domain_id, dp.repo.repository_id)
+    if value is None:
+        from starlette.concurrency import run_in_threadpool
+
+        def load() -> bool:
+            with dp.arca.db.read() as s:
+                return has_upstreams(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id)
+
+        value = await run_in_threadpool(load)
+    return value
+
+
 def has_upstreams(arca, s, domain_id: int, repository_id: int) -> bool:
-    info = graph(arca, s, domain_id).get(repository_id)
+    info = graph(arca, s, domain_id, repository_id).get(repository_id)
     return bool(info and (info.upstreams or info.external_connection))
 
 
@@ -67,7 +93,7 @@ def order(arca, s, domain_id: int, repository_id: int, fmt: str, namespace: str 
     """The places to look for one package, first hit wins. A repository's upstreams (and its
     external connection) are skipped when its origin controls or package groups block taking
     this package from there; `supported` lists the external connections this format can use."""
-    g = graph(arca, s, domain_id)
+    g = graph(arca, s, domain_id, repository_id)
     out: list[Node] = []
     seen: set[int] = set()
     domain_row = None
