@@ -19,9 +19,9 @@ from tests.upstream_support import Process, Remote
 
 def _jar(marker: str) -> bytes:
     buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-        z.writestr("marker.txt", marker)
+    with zipfile.ZipFile(buf, "w") as z:  # fixed timestamps: the same marker gives the same bytes
+        z.writestr(zipfile.ZipInfo("META-INF/MANIFEST.MF", (2024, 1, 1, 0, 0, 0)), "Manifest-Version: 1.0\n")
+        z.writestr(zipfile.ZipInfo("marker.txt", (2024, 1, 1, 0, 0, 0)), marker)
     return buf.getvalue()
 
 
