@@ -119,6 +119,8 @@ def _setup(tmp_path, backend: str, moto=None) -> Setup:
     if backend == "s3":
         bucket = moto.new_bucket()
         env["ARCA_BLOB_STORE"] = f"s3://{bucket}/arca"
+    else:
+        env["ARCA_BLOB_STORE"] = "file"  # also in the suite's S3 phase: this case is about the disk
     return Setup(start_server(tmp_path / "srv", env=env), backend, moto, bucket)
 
 

@@ -135,11 +135,11 @@ def authenticate_token(arca: Arca, token: str | None, domain: str) -> Principal:
 
 
 def blob_response(arca: Arca, sha256: str, *, media_type: str, headers: dict | None = None,
-                  filename: str | None = None) -> Response:
+                  filename: str | None = None, size: int | None = None, method: str = "GET") -> Response:
     """Serve a stored blob: a redirect to a presigned URL (S3 with ARCA_S3_PRESIGNED_DOWNLOADS=1),
-    sendfile from the disk, or a stream; never the whole body in memory."""
+    sendfile from the disk, or a stream; never the whole body in memory. HEAD gets the headers only."""
     headers = dict(headers or {})
-    if arca.settings.s3_presigned_downloads:
+    if arca.settings.s3_presigned_downloads and method == "GET":
         presign = getattr(arca.blobs, "presigned_url", None)
         url = presign(sha256, filename) if presign else None
         if url:
@@ -147,6 +147,13 @@ def blob_response(arca: Arca, sha256: str, *, media_type: str, headers: dict | N
     path = arca.blobs.local_path(sha256)
     if path is not None and path.is_file():
         return FileResponse(path, media_type=media_type, headers=headers)
+    if size is None:
+        found = arca.blobs.stat(sha256) if hasattr(arca.blobs, "stat") else None
+        size = found[0] if found else None
+    if size is not None:
+        headers["Content-Length"] = str(size)
+    if method == "HEAD":
+        return Response(headers=headers, media_type=media_type)
     return StreamingResponse(arca.blobs.open_chunks(sha256), media_type=media_type, headers=headers)
 
 

@@ -12,11 +12,11 @@ import hashlib
 
 from sqlalchemy import bindparam, select
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, Response
 
 from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
 from app.domain.errors import ArcaError, Conflict, NotFound, PayloadTooLarge, ValidationError
-from app.formats.http import DataPlane, error_response
+from app.formats.http import DataPlane, blob_response, error_response
 from app.formats.maven_metadata import MAX_DOCUMENT, parse_metadata, parse_pom, render_artifact, render_snapshot
 from app.formats.maven_paths import CHECKSUMS, HEX_LEN, NotInLayout, MavenPath, parse_filename, parse_path
 from app.services import authz, packages as pk
@@ -120,10 +120,8 @@ async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
     path = dp.arca.blobs.local_path(blob.sha256)
     if path is not None and path.is_file():
         return _FileResponse(path, media_type=media, headers=headers)
-    headers["Content-Length"] = str(blob.size)
-    if dp.request.method == "HEAD":
-        return Response(headers=headers, media_type=media)
-    return StreamingResponse(dp.arca.blobs.open_chunks(blob.sha256), media_type=media, headers=headers)
+    return blob_response(dp.arca, blob.sha256, media_type=media, headers=headers, filename=mp.filename,
+                         size=blob.size, method=dp.request.method)
 
 
 def _not_modified(dp: DataPlane, etag: str) -> bool:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from app.domain.errors import ArcaError, NotFound, ValidationError
 from app.formats import npm_names, npm_packument as pm, npm_store as store
+from app.formats.http import blob_response
 from app.formats.npm_body import BodyReader
 from app.services import authz
 from app.upstream import npm as upstream
@@ -183,10 +184,6 @@ async def get_tarball(dp, name: str, filename: str) -> Response:
             raise
         sha256, size = await upstream.locate_tarball(dp, scope, bare, version, filename)
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"'}
-    path = dp.arca.blobs.local_path(sha256)
-    if path is not None and path.is_file():
-        return FileResponse(path, media_type="application/octet-stream", headers=headers)
-    headers["Content-Length"] = str(size)
-    return StreamingResponse(dp.arca.blobs.open_chunks(sha256), media_type="application/octet-stream",
-                             headers=headers)
+    return blob_response(dp.arca, sha256, media_type="application/octet-stream", headers=headers,
+                         filename=filename, size=size, method=dp.request.method)
 

@@ -15,14 +15,15 @@ import hashlib
 from urllib.parse import unquote
 
 from sqlalchemy import select
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
 from app.db.models import Asset, Blob, Package, PackageVersion
 from app.domain.errors import NotFound
 from app.domain.pep503 import normalize
 from app.formats import pypi_simple as simple
 from app.formats import pypi_upload
+from app.formats.http import blob_response
 from app.services import authz
 from app.services import packages as pk
 from app.upstream import pypi as upstream
@@ -211,13 +212,12 @@ async def download(dp, project: str, filename: str) -> Response:
         if not sha256:
             raise NotFound(f"No core metadata is recorded for {asset_name}")
         return await _send_blob(dp, sha256, "application/octet-stream", filename)
-    return await _send_blob(dp, row.sha256, "application/octet-stream", filename)
+    return await _send_blob(dp, row.sha256, "application/octet-stream", filename, row.size)
 
 
-async def _send_blob(dp, sha256: str, media_type: str, filename: str) -> Response:
+async def _send_blob(dp, sha256: str, media_type: str, filename: str, size: int | None = None) -> Response:
     headers = {"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"}
-    path = dp.arca.blobs.local_path(sha256)
-    if path is not None:
-        return FileResponse(path, media_type=media_type, headers=headers)
-    return StreamingResponse(iterate_in_threadpool(dp.arca.blobs.open_chunks(sha256)), media_type=media_type,
-                             headers=headers)
+    return await run_in_threadpool(lambda: blob_response(dp.arca, sha256, media_type=media_type, headers=headers,
+                                                         filename=filename, size=size, method=dp.request.method))
+
+
