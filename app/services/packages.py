@@ -219,12 +219,12 @@ def _fail(code: str, msg: str) -> dict:
     return {"errorCode": code, "errorMessage": msg}
 
 
-def update_versions_status(s: Session, pkg: Package, versions: list[str], target: str,
-                           expected: str | None = None, revisions: dict | None = None) -> dict:
-    if target not in STATUS_TARGETS:
-        raise ValidationError(f"targetStatus must be one of {', '.join(STATUS_TARGETS)}")
+def _batch(s: Session, pkg: Package, names: list[str], expected: str | None, revisions: dict | None,
+           apply) -> dict:
+    """The shared shape of the batch operations: per version, the NOT_FOUND / MISMATCHED_STATUS /
+    MISMATCHED_REVISION checks, then `apply(version)` → (result dict) or a failure from _fail()."""
     ok, failed = {}, {}
-    for name in _version_list(versions, revisions):
+    for name in names:
         v = find_version(s, pkg, name)
         if v is None:
             failed[name] = _fail("NOT_FOUND", f"Version {name} not found")
@@ -232,14 +232,24 @@ def update_versions_status(s: Session, pkg: Package, versions: list[str], target
             failed[name] = _fail("MISMATCHED_STATUS", f"Version {name} is {v.status}, not {expected}")
         elif revisions and revisions.get(name) and revisions[name] != v.revision:
             failed[name] = _fail("MISMATCHED_REVISION", f"Version {name} has revision {v.revision}")
-        elif v.status in (DISPOSED, DELETED):
-            failed[name] = _fail("NOT_ALLOWED", f"Version {name} is {v.status} and cannot change status")
-        elif target == UNFINISHED:
-            failed[name] = _fail("NOT_ALLOWED", "A version cannot return to Unfinished")
         else:
-            set_status(s, pkg, v, target)
-            ok[name] = {"revision": v.revision, "status": v.status}
+            outcome = apply(v)
+            (failed if "errorCode" in outcome else ok)[name] = outcome
     return {"successfulVersions": ok, "failedVersions": failed}
+
+
+def update_versions_status(s: Session, pkg: Package, versions: list[str], target: str,
+                           expected: str | None = None, revisions: dict | None = None) -> dict:
+    if target not in STATUS_TARGETS:
+        raise ValidationError(f"targetStatus must be one of {', '.join(STATUS_TARGETS)}")
+
+    def apply(v: PackageVersion) -> dict:
+        if v.status in (DISPOSED, DELETED):
+            return _fail("NOT_ALLOWED", f"Version {v.version} is {v.status} and cannot change status")
+        set_status(s, pkg, v, target)
+        return {"revision": v.revision, "status": v.status}
+
+    return _batch(s, pkg, _version_list(versions, revisions), expected, revisions, apply)
 
 
 def _version_list(versions: list[str] | None, revisions: dict | None) -> list[str]:
@@ -253,40 +263,26 @@ def _version_list(versions: list[str] | None, revisions: dict | None) -> list[st
 
 def dispose_versions(s: Session, pkg: Package, versions: list[str], expected: str | None = None,
                      revisions: dict | None = None) -> dict:
-    ok, failed = {}, {}
-    for name in _version_list(versions, revisions):
-        v = find_version(s, pkg, name)
-        if v is None:
-            failed[name] = _fail("NOT_FOUND", f"Version {name} not found")
-        elif expected and v.status != expected:
-            failed[name] = _fail("MISMATCHED_STATUS", f"Version {name} is {v.status}, not {expected}")
-        elif revisions and revisions.get(name) and revisions[name] != v.revision:
-            failed[name] = _fail("MISMATCHED_REVISION", f"Version {name} has revision {v.revision}")
-        else:
-            s.execute(delete(Asset).where(Asset.package_version_id == v.id))
-            v.status = DISPOSED
-            v.revision = new_revision()
-            v.updated_at = utcnow()
-            bump(s, pkg)
-            ok[name] = {"revision": v.revision, "status": DISPOSED}
-    return {"successfulVersions": ok, "failedVersions": failed}
+    def apply(v: PackageVersion) -> dict:
+        s.execute(delete(Asset).where(Asset.package_version_id == v.id))
+        v.status = DISPOSED
+        v.revision = new_revision()
+        v.updated_at = utcnow()
+        bump(s, pkg)
+        return {"revision": v.revision, "status": DISPOSED}
+
+    return _batch(s, pkg, _version_list(versions, revisions), expected, revisions, apply)
 
 
 def delete_versions(s: Session, pkg: Package, versions: list[str], expected: str | None = None) -> dict:
-    ok, failed = {}, {}
-    for name in _version_list(versions, None):
-        v = find_version(s, pkg, name)
-        if v is None:
-            failed[name] = _fail("NOT_FOUND", f"Version {name} not found")
-        elif expected and v.status != expected:
-            failed[name] = _fail("MISMATCHED_STATUS", f"Version {name} is {v.status}, not {expected}")
-        else:
-            s.execute(delete(Asset).where(Asset.package_version_id == v.id))
-            s.execute(delete(DistTag).where(DistTag.package_id == pkg.id, DistTag.version == v.version))
-            s.delete(v)
-            bump(s, pkg)
-            ok[name] = {"revision": v.revision, "status": DELETED}
-    return {"successfulVersions": ok, "failedVersions": failed}
+    def apply(v: PackageVersion) -> dict:
+        s.execute(delete(Asset).where(Asset.package_version_id == v.id))
+        s.execute(delete(DistTag).where(DistTag.package_id == pkg.id, DistTag.version == v.version))
+        s.delete(v)
+        bump(s, pkg)
+        return {"revision": v.revision, "status": DELETED}
+
+    return _batch(s, pkg, _version_list(versions, None), expected, None, apply)
 
 
 # ---- shapes ------------------------------------------------------------------------------------
