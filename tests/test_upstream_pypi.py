@@ -230,3 +230,28 @@ def test_remote_index_revalidated_with_etag(arca, pub, chain, unique):
     make_wheel(pub.files, f"etag-{unique}", "2.0")
     page = _get(arca, d, "proxy", f"simple/etag-{unique}/", Accept=JSON).json()
     assert page["versions"] == ["1.0", "2.0"]
+
+
+def test_package_group_blocks_external_upstream(arca, pub, chain, unique, tmp_path):
+    """A package group with EXTERNAL_UPSTREAM=BLOCK keeps its packages from coming in through the
+    external connection; other packages still do; unblocking lets them through."""
+    d = chain
+    blocked, free = f"grp-{unique}", f"free-{unique}"
+    make_wheel(pub.files, blocked, "1.0")
+    make_wheel(pub.files, free, "1.0")
+    c = arca.boto()
+    group = f"/pypi//{blocked}$"
+    c.create_package_group(domain=d, packageGroup=group)
+    c.update_package_group_origin_configuration(domain=d, packageGroup=group,
+                                                restrictions={"EXTERNAL_UPSTREAM": "BLOCK"})
+    assert _get(arca, d, "app", f"simple/{blocked}/", Accept=JSON).status_code == 404
+    refused = _pip_install(arca, d, "app", tmp_path / "b", blocked, check=False)
+    assert refused.returncode != 0
+    assert _versions(arca, d, "proxy", blocked) == []
+    _pip_install(arca, d, "app", tmp_path / "f", free)
+    assert _versions(arca, d, "proxy", free) == ["1.0"]
+    c.update_package_group_origin_configuration(domain=d, packageGroup=group,
+                                                restrictions={"EXTERNAL_UPSTREAM": "ALLOW"})
+    wait_for(lambda: _get(arca, d, "app", f"simple/{blocked}/", Accept=JSON).status_code == 200)
+    _pip_install(arca, d, "app", tmp_path / "u", blocked)
+    assert _versions(arca, d, "proxy", blocked) == ["1.0"]
