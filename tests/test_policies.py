@@ -1,5 +1,5 @@
 """Permission policies: put/get/delete with optimistic locking, validation that names the problem,
-and enforcement for a non-admin user on both planes (boto3, raw HTTP, pip, twine and npm)."""
+and enforcement for a non-admin user on both planes (boto3, raw HTTP, pip, twine, npm and mvn)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import sys
 
 import httpx
 import pytest
+
 from botocore.exceptions import ClientError
 
 from tests import npm_support as ns
 from tests import pypi_support as ps
+from tests.maven_support import mvn  # noqa: F401  (module-scoped fixture)
 
 ACCOUNT = "000000000000"
 
@@ -253,3 +255,29 @@ def test_explicit_deny_on_the_data_plane(server, domain, reader):
     assert httpx.put(url, content=b"y", headers=_basic(token), timeout=30).status_code == 403
     assert httpx.get(server.endpoint(domain, "maven", "libs"), headers=_basic(token), timeout=30).status_code == 200
     assert admin.list_packages(domain=domain, repository="libs")["packages"] == []
+
+
+def test_mvn_resolves_but_deploy_is_refused(server, domain, reader, mvn):
+    """The same read-only user with the real mvn: the admin deploys, the reader's build resolves the
+    artifact (strict checksums), the reader's deploy fails on the 403."""
+    name, key = reader
+    admin = server.boto()
+    admin.create_repository(domain=domain, repository="libs")
+    grant_read(admin, domain, "libs", name)
+    url = server.endpoint(domain, "maven", "libs")
+    lib = mvn.project(f"lib-{domain}", "com.acme.pol", "lib", "1.0.0", url)
+    lib.write_class("com.acme.pol", "Lib", 'public static String hi() { return "hi"; }')
+    mvn.run(lib, "deploy", repo_url=url, token=server.token(domain))
+    mvn.forget("com.acme.pol")
+    user_token = server.token(domain, key)
+    app = mvn.project(f"app-{domain}", "com.acme.pol", "app", "1.0.0", url, deps=[("com.acme.pol", "lib", "1.0.0")])
+    app.write_class("com.acme.pol", "App", "public static String run() { return Lib.hi(); }")
+    mvn.run(app, "compile", repo_url=url, token=user_token, strict=True)
+    refused = mvn.run(app, "deploy", repo_url=url, token=user_token, check=False)
+    assert refused.returncode != 0 and "403" in refused.stdout, refused.stdout[-2000:]
+    versions = admin.list_package_versions(domain=domain, repository="libs", format="maven",
+                                           namespace="com.acme.pol", package="lib")["versions"]
+    assert [v["version"] for v in versions] == ["1.0.0"]
+    with pytest.raises(admin.exceptions.ResourceNotFoundException):
+        admin.list_package_versions(domain=domain, repository="libs", format="maven", namespace="com.acme.pol",
+                                    package="app")
