@@ -17,6 +17,7 @@ def _serve(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from app.config import get_settings
     from app.db.session import upgrade
@@ -25,16 +26,47 @@ def _serve(argv: list[str]) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.database_url)  # once, before any worker starts
     _prepare_metrics_dir(settings.data_dir)
-    url = f"http://{args.host}:{args.port}"
+    sock = _listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    # The bound port is printed (also for --port 0, where the kernel picks it) before serving.
     print(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
           f"blobs: {settings.blob_store})", flush=True)
     print("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
           flush=True)
-    uvicorn.run("app.main:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30, access_log=False,
-                http="app.http_protocol:ReasonPhraseH11Protocol",
-                log_config=_log_config(args.log_level))
+    config = uvicorn.Config("app.main:create_app", factory=True, host=host, port=port, workers=args.workers,
+                            log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30,
+                            access_log=False, http="app.http_protocol:ReasonPhraseH11Protocol",
+                            log_config=_log_config(args.log_level))
+    server = uvicorn.Server(config)
+    try:
+        if args.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
     return 0
+
+
+def _listen(host: str, port: int):
+    """The listening socket, made here rather than by uvicorn: with protocol IPPROTO_TCP (uvicorn's
+    own has protocol 0, and asyncio then never sets TCP_NODELAY on accepted connections, so a
+    response split across writes waits for the client's delayed ACK), and bound before the port
+    is announced, so `--port 0` prints the port the kernel chose."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"arca serve: cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 def _prepare_metrics_dir(data_dir) -> None:
