@@ -1,4 +1,8 @@
-"""Configuration from ARCA_* environment variables (one place, read once per process)."""
+"""Configuration: the one reader of the process environment.
+
+Server settings (`Settings`, from ARCA_* variables, read once per process) and the client side of
+the `arca` CLI (`ClientSettings`: endpoint and region, as the AWS CLI finds them). No other module
+reads `os.environ`."""
 
 from __future__ import annotations
 
@@ -7,17 +11,41 @@ import secrets
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Mapping
 
 EXTERNAL_DEFAULTS = {
     "public:pypi": "https://pypi.org/simple/",
     "public:npmjs": "https://registry.npmjs.org/",
     "public:maven-central": "https://repo1.maven.org/maven2/",
 }
+DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
+DEFAULT_REGION = "us-east-1"
 
 
-def _int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return int(raw) if raw not in (None, "") else default
+class SettingError(ValueError):
+    """A setting with a value Arca cannot use; the message names the variable."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind=int):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingError(f"{name} must be a {'whole ' if kind is int else ''}number, not {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def external_env_name(connection: str) -> str:
+    """`public:maven-central` → `ARCA_EXTERNAL_PUBLIC_MAVEN_CENTRAL`."""
+    return "ARCA_EXTERNAL_" + connection.upper().replace(":", "_").replace("-", "_")
 
 
 @dataclass(frozen=True)
@@ -33,22 +61,40 @@ class Settings:
     max_upload_bytes: int
     npm_max_publish_bytes: int
     s3_presigned_downloads: bool = False
+    # external connection name -> remote URL, and the extra URL prefixes a remote may link to
     external: dict[str, str] = field(default_factory=dict)
+    external_allow: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # upstream HTTP client
+    upstream_timeout: float = 5.0
+    upstream_max_age: float = 300.0
+    upstream_breaker_failures: int = 3
+    upstream_breaker_seconds: float = 30.0
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    log_level: str = "info"
+    log_format: str = "text"
+    metrics_token: str | None = None
+    webhooks: bool = True
 
     @property
     def secret_key(self) -> str:
         return load_secret_key(self)
 
 
-def settings_from_env(env: os._Environ | dict | None = None) -> Settings:
+def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     data_dir = Path(env.get("ARCA_DATA_DIR") or "./storage").resolve()
     db_url = env.get("ARCA_DATABASE_URL") or f"sqlite:///{data_dir / 'arca.db'}"
     external = dict(EXTERNAL_DEFAULTS)
     for name in list(external):
-        key = "ARCA_EXTERNAL_" + name.upper().replace(":", "_").replace("-", "_")
-        if env.get(key):
-            external[name] = env[key]
+        if env.get(external_env_name(name)):
+            external[name] = env[external_env_name(name)]
+    allow = {}
+    for name in external:
+        raw = env.get(external_env_name(name) + "_ALLOW") or ""
+        allow[name] = tuple(p if p.endswith("/") else p + "/" for p in (x.strip() for x in raw.split(",")) if p)
     return Settings(
         data_dir=data_dir,
         database_url=db_url,
@@ -58,10 +104,22 @@ def settings_from_env(env: os._Environ | dict | None = None) -> Settings:
         base_url=(env.get("ARCA_BASE_URL") or "").rstrip("/") or None,
         secret_key_env=env.get("ARCA_SECRET_KEY") or None,
         s3_endpoint_url=env.get("ARCA_S3_ENDPOINT_URL") or None,
-        max_upload_bytes=int(env.get("ARCA_MAX_UPLOAD_BYTES") or 5 * 1024**3),
-        npm_max_publish_bytes=int(env.get("ARCA_NPM_MAX_PUBLISH_BYTES") or 256 * 1024**2),
-        s3_presigned_downloads=(env.get("ARCA_S3_PRESIGNED_DOWNLOADS") or "0").lower() in ("1", "true", "yes"),
+        max_upload_bytes=_number(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3),
+        npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
+        s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
         external=external,
+        external_allow=allow,
+        upstream_timeout=_number(env, "ARCA_UPSTREAM_TIMEOUT", 5.0, float),
+        upstream_max_age=_number(env, "ARCA_UPSTREAM_MAX_AGE", 300.0, float),
+        upstream_breaker_failures=int(_number(env, "ARCA_UPSTREAM_BREAKER_FAILURES", 3.0, float)),
+        upstream_breaker_seconds=_number(env, "ARCA_UPSTREAM_BREAKER_SECONDS", 30.0, float),
+        host=env.get("ARCA_HOST") or "127.0.0.1",
+        port=_number(env, "ARCA_PORT", 8080),
+        workers=_number(env, "ARCA_WORKERS", 1),
+        log_level=env.get("ARCA_LOG_LEVEL") or "info",
+        log_format=(env.get("ARCA_LOG_FORMAT") or "text").lower(),
+        metrics_token=env.get("ARCA_METRICS_TOKEN") or None,
+        webhooks=(env.get("ARCA_WEBHOOKS") or "1") != "0",
     )
 
 
@@ -92,3 +150,51 @@ def load_secret_key(settings: Settings) -> str:
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return settings_from_env()
+
+
+# ---- metrics across worker processes ---------------------------------------------------------------
+
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def metrics_dir() -> str | None:
+    """prometheus_client's multiprocess directory, when this process shares its metrics."""
+    return os.environ.get(METRICS_DIR_VARIABLE) or None
+
+
+def share_metrics_dir(data_dir: Path) -> str:
+    """Make (or reuse) the multiprocess directory and export it to the workers about to start,
+    emptied of an earlier run's samples."""
+    import shutil
+    import tempfile
+
+    path = metrics_dir()
+    if path is None:
+        base = data_dir / "metrics"
+        base.mkdir(parents=True, exist_ok=True)
+        path = os.environ[METRICS_DIR_VARIABLE] = tempfile.mkdtemp(prefix="run-", dir=base)
+    for entry in os.listdir(path):
+        full = os.path.join(path, entry)
+        shutil.rmtree(full, ignore_errors=True) if os.path.isdir(full) else os.unlink(full)
+    return path
+
+
+# ---- the CLI as a client -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Where the `arca` CLI sends its API calls, and the home of the client tools it configures."""
+
+    endpoint_url: str
+    region: str
+    environ: Mapping[str, str]
+
+
+def client_settings(endpoint_url: str | None = None, region: str | None = None,
+                    env: Mapping[str, str] | None = None) -> ClientSettings:
+    env = os.environ if env is None else env
+    return ClientSettings(
+        endpoint_url=endpoint_url or env.get("ARCA_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+        region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
+        environ=env,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import os
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -18,9 +17,12 @@ from starlette.routing import Route
 from app.api.router import control_plane
 from app.config import Settings, get_settings
 from app.formats.http import data_plane
+from app.formats.registry import FORMATS
 from app.observability import metrics
 from app.observability.requests import RequestLogMiddleware
+from app.observability.webhooks import run_deliverer
 from app.services.context import Arca
+from app.web import routes as web_routes
 
 ALL_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]
 
@@ -59,7 +61,8 @@ async def readyz(request: Request):
 
 
 async def metrics_endpoint(request: Request):
-    expected = os.environ.get("ARCA_METRICS_TOKEN")
+    arca: Arca = request.app.state.arca
+    expected = arca.settings.metrics_token
     if expected:
         given = request.headers.get("authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
@@ -76,14 +79,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
 
     @asynccontextmanager
     async def lifespan(app):
-        from app.observability.webhooks import run_deliverer
-
-        task = asyncio.create_task(run_deliverer(arca)) if os.environ.get("ARCA_WEBHOOKS", "1") != "0" else None
+        task = asyncio.create_task(run_deliverer(arca)) if settings.webhooks else None
         yield
         if task:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if arca.remotes.client is not None:
+            await arca.remotes.client.aclose()
         arca.db.dispose()
 
     routes = [
@@ -92,14 +95,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
         Route("/metrics", metrics_endpoint),
         Route("/v1/{path:path}", control_plane, methods=ALL_METHODS),
     ]
-    from app.web import routes as web_routes
-
     routes += web_routes()
+    endpoint = data_plane(FORMATS)
     routes += [
-        Route("/{domain}/{fmt}/{repository}/{rest:anypath}", data_plane, methods=ALL_METHODS),
-        Route("/{domain}/{fmt}/{repository}", data_plane, methods=ALL_METHODS),
+        Route("/{domain}/{fmt}/{repository}/{rest:anypath}", endpoint, methods=ALL_METHODS),
+        Route("/{domain}/{fmt}/{repository}", endpoint, methods=ALL_METHODS),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.arca = arca
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLogMiddleware, json_lines=settings.log_format == "json")
     return app

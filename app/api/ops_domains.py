@@ -12,7 +12,7 @@ from app.domain.arns import domain_arn, repository_arn
 from app.domain.errors import Conflict, NotFound, ValidationError
 from app.domain.names import check_format
 from app.services import authz, domains, identity
-from app.services.packages import new_revision
+from app.services.rows import new_revision
 from app.services.paging import next_token, page_args
 
 

@@ -8,13 +8,15 @@ from app.api.context import OpContext, page
 from app.db.models import Asset, Domain, Package, PackageVersion, Repository
 from app.domain.errors import NotFound, ValidationError
 from app.domain.names import check_coordinate, check_format, check_status
-from app.services import authz, domains, packages as pk
+from app.domain.coords import Coordinates
+from app.domain.status import ARCHIVED, DELETED, DISPOSED
+from app.services import authz, catalog, domains, packages, rows as pk
 from app.services.paging import next_token, page_args
 
 NAMESPACE_REQUIRED = ("maven", "swift", "generic")
 
 
-def coords(ctx: OpContext) -> pk.Coordinates:
+def coords(ctx: OpContext) -> Coordinates:
     fmt = check_format(ctx.q("format", required=True))
     namespace = check_coordinate("namespace", ctx.q("namespace"), required=False) or ""
     name = check_coordinate("package", ctx.q("package", required=True))
@@ -26,7 +28,7 @@ def coords(ctx: OpContext) -> pk.Coordinates:
         name = normalize(name)
     if fmt == "npm":
         namespace = namespace.lstrip("@")
-    return pk.Coordinates(fmt, namespace, name)
+    return Coordinates(fmt, namespace, name)
 
 
 def _repo(ctx: OpContext, s, action: str, repo_key: str = "repository") -> tuple[Domain, Repository]:
@@ -46,7 +48,7 @@ def _package(ctx, s, action):
 def _version(ctx, s, action):
     d, r, p = _package(ctx, s, action)
     v = pk.get_version(s, p, check_coordinate("version", ctx.q("version", required=True)))
-    if v.status == pk.DELETED:
+    if v.status == DELETED:
         raise NotFound(f"Version {v.version} was deleted", resource_id=v.version, resource_type="package-version")
     return d, r, p, v
 
@@ -77,7 +79,7 @@ def list_packages(ctx: OpContext) -> dict:
         # A package record made only by PutPackageOriginConfiguration is listed too (CodeArtifact does).
         rows = list(s.scalars(q.order_by(Package.format, Package.namespace, Package.name)
                               .offset(offset).limit(limit + 1)))
-        summaries = [pk.package_summary(s, p) for p in rows[:limit]]
+        summaries = [catalog.package_summary(s, p) for p in rows[:limit]]
         for key in ("publish", "upstream"):
             if ctx.q(key):
                 summaries = [x for x in summaries if x["originConfiguration"]["restrictions"][key] == ctx.q(key)]
@@ -87,7 +89,7 @@ def list_packages(ctx: OpContext) -> dict:
 def describe_package(ctx: OpContext) -> dict:
     with ctx.arca.db.read() as s:
         _d, _r, p = _package(ctx, s, "codeartifact:DescribePackage")
-        summary = pk.package_summary(s, p)
+        summary = catalog.package_summary(s, p)
         summary["name"] = summary.pop("package")
         return {"package": summary}
 
@@ -95,18 +97,17 @@ def describe_package(ctx: OpContext) -> dict:
 def delete_package(ctx: OpContext) -> dict:
     with ctx.arca.db.session() as s:
         _d, _r, p = _package(ctx, s, "codeartifact:DeletePackage")
-        summary = pk.package_summary(s, p)
+        summary = catalog.package_summary(s, p)
         s.delete(p)
         return {"deletedPackage": summary}
 
 
 def put_package_origin_configuration(ctx: OpContext) -> dict:
     restrictions = ctx.b("restrictions", required=True)
-    with ctx.arca.db.session() as s:
-        _d, r = _repo(ctx, s, "codeartifact:PutPackageOriginConfiguration")
-        p = pk.get_or_create_package(s, r, coords(ctx))
-        return {"originConfiguration": {"restrictions": pk.put_origin_configuration(
-            s, p, restrictions.get("publish"), restrictions.get("upstream"))}}
+    at = packages.PackageAt(ctx.q("domain", required=True), ctx.q("repository", required=True), coords(ctx),
+                            ctx.q("domain-owner"))
+    return {"originConfiguration": {"restrictions": packages.put_origin_configuration(
+        ctx.arca, ctx.principal, at, restrictions.get("publish"), restrictions.get("upstream"))}}
 
 
 def list_package_versions(ctx: OpContext) -> dict:
@@ -122,32 +123,19 @@ def list_package_versions(ctx: OpContext) -> dict:
             else (PackageVersion.id,)
         rows = list(s.scalars(q.order_by(*order).offset(offset).limit(limit + 1)))
         out = {"format": p.format, "package": p.name,
-               "versions": [pk.version_summary(r, v) for v in rows[:limit]]}
+               "versions": [catalog.version_summary(r, v) for v in rows[:limit]]}
         if p.namespace:
             out["namespace"] = p.namespace
-        default = default_display_version(s, p)
+        default = catalog.default_display_version(s, p)
         if default:
             out["defaultDisplayVersion"] = default
         return _with_page(out, offset, limit, len(rows))
 
 
-def default_display_version(s, p: Package) -> str | None:
-    from app.db.models import DistTag
-
-    if p.format == "npm":
-        tag = s.scalar(select(DistTag.version).where(DistTag.package_id == p.id, DistTag.tag == "latest"))
-        if tag:
-            return tag
-    v = s.scalar(select(PackageVersion.version).where(PackageVersion.package_id == p.id,
-                                                      PackageVersion.status == pk.PUBLISHED)
-                 .order_by(PackageVersion.published_time.desc(), PackageVersion.id.desc()).limit(1))
-    return v
-
-
 def describe_package_version(ctx: OpContext) -> dict:
     with ctx.arca.db.read() as s:
         _d, r, p, v = _version(ctx, s, "codeartifact:DescribePackageVersion")
-        return {"packageVersion": pk.version_description(s, r, p, v)}
+        return {"packageVersion": catalog.version_description(r, p, v)}
 
 
 def list_package_version_assets(ctx: OpContext) -> dict:
@@ -157,7 +145,7 @@ def list_package_version_assets(ctx: OpContext) -> dict:
         rows = list(s.scalars(select(Asset).where(Asset.package_version_id == v.id).order_by(Asset.name)
                               .offset(offset).limit(limit + 1)))
         out = {"format": p.format, "package": p.name, "version": v.version, "versionRevision": v.revision,
-               "assets": [pk.asset_summary(a) for a in rows[:limit]]}
+               "assets": [catalog.asset_summary(a) for a in rows[:limit]]}
         if p.namespace:
             out["namespace"] = p.namespace
         return _with_page(out, offset, limit, len(rows))
@@ -191,7 +179,7 @@ def asset_for_download(ctx: OpContext):
         if want_rev and want_rev != v.revision:
             raise NotFound(f"Version {v.version} has no revision {want_rev}", resource_id=want_rev,
                            resource_type="package-version")
-        if v.status in (pk.ARCHIVED, pk.DISPOSED):
+        if v.status in (ARCHIVED, DISPOSED):
             raise NotFound(f"Version {v.version} is {v.status}; its assets are not served",
                            resource_id=v.version, resource_type="package-version")
         name = check_coordinate("asset", ctx.q("asset", required=True))
@@ -205,19 +193,19 @@ def asset_for_download(ctx: OpContext):
 def update_package_versions_status(ctx: OpContext) -> dict:
     with ctx.arca.db.session() as s:
         _d, _r, p = _package(ctx, s, "codeartifact:UpdatePackageVersionsStatus")
-        return pk.update_versions_status(s, p, ctx.b("versions"), ctx.b("targetStatus", required=True),
+        return packages.change_status(s, p, ctx.b("versions"), ctx.b("targetStatus", required=True),
                                          ctx.b("expectedStatus"), ctx.b("versionRevisions"))
 
 
 def dispose_package_versions(ctx: OpContext) -> dict:
     with ctx.arca.db.session() as s:
         _d, _r, p = _package(ctx, s, "codeartifact:DisposePackageVersions")
-        return pk.dispose_versions(s, p, ctx.b("versions"), ctx.b("expectedStatus"), ctx.b("versionRevisions"))
+        return packages.dispose(s, p, ctx.b("versions"), ctx.b("expectedStatus"), ctx.b("versionRevisions"))
 
 
 def delete_package_versions(ctx: OpContext) -> dict:
     with ctx.arca.db.session() as s:
         _d, _r, p = _package(ctx, s, "codeartifact:DeletePackageVersions")
-        return pk.delete_versions(s, p, ctx.b("versions"), ctx.b("expectedStatus"))
+        return packages.remove(s, p, ctx.b("versions"), ctx.b("expectedStatus"))
 
 

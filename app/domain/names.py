@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from app.domain.errors import ValidationError
+from app.domain.status import STATUSES
 
 DOMAIN_RE = re.compile(r"[a-z][a-z0-9\-]{0,48}[a-z0-9]")
 REPOSITORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{1,99}")
@@ -13,7 +14,6 @@ EXTERNAL_CONNECTION_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-:]{1,99}")
 RESERVED_DOMAINS = {"v1", "ui", "healthz", "readyz", "metrics", "static"}
 
 FORMATS = ("npm", "pypi", "maven", "nuget", "generic", "ruby", "swift", "cargo")
-STATUSES = ("Published", "Unfinished", "Unlisted", "Archived", "Disposed", "Deleted")
 
 
 def check_domain(name: str | None) -> str:

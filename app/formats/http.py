@@ -1,48 +1,39 @@
-"""What every data-plane request shares: token auth, domain/repository lookup, permission
-checks, and the one mapping of ArcaError to an HTTP response (per-format body style)."""
+"""What every data-plane request shares: token authentication, the repository lookup, dispatch to
+the format, conditional GETs, bounded body reads, serving blobs, and the one mapping of ArcaError
+to an HTTP response (npm answers errors as JSON, the others as text)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import importlib
-import time
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, AsyncIterator, Callable
 from urllib.parse import unquote
 
-from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import (FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
-                                 StreamingResponse)
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response, \
+    StreamingResponse
 
-from app.db.models import Domain, Repository
-from app.domain.errors import ArcaError, NotFound, StorageUnavailable, Unauthenticated
+from app.domain.errors import ArcaError, NotFound, PayloadTooLarge, StorageUnavailable, Unauthenticated, \
+    ValidationError
+from app.formats.base import Format
 from app.http_protocol import reason_phrase
 from app.observability import metrics
 from app.observability.context import note
-from app.services import authz, identity
-from app.services.context import Arca, Principal
+from app.services import identity, resolve
+from app.services.caches import MISS
+from app.services.context import Arca, Principal, RepoRef
 
-FORMAT_MODULES = {"maven": "app.formats.maven", "pypi": "app.formats.pypi", "npm": "app.formats.npm"}
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="arca"'}
-_REPO_TTL = 2.0
-
-
-@dataclass(frozen=True)
-class RepoRef:
-    """A detached, cacheable view of a domain + repository."""
-
-    domain_id: int
-    domain: str
-    repository_id: int
-    repository: str
-    external_connection: str | None
+DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
 class DataPlane:
+    """One data-plane request: who asks, which repository, the path below it."""
+
     request: Request
     arca: Arca
     principal: Principal
@@ -56,53 +47,21 @@ class DataPlane:
         return unquote(self.raw_rest)
 
     @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
     def base_url(self) -> str:
         """This repository's endpoint as the client reached it (same host:port, so npm sends its token)."""
         host = self.request.headers.get("host") or self.request.url.netloc
         return f"{self.request.url.scheme}://{host}/{self.repo.domain}/{self.format}/{self.repo.repository}/"
 
-    async def require(self, action: str) -> None:
-        await run_in_threadpool(check_permission, self.arca, self.principal, action, self.repo)
-
-    def require_sync(self, s, action: str) -> None:
-        d = s.get(Domain, self.repo.domain_id)
-        r = s.get(Repository, self.repo.repository_id)
-        authz.require(self.arca, s, self.principal, action, d, r)
+    async def run(self, fn: Callable, *args, **kwargs):
+        """Call a (blocking) service function in a worker thread."""
+        return await run_in_threadpool(fn, *args, **kwargs)
 
 
-def check_permission(arca: Arca, principal: Principal, action: str, ref: RepoRef) -> None:
-    if principal.is_admin:
-        return
-    with arca.db.read() as s:
-        d = s.get(Domain, ref.domain_id)
-        r = s.get(Repository, ref.repository_id)
-        authz.require(arca, s, principal, action, d, r)
-
-
-_MISS = object()
-
-
-def _cached_repo(arca: Arca, domain: str, repository: str):
-    hit = arca.caches.setdefault("repos", {}).get((domain, repository))
-    return hit[1] if hit and hit[0] > time.monotonic() else _MISS
-
-
-def _lookup_repo(arca: Arca, domain: str, repository: str) -> RepoRef | None | bool:
-    """RepoRef, or False when the domain is unknown, None when only the repository is."""
-    cache = arca.caches.setdefault("repos", {})
-    hit = cache.get((domain, repository))
-    if hit and hit[0] > time.monotonic():
-        return hit[1]
-    with arca.db.read() as s:
-        d = s.scalar(select(Domain).where(Domain.name == domain))
-        if d is None:
-            value: RepoRef | None | bool = False
-        else:
-            r = s.scalar(select(Repository).where(Repository.domain_id == d.id, Repository.name == repository))
-            value = None if r is None else RepoRef(d.id, d.name, r.id, r.name, r.external_connection)
-    cache[(domain, repository)] = (time.monotonic() + _REPO_TTL, value)
-    return value
-
+# ---- authentication ----------------------------------------------------------------------------
 
 def credentials(request: Request) -> str | None:
     """The token from `Basic aws:TOKEN` or `Bearer TOKEN`."""
@@ -124,38 +83,146 @@ def credentials(request: Request) -> str | None:
     raise Unauthenticated(f"Unsupported authorization scheme {scheme!r}; use Basic aws:TOKEN or Bearer TOKEN")
 
 
-def authenticate_token(arca: Arca, token: str | None, domain: str) -> Principal:
+async def _principal(arca: Arca, request: Request, domain: str) -> Principal:
+    token = credentials(request)
     if not token:
         raise Unauthenticated("Authentication required: send Basic aws:TOKEN or Bearer TOKEN")
     claims = arca.signer.verify(token, domain=domain)
-    principal = identity.principal_by_id(arca, claims.user_id)
+    principal = identity.cached_principal(arca, claims.user_id)
+    if principal is None:  # only a cache miss pays a thread hop for the database
+        principal = await run_in_threadpool(identity.principal_by_id, arca, claims.user_id)
     if principal is None:
         raise Unauthenticated("The principal of this token no longer exists")
     return principal
 
 
-def blob_response(arca: Arca, sha256: str, *, media_type: str, headers: dict | None = None,
-                  filename: str | None = None, size: int | None = None, method: str = "GET") -> Response:
+# ---- conditional requests and bodies ------------------------------------------------------------
+
+def not_modified(request: Request, etag: str) -> bool:
+    """If-None-Match matches `etag` (weak comparison, RFC 9110 13.1.2)."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
+def wants_gzip(request: Request) -> bool:
+    for item in request.headers.get("accept-encoding", "").split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() == "gzip" and params.replace(" ", "").lower() not in ("q=0", "q=0.0"):
+            return True
+    return False
+
+
+def check_length(request: Request, limit: int, what: str) -> None:
+    """PayloadTooLarge at once when the declared Content-Length is over `limit`."""
+    declared = request.headers.get("content-length")
+    if declared is None:
+        return
+    if not declared.isdigit():
+        raise ValidationError("Invalid Content-Length header")
+    if int(declared) > limit:
+        raise PayloadTooLarge(f"{what} is larger than {limit} bytes")
+
+
+class BodyReader:
+    """A request body in bounded chunks, straight from the ASGI receive channel.
+
+    Starlette's `request.stream()` cannot be resumed once left, but a refused request should still
+    be read to its end (within reason) before we answer: a server that closes a socket with unread
+    bytes makes the kernel send a reset, and the client then reports "connection reset" instead
+    of our 413 or 400."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.done = request.method in ("GET", "HEAD", "DELETE") and not request.headers.get("content-length")
+        self.received = 0
+
+    def declared_length(self) -> int | None:
+        raw = self.request.headers.get("content-length")
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            raise ValidationError("Invalid Content-Length header") from None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.done:
+            msg = await self.request.receive()
+            if msg["type"] == "http.disconnect":
+                self.done = True
+                raise ClientDisconnect()
+            body = msg.get("body", b"")
+            self.received += len(body)
+            if not msg.get("more_body", False):
+                self.done = True
+            if body:
+                yield body
+
+    async def read(self, limit: int, what: str = "The request body") -> bytes:
+        """The whole body, refused with 413 past `limit` bytes (declared or received)."""
+        if (self.declared_length() or 0) > limit:
+            raise PayloadTooLarge(f"{what} is larger than {limit} bytes")
+        data = bytearray()
+        async for chunk in self.chunks():
+            data += chunk
+            if len(data) > limit:
+                raise PayloadTooLarge(f"{what} is larger than {limit} bytes")
+        return bytes(data)
+
+    async def read_json(self, limit: int):
+        data = await self.read(limit)
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError("The request body is not valid JSON") from None
+
+    async def drain(self, limit: int = DRAIN_LIMIT) -> None:
+        """Discard the rest of the body, up to `limit` bytes (beyond that the connection closes)."""
+        declared = self.declared_length() if not self.done else None
+        if declared is not None and declared - self.received > limit:
+            return
+        drained = 0
+        try:
+            async for chunk in self.chunks():
+                drained += len(chunk)
+                if drained > limit:
+                    return
+        except (ClientDisconnect, ValidationError):
+            return
+
+
+# ---- serving blobs ------------------------------------------------------------------------------
+
+class _FileResponse(FileResponse):
+    chunk_size = 1024 * 1024  # 16x fewer thread hops than the default 64 KiB on large downloads
+
+
+def blob_response(dp: DataPlane, sha256: str, *, media_type: str, headers: dict | None = None,
+                  filename: str | None = None, size: int | None = None) -> Response:
     """Serve a stored blob: a redirect to a presigned URL (S3 with ARCA_S3_PRESIGNED_DOWNLOADS=1),
-    sendfile from the disk, or a stream; never the whole body in memory. HEAD gets the headers only."""
+    sendfile from the disk, or a stream; never the whole body in memory. HEAD gets the headers
+    only. Blocking (a stat, maybe a HEAD on S3): call it from a worker thread."""
+    arca = dp.arca
     headers = dict(headers or {})
-    if arca.settings.s3_presigned_downloads and method == "GET":
-        presign = getattr(arca.blobs, "presigned_url", None)
-        url = presign(sha256, filename) if presign else None
+    if arca.settings.s3_presigned_downloads and dp.method == "GET":
+        url = arca.blobs.presigned_url(sha256, filename)
         if url:
             return RedirectResponse(url, status_code=302, headers=headers)
     path = arca.blobs.local_path(sha256)
     if path is not None and path.is_file():
-        return FileResponse(path, media_type=media_type, headers=headers)
+        return _FileResponse(path, media_type=media_type, headers=headers)
     if size is None:
-        found = arca.blobs.stat(sha256) if hasattr(arca.blobs, "stat") else None
-        size = found[0] if found else None
+        found = arca.blobs.stat(sha256)
+        size = found.size if found else None
     if size is not None:
         headers["Content-Length"] = str(size)
-    if method == "HEAD":
+    if dp.method == "HEAD":
         return Response(headers=headers, media_type=media_type)
     return StreamingResponse(arca.blobs.open_chunks(sha256), media_type=media_type, headers=headers)
 
+
+# ---- errors ------------------------------------------------------------------------------------
 
 def error_response(fmt: str, exc: ArcaError) -> Response:
     """npm: JSON {"error": ...}; others: the reason as text. The reason also becomes the status
@@ -167,48 +234,54 @@ def error_response(fmt: str, exc: ArcaError) -> Response:
     return PlainTextResponse(exc.message + "\n", status_code=exc.status, headers=headers)
 
 
-async def data_plane(request: Request) -> Response:
-    arca: Arca = request.app.state.arca
-    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
-    parts = raw.split("/", 4)  # ['', domain, format, repository, rest]
-    domain, fmt, repository = (unquote(p) for p in parts[1:4])
-    rest = parts[4] if len(parts) > 4 else ""
-    try:
-        ref = _cached_repo(arca, domain, repository)
-        if ref is _MISS:  # only a cache miss pays a thread hop for the database
-            ref = await run_in_threadpool(_lookup_repo, arca, domain, repository)
-        if ref is False:
-            raise NotFound(f"Domain {domain} does not exist")
-        token = credentials(request)
-        claims = arca.signer.verify(token, domain=domain) if token else None
-        principal = identity.cached_principal(arca, claims.user_id) if claims else None
-        if principal is None:
-            principal = await run_in_threadpool(authenticate_token, arca, token, domain)
-        note(principal=principal.arn)
-        if ref is None:
-            raise NotFound(f"Repository {repository} does not exist in domain {domain}")
-        if fmt not in FORMAT_MODULES:
-            raise NotFound(f"Unknown format {fmt!r}: use maven, pypi or npm")
-        dp = DataPlane(request, arca, principal, ref, fmt, rest)
+# ---- dispatch ------------------------------------------------------------------------------------
+
+def data_plane(formats: dict[str, Format]):
+    """The endpoint for /{domain}/{format}/{repository}/..., dispatching to `formats`."""
+
+    async def endpoint(request: Request) -> Response:
+        arca: Arca = request.app.state.arca
+        raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
+        parts = raw.split("/", 4)  # ['', domain, format, repository, rest]
+        domain, fmt, repository = (unquote(p) for p in parts[1:4])
+        rest = parts[4] if len(parts) > 4 else ""
         try:
-            module = importlib.import_module(FORMAT_MODULES[fmt])
-        except ModuleNotFoundError:
-            module = None
-        if rest == "" and request.method in ("GET", "HEAD") and not getattr(module, "HANDLES_ROOT", False):
-            await dp.require(authz.READ)
-            return JSONResponse({"domain": ref.domain, "repository": ref.repository, "format": fmt,
-                                 "principal": principal.arn})
-        if module is None:
-            raise NotFound(f"The {fmt} format is not available on this server")
-        return await module.handle(dp)
-    except ArcaError as exc:
-        if isinstance(exc, StorageUnavailable):
-            metrics.BLOB_ERRORS.labels(arca.settings.blob_store.split(":", 1)[0]).inc()
-        response = error_response(fmt, exc)
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            # The body may be unread (Expect: 100-continue clients never send it after a final
-            # status): close, or uvicorn parses the next request as that body and it hangs.
-            response.headers["Connection"] = "close"
-        return response
+            ref = resolve.cached_repository(arca, domain, repository)
+            if ref is MISS:  # only a cache miss pays a thread hop for the database
+                ref = await run_in_threadpool(resolve.lookup_repository, arca, domain, repository)
+            if ref is False:
+                raise NotFound(f"Domain {domain} does not exist")
+            principal = await _principal(arca, request, domain)
+            note(principal=principal.arn)
+            if ref is None:
+                raise NotFound(f"Repository {repository} does not exist in domain {domain}")
+            handler = formats.get(fmt)
+            if handler is None:
+                raise NotFound(f"Unknown format {fmt!r}: use {', '.join(sorted(formats))}")
+            dp = DataPlane(request, arca, principal, ref, fmt, rest)
+            if rest == "" and request.method in ("GET", "HEAD") and not handler.handles_root:
+                await run_in_threadpool(resolve.check_permission, arca, principal, resolve.READ, ref)
+                return JSONResponse({"domain": ref.domain, "repository": ref.repository, "format": fmt,
+                                     "principal": principal.arn})
+            return await handler.handle(dp)
+        except ArcaError as exc:
+            if isinstance(exc, StorageUnavailable):
+                metrics.BLOB_ERRORS.labels(arca.settings.blob_store.split(":", 1)[0]).inc()
+            response = error_response(fmt, exc)
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                # The body may be unread (Expect: 100-continue clients such as Maven never send it
+                # after a final status): close, or uvicorn parses the next request as that body and
+                # it hangs.
+                response.headers["Connection"] = "close"
+            return response
+
+    return endpoint
 
 
+async def reads_through(dp: DataPlane) -> bool:
+    """Does the repository read through upstreams or an external connection? (Answered from the
+    cached graph on the event loop when it can be.)"""
+    value = resolve.cached_reads_through(dp.arca, dp.repo)
+    if value is None:
+        value = await run_in_threadpool(resolve.reads_through, dp.arca, dp.repo)
+    return value

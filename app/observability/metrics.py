@@ -3,10 +3,10 @@ which `arca serve` does for --workers > 1)."""
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest)
+
+from app.config import metrics_dir
 
 REQUESTS = Counter("arca_http_requests_total", "HTTP requests", ["plane", "format", "method", "status"])
 LATENCY = Histogram("arca_http_request_duration_seconds", "HTTP request latency", ["plane", "format"],
@@ -26,7 +26,7 @@ DB_POOL_IN_USE = Gauge("arca_db_pool_connections_in_use", "Database connections 
 
 
 def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if metrics_dir():
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import time
 import uuid
@@ -29,9 +28,9 @@ def _plane(path: str) -> tuple[str, str | None, str | None, str | None]:
 
 
 class RequestLogMiddleware:
-    def __init__(self, app):
+    def __init__(self, app, json_lines: bool = False):
         self.app = app
-        self.json = os.environ.get("ARCA_LOG_FORMAT", "text").lower() == "json"
+        self.json = json_lines
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -12,7 +12,7 @@ from app.auth.policy import Request, evaluate
 from app.db.models import Domain, Policy, Repository
 from app.domain.arns import domain_arn, package_arn, repository_arn
 from app.domain.errors import AccessDenied
-from app.services.context import Arca, Principal
+from app.services.context import Arca, Principal, RepoRef
 
 # Data-plane actions
 READ = "codeartifact:ReadFromRepository"
@@ -46,3 +46,10 @@ def require(arca: Arca, s: Session, principal: Principal, action: str, domain: D
 
 def package_resource(arca: Arca, domain: Domain, repository: Repository, fmt: str, namespace: str, name: str) -> str:
     return package_arn(arca.region, arca.account, domain.name, repository.name, fmt, namespace or "", name)
+
+
+def require_ref(arca: Arca, s: Session, principal: Principal, action: str, ref: RepoRef) -> None:
+    """`require` for the repository a data-plane request addresses (admins pay no lookup)."""
+    if principal.is_admin:
+        return
+    require(arca, s, principal, action, s.get(Domain, ref.domain_id), s.get(Repository, ref.repository_id))

@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 
 from app.auth.tokens import TokenSigner
 from app.config import Settings, load_secret_key
-from app.db.session import Database
+from app.db.session import Database, upgrade
+from app.observability import hooks
+from app.services.caches import Caches
 from app.storage import BlobStore, open_blob_store
+from app.upstream.remote import Remotes
 
 
 @dataclass(frozen=True)
@@ -18,13 +21,29 @@ class Principal:
     arn: str
 
 
+@dataclass(frozen=True)
+class RepoRef:
+    """A detached, cacheable view of a domain + repository (what the data plane addresses)."""
+
+    domain_id: int
+    domain: str
+    repository_id: int
+    repository: str
+    external_connection: str | None
+
+
 @dataclass
 class Arca:
     settings: Settings
     db: Database
     blobs: BlobStore
     signer: TokenSigner
-    caches: dict = field(default_factory=dict)
+    caches: Caches = field(default_factory=Caches)
+    remotes: Remotes | None = None
+
+    def __post_init__(self) -> None:
+        if self.remotes is None:
+            self.remotes = Remotes(self.settings)
 
     @property
     def region(self) -> str:
@@ -36,9 +55,6 @@ class Arca:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "Arca":
-        from app.db.session import upgrade
-        from app.observability import hooks
-
         hooks.install(settings.account_id, settings.region or "us-east-1")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate:

@@ -10,7 +10,8 @@ from app.db.models import Blob, Domain, Package, Policy, Repository, RepositoryU
 from app.domain.arns import domain_arn, repository_arn
 from app.domain.errors import Conflict, NotFound, ValidationError
 from app.domain.names import EXTERNAL_CONNECTION_RE, check_domain, check_repository
-from app.services.context import Arca
+from app.services import authz
+from app.services.context import Arca, Principal, RepoRef
 
 MAX_UPSTREAMS = 10
 EXTERNAL_FORMATS = {
@@ -47,6 +48,35 @@ def get_repository(s: Session, domain: Domain, name: str) -> Repository:
 def check_owner(arca: Arca, owner: str | None) -> None:
     if owner and owner != arca.account:
         raise NotFound(f"No domain owned by {owner} here", resource_id=owner, resource_type="domain")
+
+
+def domain_for(arca: Arca, s: Session, principal: Principal, action: str, name: str | None,
+               owner: str | None = None) -> Domain:
+    """The domain an operation names, after its owner and the caller's permission are checked."""
+    check_owner(arca, owner)
+    d = get_domain(s, name)
+    authz.require(arca, s, principal, action, d)
+    return d
+
+
+def repository_for(arca: Arca, s: Session, principal: Principal, action: str, domain: str | None,
+                   repository: str | None, owner: str | None = None) -> tuple[Domain, Repository]:
+    """The domain and repository an operation names, after the caller's permission is checked."""
+    check_owner(arca, owner)
+    d = get_domain(s, domain)
+    r = get_repository(s, d, repository)
+    authz.require(arca, s, principal, action, d, r)
+    return d, r
+
+
+def ref_for(arca: Arca, domain: str, repository: str, owner: str | None = None) -> RepoRef:
+    """The RepoRef of a repository named by an operation (NotFound / ValidationError as the API
+    answers them)."""
+    check_owner(arca, owner)
+    with arca.db.read() as s:
+        d = get_domain(s, domain)
+        r = get_repository(s, d, repository)
+        return RepoRef(d.id, d.name, r.id, r.name, r.external_connection)
 
 
 # ---- shapes --------------------------------------------------------------------------------

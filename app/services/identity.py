@@ -13,10 +13,8 @@ from app.auth.tokens import check_duration
 from app.db.models import AccessKey, User
 from app.domain.arns import user_arn
 from app.domain.errors import Conflict, NotFound, ValidationError
+from app.services.caches import MISS
 from app.services.context import Arca, Principal
-
-_PRINCIPAL_TTL = 5.0  # seconds a cached principal is trusted before the DB is asked again
-
 
 def _principal(arca: Arca, user: User) -> Principal:
     return Principal(user.id, user.name, user.is_admin, user_arn(arca.account, user.name))
@@ -55,35 +53,31 @@ def create_access_key(arca: Arca, name: str) -> dict:
 
 def lookup_key(arca: Arca, key_id: str) -> tuple[str, Principal] | None:
     """(secret, principal) for an active access key, cached briefly."""
-    cache = arca.caches.setdefault("keys", {})
-    hit = cache.get(key_id)
-    if hit and hit[0] > time.monotonic():
-        return hit[1]
+    hit = arca.caches.keys.get(key_id)
+    if hit is not MISS:
+        return hit
     with arca.db.read() as s:
         row = s.execute(
             select(AccessKey, User).join(User, User.id == AccessKey.user_id).where(AccessKey.access_key_id == key_id)
         ).first()
         value = None if row is None or row[0].status != "Active" else (row[0].secret, _principal(arca, row[1]))
-    cache[key_id] = (time.monotonic() + _PRINCIPAL_TTL, value)
-    return value
+    return arca.caches.keys.put(key_id, value)
 
 
 def cached_principal(arca: Arca, user_id: int) -> Principal | None:
     """The principal if a fresh cache entry has it (no database access), else None."""
-    hit = arca.caches.setdefault("users", {}).get(user_id)
-    return hit[1] if hit and hit[0] > time.monotonic() else None
+    hit = arca.caches.principals.get(user_id)
+    return None if hit is MISS else hit
 
 
 def principal_by_id(arca: Arca, user_id: int) -> Principal | None:
-    cache = arca.caches.setdefault("users", {})
-    hit = cache.get(user_id)
-    if hit and hit[0] > time.monotonic():
-        return hit[1]
+    hit = arca.caches.principals.get(user_id)
+    if hit is not MISS:
+        return hit
     with arca.db.read() as s:
         user = s.get(User, user_id)
         value = None if user is None else _principal(arca, user)
-    cache[user_id] = (time.monotonic() + _PRINCIPAL_TTL, value)
-    return value
+    return arca.caches.principals.put(user_id, value)
 
 
 def issue_token(arca: Arca, principal: Principal, domain: str, duration: int | None) -> dict:

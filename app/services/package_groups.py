@@ -21,9 +21,8 @@ Association strength: `*` and `$` matches, and `~` matches that end at a word bo
 (`com.acme~` vs `com.acme` or `com.acme.tools`), are STRONG; a `~` match inside a word
 (`com.acme~` vs `com.acmecorp`) is WEAK. Both count as associated.
 
-Enforcement (`check_publish_allowed`, `check_upstream_allowed`) combines the package's own origin
-configuration (PutPackageOriginConfiguration, per repository) with its group's effective mode:
-both must allow.
+Enforcement lives in app/services/origins.py: it combines the package's own origin configuration
+(PutPackageOriginConfiguration, per repository) with its group's effective mode: both must allow.
 """
 
 from __future__ import annotations
@@ -37,8 +36,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Domain, Package, PackageGroup, Repository, Tag
-from app.domain.errors import AccessDenied, Conflict, NotFound, ValidationError
+from app.db.models import Domain, PackageGroup, Repository, Tag
+from app.domain.errors import Conflict, NotFound, ValidationError
 from app.domain.names import COORD_RE, FORMATS
 from app.domain.pep503 import normalize as pep503
 
@@ -384,67 +383,3 @@ def delete(arca, s: Session, groups: Groups, g: Group) -> dict:
     s.execute(Tag.__table__.delete().where(Tag.resource_arn == out["arn"]))
     s.delete(g.row)
     return out
-
-
-# ---- enforcement ---------------------------------------------------------------------------------
-
-def _normalise(fmt: str, namespace: str | None, name: str) -> tuple[str, str]:
-    namespace = namespace or ""
-    if fmt == "npm":
-        namespace = namespace.lstrip("@")
-    if fmt == "pypi":
-        name = pep503(name)
-    return namespace, name
-
-
-def _label(fmt: str, namespace: str, name: str) -> str:
-    return f"{fmt} package {namespace + '/' if namespace else ''}{name}"
-
-
-def _group_verdict(groups: Groups, rtype: str, repository: Repository, fmt: str, namespace: str,
-                   name: str) -> str | None:
-    """None when allowed, else the reason."""
-    g, _ = groups.associated(fmt, namespace, name)
-    mode, source = groups.effective(g, rtype)
-    via = f"package group {g.text}" + (f" (inherited from {source.text})" if source.text != g.text else "")
-    if mode == "BLOCK":
-        return f"{rtype} is BLOCKed for {_label(fmt, namespace, name)} by {via}"
-    if mode == "ALLOW_SPECIFIC_REPOSITORIES" and repository.name not in source.allowed(rtype):
-        return (f"{rtype} for {_label(fmt, namespace, name)} is allowed only in specific repositories by {via}, "
-                f"and {repository.name} is not one of them")
-    return None
-
-
-def check_publish_allowed(s: Session, domain_row: Domain, repository_row: Repository, fmt: str,
-                          namespace: str | None, name: str) -> None:
-    """Raise AccessDenied when publishing this package into this repository is blocked, by the package's
-    origin configuration (publish=BLOCK) or by its package group's effective PUBLISH restriction."""
-    namespace, name = _normalise(fmt, namespace, name)
-    pkg = s.scalar(select(Package).where(Package.repository_id == repository_row.id, Package.format == fmt,
-                                         Package.namespace == namespace, Package.name == name))
-    if pkg is not None and pkg.origin_publish == "BLOCK":
-        raise AccessDenied(f"Publishing {_label(fmt, namespace, name)} to repository {repository_row.name} is "
-                           "blocked by its package origin configuration (publish=BLOCK)")
-    reason = _group_verdict(Groups.load(s, domain_row), "PUBLISH", repository_row, fmt, namespace, name)
-    if reason:
-        raise AccessDenied(f"Publishing to repository {repository_row.name} is not allowed: {reason}")
-
-
-def check_upstream_allowed(s: Session, domain_row: Domain, repository_row: Repository, fmt: str,
-                           namespace: str | None, name: str, *, external: bool) -> None:
-    """Raise AccessDenied when `repository_row` may not take new versions of this package from outside:
-    from its external connection (`external=True`, group restriction EXTERNAL_UPSTREAM) or from an
-    upstream repository (`external=False`, INTERNAL_UPSTREAM). The package's own origin configuration
-    (upstream=BLOCK, which is also the default once a version was published internally) is checked too."""
-    from app.services.packages import has_internal_versions, origin_restrictions
-
-    namespace, name = _normalise(fmt, namespace, name)
-    pkg = s.scalar(select(Package).where(Package.repository_id == repository_row.id, Package.format == fmt,
-                                         Package.namespace == namespace, Package.name == name))
-    if pkg is not None and origin_restrictions(pkg, has_internal_versions(s, pkg))["upstream"] == "BLOCK":
-        raise AccessDenied(f"Upstream versions of {_label(fmt, namespace, name)} are blocked in repository "
-                           f"{repository_row.name} by its package origin configuration (upstream=BLOCK)")
-    rtype = "EXTERNAL_UPSTREAM" if external else "INTERNAL_UPSTREAM"
-    reason = _group_verdict(Groups.load(s, domain_row), rtype, repository_row, fmt, namespace, name)
-    if reason:
-        raise AccessDenied(f"Repository {repository_row.name} may not take this package from upstream: {reason}")

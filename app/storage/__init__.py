@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from app.storage.base import BlobInfo, BlobStore, Hasher
+from app.storage.base import BlobInfo, BlobStat, BlobStore, Hasher, TempSweep
 
 
-def open_blob_store(settings) -> BlobStore:
-    spec = settings.blob_store
+def open_blob_store(settings, spec: str | None = None) -> BlobStore:
+    """The store `spec` names (default: ARCA_BLOB_STORE): 'file' is the data dir's blobs/,
+    's3://bucket/prefix' a bucket (ARCA_S3_ENDPOINT_URL for S3-compatible stores)."""
+    spec = spec or settings.blob_store
     if spec == "file":
         from app.storage.file import FileBlobStore
 
@@ -14,8 +16,9 @@ def open_blob_store(settings) -> BlobStore:
     if spec.startswith("s3://"):
         from app.storage.s3 import S3BlobStore
 
-        return S3BlobStore.from_url(spec, endpoint_url=settings.s3_endpoint_url)
+        return S3BlobStore.from_url(spec, endpoint_url=settings.s3_endpoint_url,
+                                    staging_dir=settings.data_dir / "tmp")
     raise ValueError(f"ARCA_BLOB_STORE must be 'file' or 's3://bucket/prefix', not {spec!r}")
 
 
-__all__ = ["BlobInfo", "BlobStore", "Hasher", "open_blob_store"]
+__all__ = ["BlobInfo", "BlobStat", "BlobStore", "Hasher", "TempSweep", "open_blob_store"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Iterator
 
 import anyio
 
-from app.storage.base import CHUNK, BlobInfo, Hasher, check_expected
+from app.storage.base import CHUNK, BlobInfo, BlobStat, Hasher, TempSweep, check_expected, hash_bytes
 
 
 class FileBlobStore:
@@ -17,6 +18,9 @@ class FileBlobStore:
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> str:
+        return str(self.root)
 
     def path_for(self, sha256: str) -> Path:
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
@@ -32,11 +36,13 @@ class FileBlobStore:
         finally:
             os.close(dir_fd)
 
+    # ---- writing -----------------------------------------------------------------------------
+
     async def put_stream(
         self, chunks: AsyncIterator[bytes], *, limit: int | None = None, expected: dict[str, str] | None = None
     ) -> BlobInfo:
         hasher = Hasher(limit)
-        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        tmp = self.new_temp()
         fh = open(tmp, "wb")
 
         def absorb(data: bytes) -> None:
@@ -66,9 +72,7 @@ class FileBlobStore:
             tmp.unlink(missing_ok=True)
 
     def put_bytes(self, data: bytes, expected: dict[str, str] | None = None) -> BlobInfo:
-        hasher = Hasher()
-        hasher.update(data)
-        info = hasher.info()
+        info = hash_bytes(data)
         check_expected(info, expected)
         if self.exists(info.sha256):
             try:
@@ -76,7 +80,7 @@ class FileBlobStore:
                 return info
             except FileNotFoundError:
                 pass  # collected meanwhile: store it again
-        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        tmp = self.new_temp()
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
@@ -86,22 +90,34 @@ class FileBlobStore:
             tmp.unlink(missing_ok=True)
         return info
 
-    def put_file(self, path: Path, expected: dict[str, str] | None = None) -> BlobInfo:
-        """Commit an already-written temp file (in this store's tmp dir) under its hash."""
-        hasher = Hasher()
-        with open(path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                hasher.update(chunk)
-        info = hasher.info()
-        check_expected(info, expected)
-        self._commit(path, info)
-        return info
-
-    def new_temp_path(self) -> Path:
+    def new_temp(self) -> Path:
         return self.tmp / f"{uuid.uuid4().hex}.part"
+
+    def commit_file(self, path: Path, expected: dict[str, str] | None = None) -> BlobInfo:
+        try:
+            hasher = Hasher()
+            with open(path, "rb") as fh:
+                while chunk := fh.read(CHUNK):
+                    hasher.update(chunk)
+                os.fsync(fh.fileno())
+            info = hasher.info()
+            check_expected(info, expected)
+            self._commit(path, info)
+            return info
+        finally:
+            path.unlink(missing_ok=True)
+
+    # ---- reading -----------------------------------------------------------------------------
 
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
+
+    def stat(self, sha256: str) -> BlobStat | None:
+        try:
+            st = self.path_for(sha256).stat()
+        except FileNotFoundError:
+            return None
+        return BlobStat(st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
 
     def open_chunks(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         with open(self.path_for(sha256), "rb") as fh:
@@ -121,14 +137,40 @@ class FileBlobStore:
     def local_path(self, sha256: str) -> Path | None:
         return self.path_for(sha256)
 
+    def presigned_url(self, sha256: str, filename: str | None = None) -> str | None:
+        return None
+
+    # ---- maintenance -------------------------------------------------------------------------
+
+    def iter_stats(self) -> Iterator[tuple[str, BlobStat]]:
+        base = self.root / "sha256"
+        if not base.exists():
+            return
+        for p in base.glob("*/*/*"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:
+                continue
+            yield p.name, BlobStat(st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc))
+
     def delete(self, sha256: str) -> None:
         self.path_for(sha256).unlink(missing_ok=True)
 
-    def iter_hashes(self) -> Iterator[str]:
-        base = self.root / "sha256"
-        if base.exists():
-            for p in base.glob("*/*/*"):
-                yield p.name
+    def clean_temp(self, older_than: datetime, dry_run: bool = False) -> TempSweep:
+        count = size = 0
+        if not self.tmp.exists():
+            return TempSweep(0, 0)
+        for p in self.tmp.iterdir():
+            try:
+                st = p.stat()
+                if datetime.fromtimestamp(st.st_mtime, timezone.utc) < older_than:
+                    count += 1
+                    size += st.st_size
+                    if not dry_run:
+                        p.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
+        return TempSweep(count, size)
 
     def ping(self) -> None:
         probe = self.tmp / f".ping-{uuid.uuid4().hex}"

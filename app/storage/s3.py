@@ -19,15 +19,17 @@ import base64
 import contextlib
 import hashlib
 import logging
+import os
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import AsyncIterator, Iterator
 from urllib.parse import quote, urlsplit
 
 import anyio
 
 from app.domain.errors import StorageUnavailable
-from app.storage.base import CHUNK, BlobInfo, Hasher, check_expected
+from app.storage.base import CHUNK, BlobInfo, BlobStat, Hasher, TempSweep, check_expected, hash_bytes
 
 log = logging.getLogger("arca.storage.s3")
 
@@ -49,8 +51,13 @@ class S3BlobStore:
     def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
                  region_name: str | None = None, aws_access_key_id: str | None = None,
                  aws_secret_access_key: str | None = None, max_attempts: int = 4,
-                 part_size: int = PART_SIZE, client=None):
+                 part_size: int = PART_SIZE, client=None, staging_dir: Path | None = None):
         self.bucket = bucket
+        # Bodies are staged on local disk (request bodies, npm attachments) before they are uploaded.
+        import tempfile
+
+        self.staging = Path(staging_dir) if staging_dir is not None else Path(tempfile.gettempdir()) / "arca-staging"
+        self.staging.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
         self.part_size = part_size
@@ -79,7 +86,10 @@ class S3BlobStore:
         return cls(parts.netloc, parts.path.strip("/"), endpoint_url=endpoint_url, **kwargs)
 
     def __repr__(self) -> str:
-        return f"S3BlobStore(s3://{self.bucket}/{self.prefix})"
+        return f"S3BlobStore({self.describe()})"
+
+    def describe(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
 
     # ---- keys ------------------------------------------------------------------------------------
 
@@ -225,22 +235,52 @@ class S3BlobStore:
                                     Metadata={"arca-touched": datetime.now(timezone.utc).isoformat()})
 
     def put_bytes(self, data: bytes, expected: dict[str, str] | None = None) -> BlobInfo:
-        hasher = Hasher()
-        hasher.update(data)
-        info = hasher.info()
+        info = hash_bytes(data)
         check_expected(info, expected)
         self._put_final(bytes(data), info)
         return info
+
+    def new_temp(self) -> Path:
+        return self.staging / f"{uuid.uuid4().hex}.part"
+
+    def commit_file(self, path: Path, expected: dict[str, str] | None = None) -> BlobInfo:
+        """Upload a staged file: one PUT when it fits a part, else a multipart upload under a temp
+        key completed only after the file's digests check out; the file is removed either way."""
+        upload: _Multipart | None = None
+        try:
+            hasher = Hasher()
+            with open(path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size <= self.part_size:
+                    data = fh.read()
+                    hasher.update(data)
+                    info = hasher.info()
+                    check_expected(info, expected)
+                    self._put_final(data, info)
+                    return info
+                upload = self._begin_multipart()
+                while chunk := fh.read(self._part_size(upload)):
+                    hasher.update(chunk)
+                    upload.upload_part(chunk)
+            info = hasher.info()
+            check_expected(info, expected)
+            self._finish_multipart(upload, b"", info)
+            return info
+        except BaseException:
+            if upload is not None:
+                upload.discard()
+            raise
+        finally:
+            path.unlink(missing_ok=True)
 
     # ---- reads -----------------------------------------------------------------------------------
 
     def exists(self, sha256: str) -> bool:
         return self._head(self.key_for(sha256)) is not None
 
-    def stat(self, sha256: str) -> tuple[int, datetime] | None:
-        """(size, LastModified) of a stored blob, or None."""
+    def stat(self, sha256: str) -> BlobStat | None:
         head = self._head(self.key_for(sha256))
-        return None if head is None else (head["ContentLength"], head["LastModified"])
+        return None if head is None else BlobStat(head["ContentLength"], head["LastModified"])
 
     def open_chunks(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         """Yield bytes [start, end) from a ranged GET; a connection lost mid-body resumes with a
@@ -285,7 +325,7 @@ class S3BlobStore:
     def local_path(self, sha256: str) -> None:
         return None
 
-    def presigned_url(self, sha256: str, filename: str | None = None, expires: int = 300) -> str:
+    def presigned_url(self, sha256: str, filename: str | None = None, expires: int = 300) -> str | None:
         params = {"Bucket": self.bucket, "Key": self.key_for(sha256)}
         if filename:
             plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
@@ -300,29 +340,36 @@ class S3BlobStore:
         with self._errors("DeleteObject"):
             self.client.delete_object(Bucket=self.bucket, Key=self.key_for(sha256))
 
-    def iter_stats(self) -> Iterator[tuple[str, int, datetime]]:
-        """(sha256, size, LastModified) of every stored blob."""
+    def iter_stats(self) -> Iterator[tuple[str, BlobStat]]:
         with self._errors("ListObjectsV2"):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket,
                                                                               Prefix=self.blob_prefix):
                 for obj in page.get("Contents", []):
                     name = obj["Key"].rsplit("/", 1)[-1]
                     if len(name) == 64:
-                        yield name, obj["Size"], obj["LastModified"]
+                        yield name, BlobStat(obj["Size"], obj["LastModified"])
 
-    def iter_hashes(self) -> Iterator[str]:
-        for sha256, _size, _modified in self.iter_stats():
-            yield sha256
-
-    def clean_temp(self, older_than: datetime, dry_run: bool = False) -> int:
-        """Abort multipart uploads and delete temp objects left by crashed processes."""
-        n = 0
+    def clean_temp(self, older_than: datetime, dry_run: bool = False) -> TempSweep:
+        """Abort multipart uploads and delete temp objects left by crashed processes, and the local
+        staging files of interrupted uploads."""
+        n = size = 0
+        for p in self.staging.iterdir():
+            try:
+                st = p.stat()
+                if datetime.fromtimestamp(st.st_mtime, timezone.utc) < older_than:
+                    n += 1
+                    size += st.st_size
+                    if not dry_run:
+                        p.unlink(missing_ok=True)
+            except FileNotFoundError:
+                pass
         with self._errors("ListMultipartUploads"):
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
                                                                                      Prefix=self.tmp_prefix):
                 for up in page.get("Uploads", []):
                     if up["Initiated"] < older_than:
                         n += 1
+                        size += self._uploaded_bytes(up)
                         if not dry_run:
                             self.client.abort_multipart_upload(Bucket=self.bucket, Key=up["Key"],
                                                                UploadId=up["UploadId"])
@@ -331,9 +378,17 @@ class S3BlobStore:
                 for obj in page.get("Contents", []):
                     if obj["LastModified"] < older_than:
                         n += 1
+                        size += obj.get("Size", 0)
                         if not dry_run:
                             self.client.delete_object(Bucket=self.bucket, Key=obj["Key"])
-        return n
+        return TempSweep(n, size)
+
+    def _uploaded_bytes(self, upload: dict) -> int:
+        total = 0
+        for page in self.client.get_paginator("list_parts").paginate(Bucket=self.bucket, Key=upload["Key"],
+                                                                     UploadId=upload["UploadId"]):
+            total += sum(part.get("Size", 0) for part in page.get("Parts", []))
+        return total
 
     def ping(self) -> None:
         with self._errors("HeadBucket"):

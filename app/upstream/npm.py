@@ -14,24 +14,19 @@ import hashlib
 import json
 from urllib.parse import quote
 
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
-
-from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
-from app.domain.errors import AccessDenied, NotFound, UpstreamUnavailable
-from app.formats import npm_names
-from app.formats import npm_packument as pm
-from app.services import authz
-from app.services import packages as pk
-from app.services.package_groups import check_upstream_allowed
-from app.upstream import chain, remote
+from app.domain.coords import Coordinates
+from app.domain.errors import NotFound, UpstreamUnavailable
+from app.domain.status import PUBLISHED
+from app.domain.views import FileRow
+from app.formats.http import DataPlane
+from app.formats.npm import names as npm_names, packument as pm
+from app.formats.npm.manifest import version_attributes
+from app.services import publish, resolve
+from app.services.resolve import Node
+from app.upstream import retained
+from app.upstream.remote import is_allowed
 
 CONNECTIONS = ("public:npmjs",)
-
-
-def uses_upstreams(dp) -> bool:
-    with dp.arca.db.read() as s:
-        return chain.has_upstreams(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id)
 
 
 def _expected(dist: dict) -> dict | None:
@@ -58,7 +53,7 @@ def parse_packument(resp, name: str, prefixes: list[str]) -> dict:
             continue
         dist = m.get("dist") if isinstance(m.get("dist"), dict) else {}
         url = dist.get("tarball")
-        if not isinstance(url, str) or not remote.is_allowed(url, prefixes) or _expected(dist) is None:
+        if not isinstance(url, str) or not is_allowed(url, prefixes) or _expected(dist) is None:
             continue
         versions[v] = {k: val for k, val in m.items() if k not in ("readme", "_attachments")}
     tags = {t: v for t, v in (doc.get("dist-tags") or {}).items() if isinstance(v, str) and v in versions}
@@ -66,67 +61,51 @@ def parse_packument(resp, name: str, prefixes: list[str]) -> dict:
     return {"name": name, "dist-tags": tags, "versions": versions, "time": times}
 
 
-async def remote_packument(dp, node: chain.Node, scope: str, bare: str) -> dict | None:
-    name = npm_names.full_name(scope, bare)
-    base = remote.base_url(dp.arca, node.external)
-    prefixes = remote.allowed_prefixes(dp.arca, node.external)
-    return await remote.metadata(
-        dp.arca, repository_id=node.repository_id, connection=node.external, fmt="npm", namespace=scope,
-        name=bare, display=name, url=base + quote(name, safe="@"), accept="application/json",
+def _name(coords: Coordinates) -> str:
+    return npm_names.full_name(coords.namespace, coords.name)
+
+
+async def remote_packument(dp: DataPlane, node: Node, coords: Coordinates) -> dict | None:
+    name = _name(coords)
+    remotes = dp.arca.remotes
+    prefixes = remotes.allowed_prefixes(node.external)
+    return await retained.metadata(
+        dp.arca, repository_id=node.repository_id, connection=node.external, coords=coords, display=name,
+        url=remotes.base_url(node.external) + quote(name, safe="@"), accept="application/json",
         parse=lambda resp: parse_packument(resp, name, prefixes))
 
 
 # ---- the merged packument ----------------------------------------------------------------------
 
-def _plan(dp, scope: str, bare: str):
-    with dp.arca.db.read() as s:
-        if not dp.principal.is_admin:
-            dp.require_sync(s, authz.READ)
-        nodes = chain.order(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id, "npm", scope, bare,
-                            supported=CONNECTIONS)
-        local = {}
-        for n in nodes:
-            if n.external or n.repository_id in local:
-                continue
-            pkg = s.scalar(select(Package).where(Package.repository_id == n.repository_id, Package.format == "npm",
-                                                 Package.namespace == scope, Package.name == bare))
-            if pkg is None:
-                local[n.repository_id] = (None, set())
-                continue
-            held = set(s.scalars(select(PackageVersion.version).where(PackageVersion.package_id == pkg.id)))
-            local[n.repository_id] = (pm.load_view(s, pkg), held)
-        return nodes, local
-
-
-async def merged(dp, scope: str, bare: str, kind: str) -> pm.Rendered:
-    name = npm_names.full_name(scope, bare)
+async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
+    name = _name(coords)
     base_url = dp.base_url
-    nodes, local = await run_in_threadpool(_plan, dp, scope, bare)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS,
+                         load=resolve.package_view)
     versions: dict[str, dict] = {}
     times: dict[str, str] = {}
     tags: dict[str, str] = {}
-    top: dict = {}
     failures = []
-    for n in nodes:
+    for n in chain.nodes:
         if n.external is None:
-            view = local[n.repository_id][0]
+            view = chain.local[n.repository_id].view
             if view is None:
                 continue
-            for r in view.versions:
+            for r in pm.sort_versions(view).versions:
                 if r.version not in versions:
                     versions[r.version] = pm.version_doc(name, r, base_url)
                     times[r.version] = pm.iso(r.published)
-            for t, v in view.tags().items():
+            for t, v in pm.visible_tags(view).items():
                 tags.setdefault(t, v)
             continue
         try:
-            doc = await remote_packument(dp, n, scope, bare)
+            doc = await remote_packument(dp, n, coords)
         except UpstreamUnavailable as exc:
             failures.append(exc.message)
             continue
         if not doc:
             continue
-        held = local.get(n.repository_id, (None, set()))[1]
+        held = chain.local[n.repository_id].held if n.repository_id in chain.local else set()
         for v, m in doc["versions"].items():
             if v in versions or v in held:
                 continue
@@ -160,94 +139,43 @@ async def merged(dp, scope: str, bare: str, kind: str) -> pm.Rendered:
 
 # ---- tarballs ----------------------------------------------------------------------------------
 
-def _find_local(dp, nodes, scope, bare, version, filename):
-    with dp.arca.db.read() as s:
-        for n in nodes:
-            if n.external:
-                continue
-            row = s.execute(
-                select(Blob.sha256, Blob.size)
-                .join(Asset, Asset.blob_id == Blob.id)
-                .join(PackageVersion, PackageVersion.id == Asset.package_version_id)
-                .join(Package, Package.id == PackageVersion.package_id)
-                .where(Package.repository_id == n.repository_id, Package.format == "npm",
-                       Package.namespace == scope, Package.name == bare, PackageVersion.version == version,
-                       PackageVersion.status.in_(pk.DOWNLOADABLE), Asset.name == filename)).first()
-            if row is not None:
-                return row[0], row[1]
-    return None
-
-
-def _nodes(dp, scope, bare):
-    with dp.arca.db.read() as s:
-        if not dp.principal.is_admin:
-            dp.require_sync(s, authz.READ)
-        return chain.order(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id, "npm", scope, bare,
-                           supported=CONNECTIONS)
-
-
-async def locate_tarball(dp, scope: str, bare: str, version: str, filename: str) -> tuple[str, int]:
-    nodes = await run_in_threadpool(_nodes, dp, scope, bare)
-    hit = await run_in_threadpool(_find_local, dp, nodes, scope, bare, version, filename)
-    if hit:
-        return hit
+async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filename: str) -> FileRow:
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS)
+    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, version, filename)
+    if row is not None:
+        return row
     failures = []
-    for n in nodes:
+    for n in chain.nodes:
         if not n.external:
             continue
         try:
-            doc = await remote_packument(dp, n, scope, bare)
+            doc = await remote_packument(dp, n, coords)
         except UpstreamUnavailable as exc:
             failures.append(exc)
             continue
         manifest = (doc or {}).get("versions", {}).get(version)
         if manifest is None:
             continue
-        return await remote.single_flight(dp.arca, ("npm-tarball", n.repository_id, scope, bare, version),
-                                          lambda n=n, m=manifest: _import(dp, n, scope, bare, version, filename, m))
+        return await dp.arca.remotes.single_flight(
+            ("npm-tarball", n.repository_id, coords.namespace, coords.name, version),
+            lambda n=n, m=manifest: _import(dp, n, coords, version, filename, m))
     if failures:
         raise failures[0]
     raise NotFound(f"{filename} is not in this repository or its upstreams")
 
 
-async def _import(dp, node, scope, bare, version, filename, manifest) -> tuple[str, int]:
-    from dataclasses import replace
-    hit = await run_in_threadpool(_find_local, dp, [replace(node, external=None)], scope, bare, version, filename)
-    if hit:
-        return hit
-    await run_in_threadpool(_check_open, dp.arca, node, scope, bare, version)
-    info = await remote.fetch_to_blob(dp.arca, node.external, manifest["dist"]["tarball"],
-                                      _expected(manifest["dist"]), limit=dp.arca.settings.max_upload_bytes)
-    await run_in_threadpool(_store, dp.arca, node, scope, bare, version, filename, manifest, info)
-    return info.sha256, info.size
-
-
-def _check_open(arca, node, scope, bare, version) -> None:
-    with arca.db.read() as s:
-        status = s.scalar(select(PackageVersion.status).join(Package, Package.id == PackageVersion.package_id)
-                          .where(Package.repository_id == node.repository_id, Package.format == "npm",
-                                 Package.namespace == scope, Package.name == bare,
-                                 PackageVersion.version == version))
-        if status is not None and status not in pk.DOWNLOADABLE:
-            raise NotFound(f"Version {version} is {status} in repository {node.repository}")
-
-
-def _store(arca, node, scope, bare, version, filename, manifest, info) -> None:
-    from app.formats.npm_store import version_attributes
-    name = npm_names.full_name(scope, bare)
-    with arca.db.session() as s:
-        repo = s.get(Repository, node.repository_id)
-        domain = s.get(Domain, repo.domain_id)
-        try:
-            check_upstream_allowed(s, domain, repo, "npm", scope, bare, external=True)
-        except AccessDenied as exc:
-            raise NotFound(exc.message) from None
-        pkg = pk.get_or_create_package(s, repo, pk.Coordinates("npm", scope, bare), name)
-        pk.bump(s, pkg)
-        desc = manifest.get("description") if isinstance(manifest.get("description"), str) else None
-        ver, _ = pk.get_or_create_version(s, pkg, version, status=pk.PUBLISHED, origin_type="EXTERNAL",
-                                          entry_point=node.external, summary=desc,
-                                          attributes=version_attributes(name, manifest, ""))
-        if ver.status not in pk.DOWNLOADABLE:
-            raise NotFound(f"Version {version} of {name} is {ver.status} in repository {repo.name}")
-        pk.put_asset(s, domain, ver, filename, info)
+async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, filename: str,
+                  manifest: dict) -> FileRow:
+    arca = dp.arca
+    row = await dp.run(resolve.first_file, arca, [node.repository_id], coords, version, filename)
+    if row is not None:
+        return row
+    await dp.run(publish.check_import_open, arca, node.repository_id, coords, version)
+    info = await arca.remotes.fetch_to_blob(arca.blobs, node.external, manifest["dist"]["tarball"],
+                                            _expected(manifest["dist"]), limit=arca.settings.max_upload_bytes)
+    name = _name(coords)
+    desc = manifest.get("description") if isinstance(manifest.get("description"), str) else None
+    f = publish.File(coords, version, filename, info, display_name=name, summary=desc,
+                     version_attributes=version_attributes(name, manifest, ""))
+    await dp.run(publish.import_external, arca, node.repository_id, node.external, coords, version, [f])
+    return FileRow(info.sha256, info.sha1, info.md5, info.sha512, info.size, PUBLISHED)

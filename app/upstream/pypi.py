@@ -9,29 +9,22 @@ stored as an EXTERNAL version in the repository that holds the connection."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from html.parser import HTMLParser
 from urllib.parse import unquote, urljoin, urlsplit
 
-from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
-
-from app.db.models import Asset, Blob, Package, PackageVersion
-from app.domain.errors import AccessDenied, NotFound, UpstreamUnavailable, ValidationError
-from app.formats import pypi_dists as dists
-from app.formats import pypi_simple as simple
-from app.services import authz
-from app.services import packages as pk
-from app.services.package_groups import check_upstream_allowed
-from app.upstream import chain, remote
+from app.domain.coords import Coordinates
+from app.domain.errors import NotFound, UpstreamUnavailable, ValidationError
+from app.domain.status import PUBLISHED
+from app.domain.views import FileRow
+from app.formats.http import DataPlane
+from app.formats.pypi import dists, simple
+from app.services import publish, resolve
+from app.services.resolve import Node
+from app.upstream import retained
+from app.upstream.remote import is_allowed
 
 CONNECTIONS = ("public:pypi",)
 ACCEPT = (f"{simple.JSON_V1}, {simple.HTML_V1};q=0.2, text/html;q=0.1")
-
-
-def uses_upstreams(dp) -> bool:
-    with dp.arca.db.read() as s:
-        return chain.has_upstreams(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id)
 
 
 # ---- parsing a remote project page -------------------------------------------------------------
@@ -83,7 +76,7 @@ def parse_page(resp, project: str, prefixes: list[str]) -> list[dict]:
         if dist.name != project or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             continue
         url = urljoin(page_url, f["href"].split("#", 1)[0])
-        if not remote.is_allowed(url, prefixes):
+        if not is_allowed(url, prefixes):
             continue
         out.append({"filename": dist.filename, "version": str(dist.version), "url": url, "sha256": sha,
                     "requires_python": f["requires_python"] if isinstance(f["requires_python"], str) else None,
@@ -93,49 +86,31 @@ def parse_page(resp, project: str, prefixes: list[str]) -> list[dict]:
     return out
 
 
-async def remote_files(dp, node: chain.Node, project: str) -> list[dict] | None:
-    arca = dp.arca
-    base = remote.base_url(arca, node.external)
-    prefixes = remote.allowed_prefixes(arca, node.external)
-    return await remote.metadata(
-        arca, repository_id=node.repository_id, connection=node.external, fmt="pypi", namespace="",
-        name=project, display=None, url=urljoin(base, f"{project}/"), accept=ACCEPT,
+def _coords(project: str) -> Coordinates:
+    return Coordinates("pypi", "", project)
+
+
+async def remote_files(dp: DataPlane, node: Node, project: str) -> list[dict] | None:
+    remotes = dp.arca.remotes
+    prefixes = remotes.allowed_prefixes(node.external)
+    return await retained.metadata(
+        dp.arca, repository_id=node.repository_id, connection=node.external, coords=_coords(project), display=None,
+        url=urljoin(remotes.base_url(node.external), f"{project}/"), accept=ACCEPT,
         parse=lambda resp: parse_page(resp, project, prefixes))
 
 
 # ---- the merged page ---------------------------------------------------------------------------
 
-def _local_plan(dp, project: str):
-    """The resolution order and, per repository, its Published rows and every version it holds."""
-    with dp.arca.db.read() as s:
-        if not dp.principal.is_admin:
-            dp.require_sync(s, authz.READ)
-        nodes = chain.order(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id, "pypi", "", project,
-                            supported=CONNECTIONS)
-        local: dict[int, tuple[list, set]] = {}
-        for n in nodes:
-            if n.external or n.repository_id in local:
-                continue
-            pid = s.scalar(select(Package.id).where(Package.repository_id == n.repository_id,
-                                                    Package.format == "pypi", Package.namespace == "",
-                                                    Package.name == project))
-            if pid is None:
-                local[n.repository_id] = ([], set())
-                continue
-            held = set(s.scalars(select(PackageVersion.version).where(PackageVersion.package_id == pid)))
-            local[n.repository_id] = (simple.project_rows(s, pid), held)
-        return nodes, local
-
-
-async def merged_rows(dp, project: str) -> list[simple.FileRow]:
-    nodes, local = await run_in_threadpool(_local_plan, dp, project)
+async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project), supported=CONNECTIONS,
+                         load=resolve.index_files)
     seen: set[str] = set()
     out: list[simple.FileRow] = []
     failures: list[str] = []
-    for n in nodes:
+    for n in chain.nodes:
         if n.external is None:
-            rows = local[n.repository_id][0]
-            fresh = [r for r in rows if r.version not in seen]
+            local = chain.local[n.repository_id]
+            fresh = [r for r in simple.project_rows(local.view or []) if r.version not in seen]
             out += fresh
             seen |= {r.version for r in fresh}
             continue
@@ -144,7 +119,7 @@ async def merged_rows(dp, project: str) -> list[simple.FileRow]:
         except UpstreamUnavailable as exc:
             failures.append(exc.message)
             continue
-        held = local.get(n.repository_id, ([], set()))[1]
+        held = chain.local[n.repository_id].held if n.repository_id in chain.local else set()
         added = set()
         for f in files or []:
             if f["version"] in seen or f["version"] in held:
@@ -157,48 +132,22 @@ async def merged_rows(dp, project: str) -> list[simple.FileRow]:
         if failures:
             raise UpstreamUnavailable(failures[0])
         raise NotFound(f"No project {project!r} in repository {dp.repo.repository} or its upstreams")
-    out.sort(key=lambda r: (simple._version_key(r.version), r.filename))
-    return out
+    return simple.sort_rows(out)
 
 
 # ---- files -------------------------------------------------------------------------------------
 
-def _find_local(dp, nodes: list[chain.Node], project: str, filename: str):
-    with dp.arca.db.read() as s:
-        for n in nodes:
-            if n.external:
-                continue
-            row = s.execute(
-                select(Blob.sha256, Asset.attributes, PackageVersion.status)
-                .join(Asset, Asset.blob_id == Blob.id)
-                .join(PackageVersion, PackageVersion.id == Asset.package_version_id)
-                .join(Package, Package.id == PackageVersion.package_id)
-                .where(Package.repository_id == n.repository_id, Package.format == "pypi",
-                       Package.namespace == "", Package.name == project, Asset.name == filename)).first()
-            if row is not None and row.status in pk.DOWNLOADABLE:
-                return row
-    return None
-
-
-def _nodes(dp, project: str) -> list[chain.Node]:
-    with dp.arca.db.read() as s:
-        if not dp.principal.is_admin:
-            dp.require_sync(s, authz.READ)
-        return chain.order(dp.arca, s, dp.repo.domain_id, dp.repo.repository_id, "pypi", "", project,
-                           supported=CONNECTIONS)
-
-
-async def locate(dp, project: str, filename: str, metadata: bool) -> tuple[str, dict]:
-    """(sha256 of the file, asset attributes) found through the chain, importing it from a remote
-    index when nobody holds it."""
-    nodes = await run_in_threadpool(_nodes, dp, project)
-    row = await run_in_threadpool(_find_local, dp, nodes, project, filename)
+async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> FileRow:
+    """The file found through the chain, imported from a remote index when nobody holds it."""
+    coords = _coords(project)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS)
+    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, None, filename)
     if row is not None:
-        return row.sha256, row.attributes or {}
+        return row
     if metadata:
         raise NotFound(f"No core metadata is recorded for {filename}")
     failures = []
-    for n in nodes:
+    for n in chain.nodes:
         if not n.external:
             continue
         try:
@@ -209,81 +158,46 @@ async def locate(dp, project: str, filename: str, metadata: bool) -> tuple[str, 
         match = next((f for f in files or [] if f["filename"] == filename), None)
         if match is None:
             continue
-        return await remote.single_flight(dp.arca, ("pypi-file", n.repository_id, filename),
-                                          lambda n=n, match=match: _import(dp, n, project, match))
+        return await dp.arca.remotes.single_flight(("pypi-file", n.repository_id, filename),
+                                                   lambda n=n, match=match: _import(dp, n, project, match))
     if failures:
         raise failures[0]
     raise NotFound(f"No file {filename!r} for project {project!r} in repository {dp.repo.repository} "
                    "or its upstreams")
 
 
-async def _import(dp, node: chain.Node, project: str, f: dict) -> tuple[str, dict]:
+async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
     arca = dp.arca
+    coords = _coords(project)
     dist = dists.parse_filename(f["filename"])
     # Raced by another request (or node) that already stored it?
-    row = await run_in_threadpool(_find_local, dp, [replace(node, external=None)], project, f["filename"])
+    row = await dp.run(resolve.first_file, arca, [node.repository_id], coords, None, f["filename"])
     if row is not None:
-        return row.sha256, row.attributes or {}
-    await run_in_threadpool(_check_version_open, arca, node, project, f["version"])
-    info = await remote.fetch_to_blob(arca, node.external, f["url"], {"sha256": f["sha256"]},
-                                      limit=arca.settings.max_upload_bytes)
-    core = meta_info = None
-    path = arca.blobs.local_path(info.sha256)
+        return row
+    await dp.run(publish.check_import_open, arca, node.repository_id, coords, f["version"])
+    staged = arca.blobs.new_temp()
     try:
-        if path is None:
-            import tempfile
-            with tempfile.NamedTemporaryFile(suffix=dist.filename) as tmp:
-                tmp.write(await run_in_threadpool(arca.blobs.read_bytes, info.sha256))
-                tmp.flush()
-                data = await run_in_threadpool(dists.read_core_metadata, tmp.name, dist)
-        else:
-            data = await run_in_threadpool(dists.read_core_metadata, path, dist)
-        core = dists.parse_core_metadata(data, dist.filename)
-        meta_info = await run_in_threadpool(arca.blobs.put_bytes, data)
-    except (ValidationError, OSError, ValueError):
-        core = meta_info = None  # still a valid file to serve; no PEP 658 metadata for it
+        info = await arca.remotes.fetch_to_file(node.external, f["url"], staged, {"sha256": f["sha256"]},
+                                                limit=arca.settings.max_upload_bytes)
+        try:
+            data = await dp.run(dists.read_core_metadata, staged, dist)
+            core = dists.parse_core_metadata(data, dist.filename)
+        except (ValidationError, OSError, ValueError):
+            data = core = None  # still a valid file to serve; no PEP 658 metadata for it
+        await dp.run(arca.blobs.commit_file, staged, {"sha256": info.sha256})
+    finally:
+        staged.unlink(missing_ok=True)
+    meta = await dp.run(arca.blobs.put_bytes, data) if data is not None else None
     attrs = {"filetype": "bdist_wheel" if dist.kind == "wheel" else "sdist", "origin_url": f["url"]}
-    if meta_info is not None:
-        attrs["metadata_sha256"] = meta_info.sha256
-        attrs["metadata_size"] = meta_info.size
+    if meta is not None:
+        attrs["metadata_sha256"] = meta.sha256
+        attrs["metadata_size"] = meta.size
     rp = (core.requires_python if core else None) or f["requires_python"]
     if rp:
         attrs["requires_python"] = rp
-    await run_in_threadpool(_store, arca, node, dist, f["version"], info, meta_info, core, attrs)
-    return info.sha256, attrs
-
-
-def _check_version_open(arca, node, project, version) -> None:
-    with arca.db.read() as s:
-        pid = s.scalar(select(Package.id).where(Package.repository_id == node.repository_id,
-                                                Package.format == "pypi", Package.namespace == "",
-                                                Package.name == project))
-        if pid is None:
-            return
-        status = s.scalar(select(PackageVersion.status).where(PackageVersion.package_id == pid,
-                                                              PackageVersion.version == version))
-        if status is not None and status not in pk.DOWNLOADABLE:
-            raise NotFound(f"Version {version} of {project} is {status} in repository {node.repository}")
-
-
-def _store(arca, node, dist, version, info, meta_info, core, attrs) -> None:
-    from app.db.models import Domain, Repository
-    with arca.db.session() as s:
-        domain = s.get(Domain, s.get(Repository, node.repository_id).domain_id)
-        repo = s.get(Repository, node.repository_id)
-        try:
-            check_upstream_allowed(s, domain, repo, "pypi", "", dist.name, external=True)
-        except AccessDenied as exc:
-            raise NotFound(exc.message) from None
-        pkg = pk.get_or_create_package(s, repo, pk.Coordinates("pypi", "", dist.name),
-                                       core.name if core else dist.name)
-        pk.bump(s, pkg)
-        vattrs = dict(core.attributes) if core else {}
-        ver, _ = pk.get_or_create_version(s, pkg, version, status=pk.PUBLISHED, origin_type="EXTERNAL",
-                                          entry_point=node.external, summary=core.summary if core else None,
-                                          attributes=vattrs)
-        if ver.status not in pk.DOWNLOADABLE:
-            raise NotFound(f"Version {version} of {dist.name} is {ver.status} in repository {repo.name}")
-        if meta_info is not None:
-            pk.blob_row(s, domain.id, meta_info)
-        pk.put_asset(s, domain, ver, dist.filename, info, attributes=attrs)
+    file = publish.File(coords, f["version"], dist.filename, info, display_name=core.name if core else dist.name,
+                        summary=core.summary if core else None,
+                        version_attributes=dict(core.attributes) if core else {}, attributes=attrs,
+                        extra_blobs=(meta,) if meta is not None else ())
+    await dp.run(publish.import_external, arca, node.repository_id, node.external, coords, f["version"], [file])
+    return FileRow(info.sha256, info.sha1, info.md5, info.sha512, info.size, PUBLISHED, attrs)

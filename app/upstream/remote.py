@@ -1,80 +1,34 @@
-"""Fetching from external connections.
+"""The HTTP client for remotes (external connections): which URLs may be fetched, a circuit breaker
+per remote, single-flight, and verified streaming into the blob store.
+
+Infrastructure like `app.storage`: it knows settings and the blob store, not the database.
 
 - Only URLs under the connection's configured base (plus, for PyPI, the site the index lives on,
   and any `ARCA_EXTERNAL_<NAME>_ALLOW` prefixes) are fetched: no SSRF through a link in remote
   metadata. Redirects are followed only to allowed URLs.
-- `ARCA_UPSTREAM_TIMEOUT` (seconds, default 5) per request; a per-remote circuit breaker: after
-  `ARCA_UPSTREAM_BREAKER_FAILURES` (3) consecutive failures (connection errors, timeouts, 5xx)
-  the remote is skipped for `ARCA_UPSTREAM_BREAKER_SECONDS` (30).
+- `ARCA_UPSTREAM_TIMEOUT` (seconds, default 5) per request; after `ARCA_UPSTREAM_BREAKER_FAILURES`
+  (3) consecutive failures (connection errors, timeouts, 5xx) a remote is skipped for
+  `ARCA_UPSTREAM_BREAKER_SECONDS` (30).
 - Single-flight: concurrent callers of one key (one remote URL, one file import) in a process
-  share one remote fetch.
-- Remote metadata is kept in the database (`Package.attributes["remote"]` of the package in the
-  repository holding the connection, so every node sees it), reused for `ARCA_UPSTREAM_MAX_AGE`
-  seconds (300), then revalidated with If-None-Match; when the remote is down the stale copy is
-  served; UpstreamUnavailable (502) only when nothing is retained."""
+  share one remote fetch."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from typing import Any, Awaitable, Callable
+from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+import anyio
 import httpx
-from starlette.concurrency import run_in_threadpool
 
-from app.db.models import Domain, Repository
+from app.config import Settings
 from app.domain.errors import UpstreamUnavailable, ValidationError
-from app.services import packages as pk
+from app.storage.base import BlobInfo, BlobStore, Hasher, check_expected
 
 MAX_REDIRECTS = 3
 PYPI_FILES = "https://files.pythonhosted.org/"
-
-
-def _float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    try:
-        return float(raw) if raw not in (None, "") else default
-    except ValueError:
-        return default
-
-
-def timeout() -> float:
-    return _float("ARCA_UPSTREAM_TIMEOUT", 5.0)
-
-
-def max_age() -> float:
-    return _float("ARCA_UPSTREAM_MAX_AGE", 300.0)
-
-
-def breaker_failures() -> int:
-    return int(_float("ARCA_UPSTREAM_BREAKER_FAILURES", 3))
-
-
-def breaker_seconds() -> float:
-    return _float("ARCA_UPSTREAM_BREAKER_SECONDS", 30.0)
-
-
-# ---- which URLs may be fetched -----------------------------------------------------------------
-
-def base_url(arca, connection: str) -> str:
-    base = arca.settings.external.get(connection)
-    if not base:
-        raise UpstreamUnavailable(f"External connection {connection} has no URL configured")
-    return base if base.endswith("/") else base + "/"
-
-
-def allowed_prefixes(arca, connection: str) -> list[str]:
-    base = base_url(arca, connection)
-    out = [base]
-    if base.endswith("/simple/"):  # PyPI-style: files live beside the index (pypiserver: /packages/)
-        out.append(base[: -len("simple/")])
-    if connection == "public:pypi" and base == "https://pypi.org/simple/":
-        out.append(PYPI_FILES)
-    key = "ARCA_EXTERNAL_" + connection.upper().replace(":", "_").replace("-", "_") + "_ALLOW"
-    out += [p if p.endswith("/") else p + "/" for p in (os.environ.get(key) or "").split(",") if p.strip()]
-    return out
 
 
 def is_allowed(url: str, prefixes: list[str]) -> bool:
@@ -90,53 +44,70 @@ def is_allowed(url: str, prefixes: list[str]) -> bool:
     return any(url.startswith(p) for p in prefixes)
 
 
-def check_allowed(arca, connection: str, url: str) -> None:
-    if not is_allowed(url, allowed_prefixes(arca, connection)):
-        raise UpstreamUnavailable(f"Refusing to fetch {url!r}: it is not under the configured URL of "
-                                  f"external connection {connection}")
-
-
-# ---- single-flight -----------------------------------------------------------------------------
-
-async def single_flight(arca, key: Any, fn: Callable[[], Awaitable[Any]]) -> Any:
-    """Run `fn` once for all concurrent callers of `key` in this process; all get its result."""
-    flights: dict = arca.caches.setdefault("upstream_flights", {})
-    fut = flights.get(key)
-    if fut is not None:
-        return await asyncio.shield(fut)
-    fut = asyncio.get_running_loop().create_future()
-    flights[key] = fut
-    try:
-        result = await fn()
-    except asyncio.CancelledError:
-        fut.cancel()
-        raise
-    except BaseException as exc:
-        fut.set_exception(exc)
-        fut.exception()  # retrieved: no "never retrieved" warning when nobody waited
-        raise
-    else:
-        fut.set_result(result)
-        return result
-    finally:
-        if flights.get(key) is fut:
-            del flights[key]
-
-
-# ---- HTTP with a breaker -----------------------------------------------------------------------
-
 class Remotes:
-    """Per process: one httpx client and the breaker state per external connection."""
+    """Per process: one httpx client, the breaker state per external connection, and the flights
+    in progress."""
 
-    def __init__(self):
+    def __init__(self, settings: Settings):
+        self.settings = settings
         self.client: httpx.AsyncClient | None = None
         self.state: dict[str, list] = {}  # connection -> [consecutive failures, open until]
+        self.flights: dict[Any, asyncio.Future] = {}
         self.requests = 0
+
+    # ---- which URLs may be fetched -------------------------------------------------------------
+
+    def base_url(self, connection: str) -> str:
+        base = self.settings.external.get(connection)
+        if not base:
+            raise UpstreamUnavailable(f"External connection {connection} has no URL configured")
+        return base if base.endswith("/") else base + "/"
+
+    def allowed_prefixes(self, connection: str) -> list[str]:
+        base = self.base_url(connection)
+        out = [base]
+        if base.endswith("/simple/"):  # PyPI-style: files live beside the index (pypiserver: /packages/)
+            out.append(base[: -len("simple/")])
+        if connection == "public:pypi" and base == "https://pypi.org/simple/":
+            out.append(PYPI_FILES)
+        return out + list(self.settings.external_allow.get(connection, ()))
+
+    def check_allowed(self, connection: str, url: str) -> None:
+        if not is_allowed(url, self.allowed_prefixes(connection)):
+            raise UpstreamUnavailable(f"Refusing to fetch {url!r}: it is not under the configured URL of "
+                                      f"external connection {connection}")
+
+    # ---- single-flight ---------------------------------------------------------------------------
+
+    async def single_flight(self, key: Any, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run `fn` once for all concurrent callers of `key` in this process; all get its result."""
+        fut = self.flights.get(key)
+        if fut is not None:
+            return await asyncio.shield(fut)
+        fut = asyncio.get_running_loop().create_future()
+        self.flights[key] = fut
+        try:
+            result = await fn()
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        else:
+            fut.set_result(result)
+            return result
+        finally:
+            if self.flights.get(key) is fut:
+                del self.flights[key]
+
+    # ---- HTTP with a breaker ---------------------------------------------------------------------
 
     def _client(self) -> httpx.AsyncClient:
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=timeout(), follow_redirects=False, trust_env=False,
-                                            headers={"User-Agent": "arca-upstream/1"})
+            self.client = httpx.AsyncClient(timeout=self.settings.upstream_timeout, follow_redirects=False,
+                                            trust_env=False, headers={"User-Agent": "arca-upstream/1"})
         return self.client
 
     def check_breaker(self, connection: str) -> None:
@@ -148,20 +119,20 @@ class Remotes:
     def failed(self, connection: str) -> None:
         st = self.state.setdefault(connection, [0, 0.0])
         st[0] += 1
-        if st[0] >= breaker_failures():
-            st[1] = time.monotonic() + breaker_seconds()
+        if st[0] >= self.settings.upstream_breaker_failures:
+            st[1] = time.monotonic() + self.settings.upstream_breaker_seconds
 
     def succeeded(self, connection: str) -> None:
         self.state.pop(connection, None)
 
-    async def request(self, arca, connection: str, url: str, headers: dict | None = None,
+    async def request(self, connection: str, url: str, headers: dict | None = None,
                       stream: bool = False) -> httpx.Response:
         """GET an allowed URL (following allowed redirects). 5xx and transport errors count
         against the breaker and raise UpstreamUnavailable; other statuses are returned. With
         `stream`, the caller must close the response."""
         self.check_breaker(connection)
         for _hop in range(MAX_REDIRECTS + 1):
-            check_allowed(arca, connection, url)
+            self.check_allowed(connection, url)
             try:
                 req = self._client().build_request("GET", url, headers=headers or {})
                 self.requests += 1
@@ -183,96 +154,66 @@ class Remotes:
             return resp
         raise UpstreamUnavailable(f"Too many redirects from external connection {connection}")
 
-
-def remotes(arca) -> Remotes:
-    r = arca.caches.get("upstream_remotes")
-    if r is None:
-        r = arca.caches.setdefault("upstream_remotes", Remotes())
-    return r
-
-
-async def fetch_to_blob(arca, connection: str, url: str, expected: dict, limit: int | None = None):
-    """Stream a remote file into the blob store, verified against `expected` hashes (a mismatch
-    stores nothing and raises UpstreamUnavailable: the remote is not serving what it advertised)."""
-    resp = await remotes(arca).request(arca, connection, url, stream=True)
-    try:
-        if resp.status_code != 200:
-            raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+    async def read(self, connection: str, url: str, headers: dict | None = None) -> httpx.Response:
+        """`request` with the whole body read (for metadata documents)."""
+        resp = await self.request(connection, url, headers, stream=True)
         try:
-            return await arca.blobs.put_stream(resp.aiter_bytes(), limit=limit, expected=expected)
+            await resp.aread()
+        except httpx.HTTPError as exc:
+            self.failed(connection)
+            raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
+                                      f"reading {url}") from None
+        finally:
+            await resp.aclose()
+        return resp
+
+    async def fetch_to_file(self, connection: str, url: str, path: Path, expected: dict,
+                            limit: int | None = None) -> BlobInfo:
+        """Stream a remote file to a local staging `path`, verified against `expected` hashes (a
+        mismatch removes it and raises UpstreamUnavailable). The caller commits or removes it."""
+        resp = await self.request(connection, url, stream=True)
+        hasher = Hasher(limit)
+        try:
+            if resp.status_code != 200:
+                raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+            with open(path, "wb") as fh:
+                async for chunk in resp.aiter_bytes():
+                    hasher.update(chunk)
+                    await anyio.to_thread.run_sync(fh.write, chunk)
+            info = hasher.info()
+            check_expected(info, expected)
+            return info
         except ValidationError as exc:
+            path.unlink(missing_ok=True)
             raise UpstreamUnavailable(f"Refused the file from external connection {connection}: {exc.message}"
                                       ) from None
         except httpx.HTTPError as exc:
-            remotes(arca).failed(connection)
+            path.unlink(missing_ok=True)
+            self.failed(connection)
             raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
-    finally:
-        await resp.aclose()
-
-
-# ---- remote metadata, retained in the database -------------------------------------------------
-
-def _load_record(arca, repository_id: int, fmt: str, namespace: str, name: str) -> dict | None:
-    with arca.db.read() as s:
-        repo = s.get(Repository, repository_id)
-        pkg = pk.find_package(s, repo, pk.Coordinates(fmt, namespace, name))
-        if pkg is None:
-            return None
-        return (pkg.attributes or {}).get("remote")
-
-
-def _save_record(arca, repository_id: int, fmt: str, namespace: str, name: str, display: str | None,
-                 record: dict, changed: bool) -> None:
-    with arca.db.session() as s:
-        repo = s.get(Repository, repository_id)
-        pkg = pk.get_or_create_package(s, repo, pk.Coordinates(fmt, namespace, name), display)
-        if changed:
-            pk.bump(s, pkg)
-        pkg.attributes = {**(pkg.attributes or {}), "remote": record}
-
-
-async def metadata(arca, *, repository_id: int, connection: str, fmt: str, namespace: str, name: str,
-                   display: str | None, url: str, accept: str, parse: Callable[[httpx.Response], Any]) -> Any:
-    """The parsed remote metadata of one package (None when the remote does not know it),
-    revalidated after max-age, the retained copy when the remote fails."""
-    record = await run_in_threadpool(_load_record, arca, repository_id, fmt, namespace, name)
-    if record and record.get("url") == url and time.time() - record.get("fetched", 0) < max_age():
-        return record.get("data")
-
-    async def refresh():
-        headers = {"Accept": accept}
-        if record and record.get("etag") and record.get("url") == url:
-            headers["If-None-Match"] = record["etag"]
-        try:
-            resp = await remotes(arca).request(arca, connection, url, headers)
-            try:
-                await resp.aread()
-            finally:
-                await resp.aclose()
-        except UpstreamUnavailable:
-            if record:
-                return record.get("data")  # stale is better than none
+        except BaseException:
+            path.unlink(missing_ok=True)
             raise
-        if resp.status_code == 304 and record:
-            new = {**record, "fetched": time.time()}
-            await run_in_threadpool(_save_record, arca, repository_id, fmt, namespace, name, display, new, False)
-            return record.get("data")
-        if resp.status_code == 200:
-            data = parse(resp)
-            new = {"url": url, "etag": resp.headers.get("etag"), "fetched": time.time(), "data": data}
-            changed = not record or record.get("data") != data
-            await run_in_threadpool(_save_record, arca, repository_id, fmt, namespace, name, display, new,
-                                    changed)
-            return data
-        if resp.status_code in (404, 410):
-            return None
-        if record:
-            return record.get("data")
-        raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+        finally:
+            await resp.aclose()
 
-    return await single_flight(arca, ("meta", repository_id, fmt, namespace, name), refresh)
-
-
-def domain_and_repo(s, domain_id: int, repository_id: int) -> tuple[Domain, Repository]:
-    return s.get(Domain, domain_id), s.get(Repository, repository_id)
+    async def fetch_to_blob(self, blobs: BlobStore, connection: str, url: str, expected: dict,
+                            limit: int | None = None) -> BlobInfo:
+        """Stream a remote file into the blob store, verified against `expected` hashes (a mismatch
+        stores nothing and raises UpstreamUnavailable: the remote is not serving what it advertised)."""
+        resp = await self.request(connection, url, stream=True)
+        try:
+            if resp.status_code != 200:
+                raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+            try:
+                return await blobs.put_stream(resp.aiter_bytes(), limit=limit, expected=expected)
+            except ValidationError as exc:
+                raise UpstreamUnavailable(f"Refused the file from external connection {connection}: {exc.message}"
+                                          ) from None
+            except httpx.HTTPError as exc:
+                self.failed(connection)
+                raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
+                                          f"reading {url}") from None
+        finally:
+            await resp.aclose()

@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
 from app.domain.errors import AccessDenied, ValidationError
-from app.services import authz, domains as dm, packages as pk
+from app.domain.coords import Coordinates
+from app.domain.status import ARCHIVED, DISPOSED, PUBLISHED, UNFINISHED, UNLISTED
+from app.services.origins import check_modes
+from app.services import authz, catalog, domains as dm, packages, rows as pk
 from app.services.context import Arca, Principal
 
 PAGE_SIZE = 50
@@ -29,20 +32,20 @@ VIEW_VERSION = ("codeartifact:DescribePackageVersion", authz.READ)
 
 # Console action -> (API action, the service call's target status or None, label, past tense)
 ACTIONS = {
-    "publish": ("codeartifact:UpdatePackageVersionsStatus", pk.PUBLISHED, "Publish", "published"),
-    "restore": ("codeartifact:UpdatePackageVersionsStatus", pk.PUBLISHED, "Restore", "restored to Published"),
-    "unlist": ("codeartifact:UpdatePackageVersionsStatus", pk.UNLISTED, "Unlist", "unlisted"),
-    "archive": ("codeartifact:UpdatePackageVersionsStatus", pk.ARCHIVED, "Archive", "archived"),
+    "publish": ("codeartifact:UpdatePackageVersionsStatus", PUBLISHED, "Publish", "published"),
+    "restore": ("codeartifact:UpdatePackageVersionsStatus", PUBLISHED, "Restore", "restored to Published"),
+    "unlist": ("codeartifact:UpdatePackageVersionsStatus", UNLISTED, "Unlist", "unlisted"),
+    "archive": ("codeartifact:UpdatePackageVersionsStatus", ARCHIVED, "Archive", "archived"),
     "dispose": ("codeartifact:DisposePackageVersions", None, "Dispose", "disposed (assets deleted)"),
     "delete": ("codeartifact:DeletePackageVersions", None, "Delete", "deleted"),
 }
 # Which actions make sense from which status (the service enforces the rest).
 OFFERED = {
-    pk.UNFINISHED: ("publish", "unlist", "archive", "dispose", "delete"),
-    pk.PUBLISHED: ("unlist", "archive", "dispose", "delete"),
-    pk.UNLISTED: ("restore", "archive", "dispose", "delete"),
-    pk.ARCHIVED: ("restore", "unlist", "dispose", "delete"),
-    pk.DISPOSED: ("delete",),
+    UNFINISHED: ("publish", "unlist", "archive", "dispose", "delete"),
+    PUBLISHED: ("unlist", "archive", "dispose", "delete"),
+    UNLISTED: ("restore", "archive", "dispose", "delete"),
+    ARCHIVED: ("restore", "unlist", "dispose", "delete"),
+    DISPOSED: ("delete",),
 }
 CONFIRM_TEXT = {
     "publish": "Consumers will see this version in indexes and metadata and can download it.",
@@ -236,19 +239,17 @@ def search_page(arca: Arca, s: Session, principal: Principal, d: Domain, query: 
 def get_package(s: Session, r: Repository, fmt: str, namespace: str, name: str) -> Package:
     if fmt not in FORMATS:
         raise ValidationError(f"Unknown format {fmt!r}")
-    return pk.get_package(s, r, pk.Coordinates(fmt, namespace or "", name))
+    return pk.get_package(s, r, Coordinates(fmt, namespace or "", name))
 
 
 def versions_page(arca: Arca, s: Session, principal: Principal, d: Domain, r: Repository, p: Package,
                   page: int) -> dict:
-    from app.api.ops_packages import default_display_version
-
     base = select(PackageVersion).where(PackageVersion.package_id == p.id)
     total = s.scalar(select(func.count()).select_from(PackageVersion).where(PackageVersion.package_id == p.id))
     pager = Pager(page, PAGE_SIZE, total, False)
     rows = list(s.scalars(base.order_by(PackageVersion.id.desc()).offset(pager.offset).limit(PAGE_SIZE + 1)))
     pager.has_next = len(rows) > PAGE_SIZE
-    summary = pk.package_summary(s, p)
+    summary = catalog.package_summary(s, p)
     return {
         "package": package_row(p, None),
         "versions": [{"version": v.version, "status": v.status, "origin": v.origin_type,
@@ -256,7 +257,7 @@ def versions_page(arca: Arca, s: Session, principal: Principal, d: Domain, r: Re
         "pager": pager,
         "origin": summary["originConfiguration"]["restrictions"],
         "origin_explicit": bool(p.origin_publish or p.origin_upstream),
-        "default_version": default_display_version(s, p),
+        "default_version": catalog.default_display_version(s, p),
         "can_origin": authz.is_allowed(arca, s, principal, "codeartifact:PutPackageOriginConfiguration", d, r),
     }
 
@@ -264,9 +265,9 @@ def versions_page(arca: Arca, s: Session, principal: Principal, d: Domain, r: Re
 def version_page(arca: Arca, s: Session, principal: Principal, d: Domain, r: Repository, p: Package,
                  version: str) -> dict:
     v = pk.get_version(s, p, version)
-    desc = pk.version_description(s, r, p, v)
+    desc = catalog.version_description(r, p, v)
     attrs = v.attributes or {}
-    assets = [pk.asset_summary(a) for a in pk.list_assets(s, v)]
+    assets = [catalog.asset_summary(a) for a in pk.list_assets(s, v)]
     deps = attrs.get("dependencies") or []
     readme = attrs.get("readme") or ""
     offered = [a for a in OFFERED.get(v.status, ())
@@ -288,11 +289,11 @@ def act(arca: Arca, s: Session, principal: Principal, d: Domain, r: Repository, 
     api_action, target, _label, _done = ACTIONS[action]
     authz.require(arca, s, principal, api_action, d, r)
     if api_action == "codeartifact:UpdatePackageVersionsStatus":
-        out = pk.update_versions_status(s, p, [version], target)
+        out = packages.change_status(s, p, [version], target)
     elif api_action == "codeartifact:DisposePackageVersions":
-        out = pk.dispose_versions(s, p, [version])
+        out = packages.dispose(s, p, [version])
     else:
-        out = pk.delete_versions(s, p, [version])
+        out = packages.remove(s, p, [version])
     return out
 
 
@@ -300,4 +301,6 @@ def set_origin(arca: Arca, s: Session, principal: Principal, d: Domain, r: Repos
                publish: str, upstream: str) -> None:
     """PutPackageOriginConfiguration, as the control plane does it."""
     authz.require(arca, s, principal, "codeartifact:PutPackageOriginConfiguration", d, r)
-    pk.put_origin_configuration(s, p, publish, upstream)
+    check_modes(publish, upstream)
+    p.origin_publish, p.origin_upstream = publish, upstream
+    pk.bump(s, p)

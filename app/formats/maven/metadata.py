@@ -3,6 +3,7 @@ no DTDs, no entities), and the POM facts CodeArtifact reports (summary, licenses
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -13,7 +14,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from app.domain.errors import ValidationError
-from app.formats.maven_paths import SNAPSHOT, parse_filename, version_key
+from app.formats.maven.paths import CHECKSUMS, SNAPSHOT, parse_filename, version_key
 
 MAX_DOCUMENT = 4 * 1024 * 1024  # maven-metadata.xml and POMs larger than this are not parsed
 
@@ -97,6 +98,11 @@ def render_snapshot(group_id: str, artifact_id: str, version: str,
                 _el("updated", stamp(when), "        "), "      </snapshotVersion>\n"]
     out += ["    </snapshotVersions>\n", "  </versioning>\n", "</metadata>\n"]
     return "".join(out).encode()
+
+
+def checksums(body: bytes) -> dict[str, str]:
+    """The sidecar digests of a rendered document, by suffix (sha1, md5, sha256, sha512)."""
+    return {alg: hashlib.new(alg, body).hexdigest() for alg in CHECKSUMS}
 
 
 # ---- parsing -------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""Packuments rendered from the database: the full document and the abbreviated
-("corgi", application/vnd.npm.install-v1+json) one, plus the per-process cache of rendered
-bytes validated by the package revision (so any node of a cluster stays correct).
+"""Packuments rendered from a package's rows: the full document and the abbreviated ("corgi",
+application/vnd.npm.install-v1+json) one. The routes cache the rendered bytes per package
+revision (so any node of a cluster stays correct).
 
 What consumers see is derived at render time: only Published versions are listed, and
 dist-tags come from the DistTag rows filtered by status (`latest` moves to the highest
@@ -12,20 +12,13 @@ from __future__ import annotations
 
 import base64
 import gzip
-import hashlib
 import json
-import threading
 import zlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from app.db.models import Asset, Blob, DistTag, Package, PackageVersion
-from app.formats import npm_names
-from app.services import packages as pk
+from app.domain.views import PackageView, VersionRow, document_rev
+from app.formats.npm import names as npm_names
 
 CORGI = "application/vnd.npm.install-v1+json"
 # The version fields of the abbreviated document (npm's registry docs, plus what the public
@@ -47,11 +40,6 @@ def iso(dt: datetime | None) -> str | None:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-def rev_of(pkg_id: int, revision: int) -> str:
-    """CouchDB-style `_rev`: npm's unpublish sends it back in `/-rev/{rev}` URLs."""
-    return f"{revision}-{hashlib.sha1(f'{pkg_id}:{revision}'.encode()).hexdigest()[:16]}"
-
-
 def tarball_path(name: str, version: str) -> str:
     bare = name.rsplit("/", 1)[-1]
     return f"{name}/-/{bare}-{version}.tgz"
@@ -61,34 +49,15 @@ def integrity(sha512_hex: str) -> str:
     return "sha512-" + base64.b64encode(bytes.fromhex(sha512_hex)).decode()
 
 
-@dataclass
-class VersionRow:
-    version: str
-    status: str
-    published: datetime | None
-    attributes: dict
-    sha512: str | None
-    sha1: str | None
+def visible_tags(view: PackageView) -> dict[str, str]:
+    """The dist-tags a reader sees: those naming one of the view's (Published) versions, and
+    `latest` at the highest when its own is hidden."""
+    return effective_tags(view.tag_rows, [v.version for v in view.versions])
 
 
-@dataclass
-class PackageView:
-    """What one render needs, read in one transaction."""
-
-    pkg_id: int
-    name: str
-    revision: int
-    created: datetime
-    modified: datetime
-    versions: list[VersionRow]  # Published only, in SemVer order
-    tag_rows: dict[str, str]
-
-    @property
-    def rev(self) -> str:
-        return rev_of(self.pkg_id, self.revision)
-
-    def tags(self) -> dict[str, str]:
-        return effective_tags(self.tag_rows, [v.version for v in self.versions])
+def sort_versions(view: PackageView) -> PackageView:
+    view.versions.sort(key=lambda r: npm_names.semver_key(r.version))
+    return view
 
 
 def effective_tags(rows: dict[str, str], visible: list[str]) -> dict[str, str]:
@@ -97,20 +66,6 @@ def effective_tags(rows: dict[str, str], visible: list[str]) -> dict[str, str]:
     if "latest" not in out and visible:
         out["latest"] = npm_names.highest(visible)
     return dict(sorted(out.items(), key=lambda kv: (kv[0] != "latest", kv[0])))
-
-
-def load_view(s: Session, pkg: Package, statuses: tuple[str, ...] = (pk.PUBLISHED,)) -> PackageView:
-    q = (select(PackageVersion.version, PackageVersion.status, PackageVersion.published_time,
-                PackageVersion.created_at, PackageVersion.attributes, Blob.sha512, Blob.sha1)
-         .select_from(PackageVersion)
-         .outerjoin(Asset, Asset.package_version_id == PackageVersion.id)
-         .outerjoin(Blob, Blob.id == Asset.blob_id)
-         .where(PackageVersion.package_id == pkg.id, PackageVersion.status.in_(statuses)))
-    rows = [VersionRow(r.version, r.status, r.published_time or r.created_at, r.attributes or {},
-                       r.sha512, r.sha1) for r in s.execute(q)]
-    rows.sort(key=lambda r: npm_names.semver_key(r.version))
-    tags = dict(s.execute(select(DistTag.tag, DistTag.version).where(DistTag.package_id == pkg.id)).all())
-    return PackageView(pkg.id, pk.display_name(pkg), pkg.revision, pkg.created_at, pkg.updated_at, rows, tags)
 
 
 def version_doc(name: str, row: VersionRow, base_url: str) -> dict:
@@ -127,11 +82,11 @@ def version_doc(name: str, row: VersionRow, base_url: str) -> dict:
 
 
 def render_full(view: PackageView, base_url: str) -> dict:
-    tags = view.tags()
+    tags = visible_tags(view)
     versions = {r.version: version_doc(view.name, r, base_url) for r in view.versions}
     time = {"created": iso(view.created), "modified": iso(view.modified)}
     time.update((r.version, iso(r.published)) for r in view.versions)
-    doc: dict = {"_id": view.name, "_rev": view.rev, "name": view.name}
+    doc: dict = {"_id": view.name, "_rev": document_rev(view.pkg_id, view.revision), "name": view.name}
     latest = next((r for r in view.versions if r.version == tags.get("latest")), None)
     if latest is not None:
         manifest = versions[latest.version]
@@ -147,7 +102,7 @@ def render_corgi(view: PackageView, base_url: str) -> dict:
     for r in view.versions:
         full = version_doc(view.name, r, base_url)
         versions[r.version] = {k: full[k] for k in CORGI_VERSION_FIELDS if k in full}
-    return {"name": view.name, "modified": iso(view.modified), "dist-tags": view.tags(), "versions": versions}
+    return {"name": view.name, "modified": iso(view.modified), "dist-tags": visible_tags(view), "versions": versions}
 
 
 def wants_corgi(accept: str | None) -> bool:
@@ -171,7 +126,7 @@ def wants_corgi(accept: str | None) -> bool:
     return q_corgi > 0 and q_corgi >= q_json
 
 
-# ---- the rendered-bytes cache ------------------------------------------------------------------
+# ---- rendered bytes ----------------------------------------------------------------------------
 
 @dataclass
 class Rendered:
@@ -192,37 +147,8 @@ class Rendered:
         return len(self.body) + len(self.gz)
 
 
-class RenderCache:
-    """LRU of rendered packuments keyed by (package id, kind, base_url), each entry carrying the
-    revision it was rendered at: a hit counts only when the DB's revision still matches."""
-
-    def __init__(self, max_bytes: int = 128 * 1024 * 1024, max_entries: int = 2048):
-        self.max_bytes, self.max_entries = max_bytes, max_entries
-        self._d: OrderedDict[tuple, Rendered] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple, revision: int) -> Rendered | None:
-        with self._lock:
-            hit = self._d.get(key)
-            if hit is None or hit.revision != revision:
-                return None
-            self._d.move_to_end(key)
-            return hit
-
-    def put(self, key: tuple, value: Rendered) -> None:
-        with self._lock:
-            old = self._d.pop(key, None)
-            if old is not None:
-                self._bytes -= old.size
-            self._d[key] = value
-            self._bytes += value.size
-            while self._d and (self._bytes > self.max_bytes or len(self._d) > self.max_entries):
-                _k, dropped = self._d.popitem(last=False)
-                self._bytes -= dropped.size
-
-
 def render(view: PackageView, kind: str, base_url: str) -> Rendered:
+    sort_versions(view)
     doc = render_corgi(view, base_url) if kind == "corgi" else render_full(view, base_url)
     body = json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode()
     tag = zlib.crc32(base_url.encode()) & 0xFFFFFFFF

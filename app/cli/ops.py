@@ -29,9 +29,9 @@ from typing import Any, TextIO
 import botocore.session
 from botocore import xform_name
 
+from app.config import DEFAULT_ENDPOINT, DEFAULT_REGION, client_settings
+
 SERVICE = "codeartifact"
-DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
-DEFAULT_REGION = "us-east-1"
 
 # Exit codes, following AWS CLI v2.
 EXIT_OK = 0
@@ -655,12 +655,10 @@ def _resolve_globals(ns: argparse.Namespace) -> dict:
         v = getattr(ns, name, None)
         return default if v is None else v
 
-    region = (g("g_region") or os.environ.get("AWS_REGION")
-              or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
+    client = client_settings(g("g_endpoint_url"), g("g_region"))
     return {
-        "endpoint_url": g("g_endpoint_url") or os.environ.get("ARCA_ENDPOINT_URL")
-        or DEFAULT_ENDPOINT,
-        "region": region,
+        "endpoint_url": client.endpoint_url,
+        "region": client.region,
         "query": g("g_query"),
         "output": g("g_output") or "json",
         "profile": g("g_profile"),

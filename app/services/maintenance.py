@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Iterable, Iterator
 
@@ -22,66 +21,17 @@ from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
 from app.domain.errors import ValidationError
+from app.storage import BlobStore, open_blob_store
 from app.storage.base import Hasher
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 WORKERS = 8
 
 
-# ---- backend adapters (the BlobStore protocol has no listing with ages) ------------------------------
-
-def _stats(store) -> Iterator[tuple[str, int, datetime]]:
-    """(sha256, size, modified) of every stored object."""
-    if hasattr(store, "iter_stats"):
-        yield from store.iter_stats()
-        return
-    for sha256 in store.iter_hashes():
-        st = _stat(store, sha256)
-        if st is not None:
-            yield sha256, st[0], st[1]
-
-
-def _stat(store, sha256: str) -> tuple[int, datetime] | None:
-    if hasattr(store, "stat"):
-        return store.stat(sha256)
-    path = store.local_path(sha256)
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)
-
-
-def _clean_temp(store, older_than: datetime, dry_run: bool) -> int:
-    if hasattr(store, "clean_temp"):
-        return store.clean_temp(older_than, dry_run=dry_run)
-    n = 0
-    tmp = getattr(store, "tmp", None)
-    if tmp is None or not tmp.exists():
-        return 0
-    for p in tmp.iterdir():
-        try:
-            if datetime.fromtimestamp(p.stat().st_mtime, timezone.utc) < older_than:
-                n += 1
-                if not dry_run:
-                    p.unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
-    return n
-
-
-def describe(store) -> str:
-    if hasattr(store, "bucket"):
-        return f"s3://{store.bucket}/{store.prefix}"
-    return str(getattr(store, "root", store))
-
-
-def open_target(settings, spec: str):
+def open_target(settings, spec: str) -> BlobStore:
     """A blob store for `spec` ('file' = the data dir's blobs/, or s3://bucket/prefix)."""
-    from app.storage import open_blob_store
-
     try:
-        return open_blob_store(replace(settings, blob_store=spec))
+        return open_blob_store(settings, spec)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
 
@@ -141,7 +91,7 @@ def gc(arca, grace_seconds: int = 3600, dry_run: bool = False) -> dict:
     store = arca.blobs
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=grace_seconds)
     attr_refs = attribute_references(arca)
-    report = {"dry_run": dry_run, "grace_seconds": grace_seconds, "store": describe(store),
+    report = {"dry_run": dry_run, "grace_seconds": grace_seconds, "store": store.describe(),
               "blob_rows_deleted": 0, "blob_rows_kept_young": 0, "objects_deleted": 0,
               "objects_kept_young": 0, "bytes_freed": 0, "temp_cleaned": 0, "deleted": []}
 
@@ -171,27 +121,28 @@ def gc(arca, grace_seconds: int = 3600, dry_run: bool = False) -> dict:
 
     # 2. objects
     live = _live_hashes(arca, excluding=would_delete)
-    for sha256, size, modified in _stats(store):
+    for sha256, st in store.iter_stats():
         if sha256 in live or sha256 in attr_refs:
             continue
-        if modified >= cutoff:
+        if st.modified >= cutoff:
             report["objects_kept_young"] += 1
             continue
         # Re-check right before deleting: a row committed since the listing, or an upload that
         # reused this object (and refreshed its time), keeps it.
         if not dry_run and _has_row(arca, sha256):
             continue
-        st = _stat(store, sha256)
-        if st is None or st[1] >= cutoff:
+        st = store.stat(sha256)
+        if st is None or st.modified >= cutoff:
             continue
         if not dry_run:
             store.delete(sha256)
         report["objects_deleted"] += 1
-        report["bytes_freed"] += size
+        report["bytes_freed"] += st.size
         report["deleted"].append(sha256)
 
     # 3. temp leftovers
-    report["temp_cleaned"] = _clean_temp(store, cutoff, dry_run)
+    sweep = store.clean_temp(cutoff, dry_run)
+    report["temp_cleaned"], report["temp_bytes"] = sweep.count, sweep.bytes
     return report
 
 
@@ -287,11 +238,11 @@ def fsck(arca) -> dict:
         (missing if kind == "missing" else corrupt).append(entry)
     stored = 0
     orphans = 0
-    for sha256, _size, _mtime in _stats(store):
+    for sha256, _st in store.iter_stats():
         stored += 1
         if sha256 not in expected and sha256 not in attr_refs and not _has_row(arca, sha256):
             orphans += 1
-    return {"ok": not bad, "store": describe(store), "blobs_checked": len(expected),
+    return {"ok": not bad, "store": store.describe(), "blobs_checked": len(expected),
             "bytes_checked": sum(e["size"] or 0 for e in expected.values()), "assets": n_assets,
             "missing": missing, "corrupt": corrupt, "stored_objects": stored,
             "unreferenced_blob_rows": unreferenced_rows, "unreferenced_objects": orphans}
@@ -325,7 +276,7 @@ def migrate_storage(arca, target_spec: str) -> dict:
     target are skipped, so an interrupted run is simply run again."""
     source = arca.blobs
     target = open_target(arca.settings, target_spec)
-    if describe(source) == describe(target):
+    if source.describe() == target.describe():
         raise ValidationError(f"The target {target_spec} is the current blob store")
     target.ping()
     hashes: list[str] = []
@@ -334,7 +285,7 @@ def migrate_storage(arca, target_spec: str) -> dict:
         for (h,) in s.execute(select(Blob.sha256).distinct().order_by(Blob.sha256)):
             hashes.append(h)
             seen.add(h)
-    for h in source.iter_hashes():
+    for h, _st in source.iter_stats():
         if h not in seen:
             hashes.append(h)
             seen.add(h)
@@ -355,7 +306,7 @@ def migrate_storage(arca, target_spec: str) -> dict:
             if i % 100 == 0 or i == len(hashes):
                 print(f"migrate-storage: {i}/{len(hashes)} blobs ({counts['copied']} copied, "
                       f"{counts['present']} already present)", file=sys.stderr, flush=True)
-    return {"source": describe(source), "target": describe(target), "blobs": len(hashes),
+    return {"source": source.describe(), "target": target.describe(), "blobs": len(hashes),
             "copied": counts["copied"], "already_present": counts["present"], "bytes_copied": copied_bytes,
             "missing_in_source": missing, "corrupt_in_source": corrupt, "ok": not missing and not corrupt,
             "next_step": f"set ARCA_BLOB_STORE={target_spec} and restart every arca serve process"}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.domain.errors import PayloadTooLarge, ValidationError
-from app.formats import npm_names
+from app.formats.npm import names as npm_names
 from app.storage.base import BlobInfo, Hasher
 
 _STRUCT = re.compile(rb'[{}\[\]:,"]')

@@ -21,7 +21,11 @@ import tempfile
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Mapping
 from urllib.parse import urlsplit, urlunsplit
+
+from app.cli.ops import make_client
+from app.config import client_settings
 
 TOOLS = {"pip": "pypi", "twine": "pypi", "npm": "npm", "maven": "maven"}
 EXIT_USAGE, EXIT_CONFIG, EXIT_SERVICE = 2, 253, 254
@@ -29,7 +33,7 @@ EXIT_USAGE, EXIT_CONFIG, EXIT_SERVICE = 2, 253, 254
 
 # ---- file locations --------------------------------------------------------------------------------
 
-def pip_config_path(env: dict | os._Environ = os.environ) -> Path:
+def pip_config_path(env: Mapping[str, str]) -> Path:
     """The file pip reads: $PIP_CONFIG_FILE when set (and not os.devnull), else the user file."""
     explicit = env.get("PIP_CONFIG_FILE")
     if explicit and explicit != os.devnull:
@@ -38,14 +42,14 @@ def pip_config_path(env: dict | os._Environ = os.environ) -> Path:
     return Path(base) / "pip" / "pip.conf"
 
 
-def npmrc_path(env: dict | os._Environ = os.environ) -> Path:
+def npmrc_path(env: Mapping[str, str]) -> Path:
     for key in ("NPM_CONFIG_USERCONFIG", "npm_config_userconfig"):
         if env.get(key):
             return Path(env[key])
     return Path(env.get("HOME") or Path.home()) / ".npmrc"
 
 
-def pypirc_path(env: dict | os._Environ = os.environ) -> Path:
+def pypirc_path(env: Mapping[str, str]) -> Path:
     return Path(env.get("HOME") or Path.home()) / ".pypirc"
 
 
@@ -217,11 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def fetch(args) -> tuple[str, str, datetime]:
     """(token, repository endpoint, expiration) from the server."""
-    from app.cli_ops import DEFAULT_ENDPOINT, DEFAULT_REGION, make_client
-
-    endpoint_url = args.endpoint_url or os.environ.get("ARCA_ENDPOINT_URL") or DEFAULT_ENDPOINT
-    region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    client = make_client(endpoint_url, region, args.profile)
+    client_cfg = client_settings(args.endpoint_url, args.region)
+    client = make_client(client_cfg.endpoint_url, client_cfg.region, args.profile)
     owner = {"domainOwner": args.domain_owner} if args.domain_owner else {}
     kwargs = dict(domain=args.domain, **owner)
     if args.duration_seconds is not None:
@@ -232,7 +233,7 @@ def fetch(args) -> tuple[str, str, datetime]:
     return tok["authorizationToken"], ep["repositoryEndpoint"], tok["expiration"]
 
 
-def plan(args, token: str, endpoint: str, env=os.environ) -> tuple[Path | None, str]:
+def plan(args, token: str, endpoint: str, env: Mapping[str, str]) -> tuple[Path | None, str]:
     """(file to write or None to print, its new content)."""
     if args.tool == "pip":
         path = pip_config_path(env)
@@ -280,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_SERVICE
         print(f"arca login: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_SERVICE
-    path, text = plan(args, token, endpoint)
+    path, text = plan(args, token, endpoint, client_settings().environ)
     if path is None or args.dry_run:
         if path is not None:
             print(f"# would write {path} (mode 0600):")

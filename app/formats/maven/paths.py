@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from app.domain.coords import Coordinates
 from app.domain.errors import ValidationError
 
 METADATA = "maven-metadata.xml"
@@ -44,6 +45,17 @@ class MavenPath:
     def is_snapshot(self) -> bool:
         return bool(self.version and self.version.endswith(SNAPSHOT))
 
+    @property
+    def coords(self) -> Coordinates:
+        return Coordinates("maven", self.group_id, self.artifact_id)
+
+    def file_path(self, filename: str) -> str:
+        """The layout path of another file of this version."""
+        return f"{self.group_id.replace('.', '/')}/{self.artifact_id}/{self.version}/{filename}"
+
+    def metadata_path(self) -> str:
+        return f"{self.group_id.replace('.', '/')}/{self.artifact_id}/{METADATA}"
+
 
 @dataclass(frozen=True)
 class FileName:
@@ -58,6 +70,18 @@ class FileName:
     @property
     def is_main_pom(self) -> bool:
         return self.extension == "pom" and not self.classifier
+
+
+HASH_NAMES = {"sha1": "SHA-1", "md5": "MD5", "sha256": "SHA-256", "sha512": "SHA-512"}
+
+
+def parse_checksum(body: bytes, alg: str, what: str) -> str:
+    """The hex digest a checksum file holds (its first word; Maven may add the file name)."""
+    text = body.decode("ascii", errors="replace").strip()
+    value = text.split()[0].lower() if text else ""
+    if len(value) != HEX_LEN[alg] or any(c not in "0123456789abcdef" for c in value):
+        raise ValidationError(f"{what}.{alg} does not hold a {HASH_NAMES[alg]} checksum")
+    return value
 
 
 def _segments(raw_rest: str) -> list[str]:

@@ -1,32 +1,25 @@
-"""twine's legacy upload API: `POST /` with a multipart form (`:action=file_upload`).
+"""twine's legacy upload API: the multipart form (`:action=file_upload`) and its rules.
 
-The body is parsed as it arrives: the small text fields are kept in memory, the `content` part
-goes straight to a spool file beside the blob store while every digest is computed. All rules
-are checked before anything is kept (form fields, file name, archive, core metadata, digests);
-then the blob is committed, then the rows are written in one transaction."""
+`FormReader` parses the body as it arrives: the small text fields are kept in memory, the
+`content` part goes straight to a staging file while every digest is computed. The rules (form
+fields, file name, archive, core metadata, digests) are checked before anything is kept."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
+from python_multipart.multipart import parse_options_header
 
-from app.db.models import Domain, Repository
-from app.domain.errors import Conflict, PayloadTooLarge, ValidationError
-from app.formats import pypi_dists as dists
-from app.services import packages as pk
-from app.storage.base import CHUNK, BlobInfo, Hasher
+from app.domain.errors import PayloadTooLarge, ValidationError
+from app.formats.pypi import dists
+from app.storage.base import BlobInfo, Hasher
 
 FORM_FIELDS_MAX = 16 * 1024 * 1024  # all text fields together (long descriptions included)
 FILETYPES = {"bdist_wheel": "wheel", "sdist": "sdist"}
 DIGESTS = ("sha256_digest", "blake2_256_digest", "md5_digest")
-CLOSED_STATUSES = (pk.ARCHIVED, pk.DISPOSED, pk.DELETED)
 
 
 @dataclass
@@ -47,7 +40,7 @@ class Form:
             self.spool = None
 
 
-class _FormReader:
+class FormReader:
     """python-multipart callbacks: text parts into memory, the file part into `spool` (hashed)."""
 
     def __init__(self, spool_path: Path, limit: int):
@@ -139,51 +132,6 @@ class _FormReader:
             self._fh = None
 
 
-def _spool_path(arca) -> Path:
-    new_temp = getattr(arca.blobs, "new_temp_path", None)
-    if new_temp is not None:
-        return new_temp()  # same file system as the blobs: committing is a rename
-    tmp = arca.settings.data_dir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp, suffix=".part")
-    os.close(fd)
-    return Path(name)
-
-
-async def read_form(dp) -> Form:
-    """Parse the request body; on any error the spool file is removed."""
-    request = dp.request
-    ctype, params = parse_options_header(request.headers.get("content-type", ""))
-    if ctype != b"multipart/form-data" or not params.get(b"boundary"):
-        raise ValidationError("An upload is a multipart/form-data POST (the legacy upload API that twine uses)")
-    limit = dp.arca.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + FORM_FIELDS_MAX:
-        raise PayloadTooLarge(f"Upload is larger than the limit of {limit} bytes")
-    reader = _FormReader(_spool_path(dp.arca), limit)
-    parser = MultipartParser(params[b"boundary"], reader.callbacks())
-    try:
-        async for chunk in request.stream():
-            if chunk:
-                parser.write(chunk)
-        parser.finalize()
-        if not reader.ended:
-            raise ValidationError("The multipart body ended early")
-    except ClientDisconnect:
-        reader.close()
-        reader.form.discard()
-        raise ValidationError("The client disconnected during the upload") from None
-    except Exception as exc:
-        reader.close()
-        reader.form.discard()
-        if isinstance(exc, (ValidationError, PayloadTooLarge)):
-            raise
-        raise ValidationError(f"Malformed multipart body: {exc}") from None
-    finally:
-        reader.close()
-    return reader.form
-
-
 # ---- the rules ---------------------------------------------------------------------------------
 
 @dataclass
@@ -250,91 +198,15 @@ def check_archive(form: Form, dist: dists.DistFile, version: str) -> Checked:
     return Checked(dist=dist, version=version, metadata=metadata, core=core)
 
 
-# ---- storing -----------------------------------------------------------------------------------
+# ---- what is recorded ---------------------------------------------------------------------------
 
-def _existing_sha256(arca, repo_ref, dist: dists.DistFile, version: str) -> tuple[str | None, str | None]:
-    """(sha256 of an asset already stored under this file name, status of the version)."""
-    with arca.db.read() as s:
-        repo = s.get(Repository, repo_ref.repository_id)
-        pkg = pk.find_package(s, repo, pk.Coordinates("pypi", "", dist.name))
-        if pkg is None:
-            return None, None
-        ver = pk.find_version(s, pkg, version)
-        if ver is None:
-            return None, None
-        asset = pk.find_asset(s, ver, dist.filename)
-        return (asset.blob.sha256 if asset else None), ver.status
-
-
-async def _commit_blob(arca, form: Form) -> BlobInfo:
-    expected = {"sha256": form.info.sha256}
-    put_file = getattr(arca.blobs, "put_file", None)
-    if put_file is not None:
-        info = await run_in_threadpool(put_file, form.spool, expected)
-        form.spool = None  # renamed into the store
-        return info
-
-    async def chunks():
-        with open(form.spool, "rb") as fh:
-            while chunk := await run_in_threadpool(fh.read, CHUNK):
-                yield chunk
-
-    return await arca.blobs.put_stream(chunks(), expected=expected)
-
-
-def _write_rows(dp, c: Checked, form: Form, info: BlobInfo, meta_info: BlobInfo) -> bool:
-    arca = dp.arca
-    with arca.db.session() as s:
-        dp.require_sync(s, "codeartifact:PublishPackageVersion")
-        domain = s.get(Domain, dp.repo.domain_id)
-        repo = s.get(Repository, dp.repo.repository_id)
-        coords = pk.Coordinates("pypi", "", c.dist.name)
-        pkg = pk.package_for_publish(s, domain, repo, coords, display_name=c.core.name)  # origin controls
-        pk.bump(s, pkg)  # first: serialises concurrent uploads to this project
-        ver, _created = pk.get_or_create_version(
-            s, pkg, c.version, status=pk.PUBLISHED, summary=c.core.summary, attributes=dict(c.core.attributes))
-        if ver.status in CLOSED_STATUSES:
-            raise Conflict(f"Version {c.version} of {c.dist.name} is {ver.status}; files cannot be added to it",
-                           resource_id=c.version, resource_type="package-version")
-        pk.blob_row(s, domain.id, meta_info)  # the PEP 658 metadata file, served at {file}.metadata
-        attrs = {"filetype": form.get("filetype") or ("bdist_wheel" if c.dist.kind == "wheel" else "sdist"),
-                 "metadata_sha256": meta_info.sha256, "metadata_size": meta_info.size}
-        if c.core.requires_python:
-            attrs["requires_python"] = c.core.requires_python
-        if form.get("pyversion"):
-            attrs["pyversion"] = form.get("pyversion")
-        attrs["blake2_256"] = form.blake2_256
-        _asset, created = pk.put_asset(s, domain, ver, c.dist.filename, info, attributes=attrs)
-        if created and not (ver.attributes or {}).get("requires_python") and c.core.requires_python:
-            ver.attributes = {**(ver.attributes or {}), "requires_python": c.core.requires_python}
-        return created
-
-
-async def upload(dp) -> tuple[int, str]:
-    """Handle one `file_upload`; returns (status, message). Raises ArcaError for refusals."""
-    await dp.require("codeartifact:PublishPackageVersion")
-    form = await read_form(dp)
-    try:
-        dist, version = check_form(form)
-        stored_sha, status = await run_in_threadpool(_existing_sha256, dp.arca, dp.repo, dist, version)
-        if stored_sha is not None:
-            if stored_sha == form.info.sha256:
-                return 200, f"{dist.filename} is already stored with identical content\n"
-            raise Conflict(f"File already exists: {dist.filename} is stored with different content; "
-                           "published files are immutable (upload a new version)")
-        if status in CLOSED_STATUSES:
-            raise Conflict(f"Version {version} of {dist.name} is {status}; files cannot be added to it")
-        checked = await run_in_threadpool(check_archive, form, dist, version)
-        info = await _commit_blob(dp.arca, form)
-        meta_info = await run_in_threadpool(dp.arca.blobs.put_bytes, checked.metadata)
-        try:
-            created = await run_in_threadpool(_write_rows, dp, checked, form, info, meta_info)
-        except Conflict as exc:
-            if "already exists" in exc.message and not exc.message.startswith("File already exists"):
-                raise Conflict(f"File already exists: {exc.message}") from None
-            raise
-    finally:
-        form.discard()
-    if created:
-        return 200, f"Stored {dist.filename} ({dist.name} {version})\n"
-    return 200, f"{dist.filename} is already stored with identical content\n"
+def file_attributes(c: Checked, form: Form, metadata_sha256: str, metadata_size: int) -> dict:
+    """The asset's attributes: file type, PEP 658 metadata file, Requires-Python, digests."""
+    attrs = {"filetype": form.get("filetype") or ("bdist_wheel" if c.dist.kind == "wheel" else "sdist"),
+             "metadata_sha256": metadata_sha256, "metadata_size": metadata_size}
+    if c.core.requires_python:
+        attrs["requires_python"] = c.core.requires_python
+    if form.get("pyversion"):
+        attrs["pyversion"] = form.get("pyversion")
+    attrs["blake2_256"] = form.blake2_256
+    return attrs

@@ -1,8 +1,8 @@
 """The simple repository API: PEP 503 HTML and PEP 691 JSON, with PEP 592/658/700/714 fields.
 
-Project pages are rendered from the database with one query (versions ⋈ assets ⋈ blobs), kept
-per process keyed by (package id, revision) and validated on every request by the package's
-revision, which every change bumps; the ETag is derived from it."""
+Pure: content negotiation, and pages rendered from the rows a service read (one query:
+versions ⋈ assets ⋈ blobs). `Variants` holds a project's rows and renders each representation
+(and its gzip) once, on first use; the routes cache it per package revision."""
 
 from __future__ import annotations
 
@@ -10,17 +10,13 @@ import gzip
 import hashlib
 import html
 import json
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timezone
 from urllib.parse import quote
 
 from packaging.version import InvalidVersion, Version
-from sqlalchemy import exists, select
 
-from app.db.models import Asset, Blob, Package, PackageVersion
-from app.services import packages as pk
+from app.domain.views import IndexFile
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
@@ -34,7 +30,6 @@ OFFERS = (
     (JSON_V1, JSON_V1),
     ("application/vnd.pypi.simple.latest+json", JSON_V1),
 )
-CACHE_ENTRIES = 1024
 GZIP_MIN = 860  # smaller bodies do not shrink enough to pay for the header
 
 
@@ -98,35 +93,26 @@ class FileRow:
     version: str
     filename: str
     sha256: str
-    size: int
+    size: int | None
     requires_python: str | None
     metadata_sha256: str | None
-    upload_time: str
+    upload_time: str | None
     yanked: str | bool
 
 
-def project_rows(s, package_id: int) -> list[FileRow]:
-    """Every file of the project's Published versions, in one indexed query."""
-    q = (select(PackageVersion.version, Asset.name, Asset.attributes, Asset.created_at, Blob.sha256, Blob.size)
-         .join(Asset, Asset.package_version_id == PackageVersion.id)
-         .join(Blob, Blob.id == Asset.blob_id)
-         .where(PackageVersion.package_id == package_id, PackageVersion.status == pk.PUBLISHED))
-    rows = []
-    for version, name, attrs, created, sha256, size in s.execute(q):
-        attrs = attrs or {}
-        rows.append(FileRow(version, name, sha256, size, attrs.get("requires_python"),
-                            attrs.get("metadata_sha256"), _iso(created), attrs.get("yanked") or False))
-    rows.sort(key=lambda r: (_version_key(r.version), r.filename))
-    return rows
+def file_row(f: IndexFile) -> FileRow:
+    attrs = f.attributes or {}
+    return FileRow(f.version, f.filename, f.sha256, f.size, attrs.get("requires_python"),
+                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, attrs.get("yanked") or False)
 
 
-def project_names(s, repository_id: int) -> list[tuple[str, str]]:
-    """(normalised name, display name) of every project with at least one Published version."""
-    published = exists().where(PackageVersion.package_id == Package.id, PackageVersion.status == pk.PUBLISHED)
-    q = (select(Package.name, Package.display_name)
-         .where(Package.repository_id == repository_id, Package.format == "pypi", published)
-         .order_by(Package.name))
-    return [(n, d or n) for n, d in s.execute(q)]
+def project_rows(files: list[IndexFile]) -> list[FileRow]:
+    """A project's files as its page lists them, in version order."""
+    return sort_rows([file_row(f) for f in files])
+
+
+def sort_rows(rows: list[FileRow]) -> list[FileRow]:
+    return sorted(rows, key=lambda r: (version_key(r.version), r.filename))
 
 
 def _iso(dt) -> str:
@@ -135,7 +121,7 @@ def _iso(dt) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _version_key(v: str):
+def version_key(v: str):
     try:
         return (0, Version(v))
     except InvalidVersion:
@@ -197,52 +183,44 @@ def render_root_json(names: list[tuple[str, str]]) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-# ---- the per-process page cache ----------------------------------------------------------------
+# ---- rendered once per representation ---------------------------------------------------------------
 
-class PageCache:
-    """(package id, revision) → rendered bodies per media type (and their gzip), LRU-bounded.
+class Variants:
+    """A project's page in each representation (HTML, JSON; plain or gzip), rendered on first use."""
 
-    A stale entry is never served: the caller always passes the revision it just read from the DB."""
+    def __init__(self, name: str, rows: list[FileRow]):
+        self.name = name
+        self.rows = rows
+        self._bodies: dict[tuple[str, bool], bytes] = {}
 
-    def __init__(self, entries: int = CACHE_ENTRIES):
-        self.entries = entries
-        self._data: OrderedDict[int, tuple[int, dict]] = OrderedDict()
-        self._lock = threading.Lock()  # called from worker threads
+    @property
+    def empty(self) -> bool:
+        return not self.rows
 
-    def variants(self, package_id: int, revision: int) -> dict | None:
-        with self._lock:
-            hit = self._data.get(package_id)
-            if hit is None or hit[0] != revision:
-                return None
-            self._data.move_to_end(package_id)
-            return hit[1]
-
-    def store(self, package_id: int, revision: int, variants: dict) -> dict:
-        with self._lock:
-            self._data[package_id] = (revision, variants)
-            self._data.move_to_end(package_id)
-            while len(self._data) > self.entries:
-                self._data.popitem(last=False)
-        return variants
+    def body(self, media: str, gz: bool) -> bytes:
+        key = (media, gz)
+        body = self._bodies.get(key)
+        if body is None:
+            plain = self._bodies.get((media, False))
+            if plain is None:
+                plain = self._bodies[(media, False)] = render_project(self.name, self.rows, media)
+            body = self._bodies[key] = gzip.compress(plain, compresslevel=6, mtime=0) if gz else plain
+        return body
 
 
-def page_cache(arca) -> PageCache:
-    cache = arca.caches.get("pypi_pages")
-    if cache is None:
-        cache = arca.caches.setdefault("pypi_pages", PageCache())
-    return cache
+def render_project(name: str, rows: list[FileRow], media: str) -> bytes:
+    return render_project_json(name, rows) if media == JSON_V1 else render_project_html(name, rows)
 
 
-def body_for(variants: dict, media: str, gz: bool) -> bytes:
-    """The rendered body for `media` (gzip-compressed when `gz`), computed once per revision."""
-    key = (media, gz)
-    body = variants.get(key)
-    if body is None:
-        plain = variants.get((media, False))
-        if plain is None:
-            plain = variants[(media, False)] = variants["render"](media)
-        body = variants[key] = gzip.compress(plain, compresslevel=6, mtime=0) if gz else plain
-    return body
+def render_root(names: list[tuple[str, str]], media: str) -> bytes:
+    return render_root_json(names) if media == JSON_V1 else render_root_html(names)
+
+
+def compressed(plain: bytes, gz: bool) -> tuple[bytes, bool]:
+    """(body, gzip-encoded?): bodies too small to gain are sent plain."""
+    if gz and len(plain) >= GZIP_MIN:
+        return gzip.compress(plain, mtime=0), True
+    return plain, False
 
 
 def etag_of(*parts) -> str:

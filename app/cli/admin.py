@@ -1,0 +1,100 @@
+"""`arca admin ...`: local administration on the server host, straight against the database
+(bootstraps the first administrator; works without credentials)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from datetime import datetime
+
+from app.config import get_settings
+from app.domain.errors import ArcaError
+from app.observability import webhooks
+from app.services import identity, maintenance
+from app.services.context import Arca
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="arca admin", description="Local administration (runs against the database).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    cu = sub.add_parser("create-user", help="create a user")
+    cu.add_argument("name")
+    cu.add_argument("--admin", action="store_true", help="the user may do everything in every domain")
+    ck = sub.add_parser("create-access-key", help="create an access key (AWS_ACCESS_KEY_ID/SECRET) for a user")
+    ck.add_argument("name")
+    sub.add_parser("migrate", help="upgrade the database schema to the newest revision")
+    gc = sub.add_parser("gc", help="delete blobs that no asset references (after a grace period)")
+    gc.add_argument("--grace-seconds", type=int, default=3600,
+                    help="never collect a blob younger than this (an upload may be in flight)")
+    gc.add_argument("--dry-run", action="store_true")
+    sub.add_parser("fsck", help="report assets whose blob is missing or corrupt (hashes re-checked)")
+    ms = sub.add_parser("migrate-storage", help="copy every blob to another blob store (resumable, verified)")
+    ms.add_argument("--to", required=True, help="target, e.g. s3://bucket/prefix")
+    sp = sub.add_parser("set-password", help="set a user's web console password (read from stdin or prompted)")
+    sp.add_argument("name")
+    sp.add_argument("--password-stdin", action="store_true")
+    cw = sub.add_parser("create-webhook", help="POST package version events of a domain to a URL")
+    cw.add_argument("--domain", required=True)
+    cw.add_argument("--url", required=True)
+    cw.add_argument("--secret", help="HMAC-SHA256 key for the X-Arca-Signature-256 header")
+    cw.add_argument("--filter", help="format=maven,repository=libs,namespace=...,package=...")
+    lw = sub.add_parser("list-webhooks")
+    lw.add_argument("--domain")
+    dw = sub.add_parser("delete-webhook")
+    dw.add_argument("id", type=int)
+    au = sub.add_parser("audit", help="read the audit trail")
+    au.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T00:00:00Z")
+    au.add_argument("--domain")
+    au.add_argument("--principal", help="user name or ARN")
+    au.add_argument("--limit", type=int, default=1000)
+    au.add_argument("--output", choices=["json", "text"], default="text")
+    args = p.parse_args(argv)
+
+    arca = Arca.from_settings(get_settings(), migrate=True)
+    try:
+        if args.cmd == "create-user":
+            out = identity.create_user(arca, args.name, admin=args.admin)
+        elif args.cmd == "create-access-key":
+            out = identity.create_access_key(arca, args.name)
+        elif args.cmd == "gc":
+            out = maintenance.gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run)
+        elif args.cmd == "fsck":
+            out = maintenance.fsck(arca)
+            print(json.dumps(out, indent=4, default=str))
+            return 0 if out.get("ok") else 1
+        elif args.cmd == "set-password":
+            password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
+            out = identity.set_password(arca, args.name, password)
+        elif args.cmd in ("create-webhook", "list-webhooks", "delete-webhook"):
+            if args.cmd == "create-webhook":
+                out = webhooks.create_webhook(arca, args.domain, args.url, args.secret,
+                                              webhooks.parse_filter(args.filter))
+            elif args.cmd == "list-webhooks":
+                out = webhooks.list_webhooks(arca, args.domain)
+            else:
+                out = webhooks.delete_webhook(arca, args.id)
+        elif args.cmd == "audit":
+            return _audit(arca, args)
+        elif args.cmd == "migrate-storage":
+            out = maintenance.migrate_storage(arca, args.to)
+        else:
+            out = {"migrated": True}
+    except ArcaError as exc:
+        print(f"arca admin {args.cmd}: {exc.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(out, indent=4, default=str))
+    return 0
+
+
+def _audit(arca, args) -> int:
+    since = datetime.fromisoformat(args.since.replace("Z", "+00:00")) if args.since else None
+    rows = webhooks.query_audit(arca, since=since, domain=args.domain, principal=args.principal, limit=args.limit)
+    if args.output == "json":
+        print(json.dumps(rows, indent=4))
+    else:
+        for r in rows:
+            print(f"{r['time']}  {r['principal'] or '-'}  {r['action']}  {r['resourceType']}:{r['resource']}"
+                  f"  ip={r['sourceIp'] or '-'}  request={r['requestId'] or '-'}")
+    return 0

@@ -1,0 +1,1 @@
+"""The npm format: pure codec modules and routes.py (see app/formats/base.py)."""
