@@ -33,7 +33,8 @@ def store(request, tmp_path):
     if request.param == "file":
         return FileBlobStore(tmp_path / "blobs")
     m = request.getfixturevalue("moto")
-    return S3BlobStore.from_url(f"s3://{m.new_bucket()}/some/prefix", endpoint_url=m.url, **CREDS)
+    return S3BlobStore.from_url(f"s3://{m.new_bucket()}/some/prefix", endpoint_url=m.url,
+                                staging_dir=tmp_path / "staging", **CREDS)
 
 
 def stored(store) -> list[str]:
@@ -49,10 +50,11 @@ def leftovers(store) -> list[str]:
     """Temp files / temp objects / unfinished multipart uploads."""
     if isinstance(store, FileBlobStore):
         return [p.name for p in store.tmp.iterdir()]
+    staged = [f"staging:{p.name}" for p in store.staging.iterdir()]
     c = store.client
     objs = c.list_objects_v2(Bucket=store.bucket, Prefix=store.tmp_prefix).get("Contents", [])
     ups = c.list_multipart_uploads(Bucket=store.bucket).get("Uploads", [])
-    return [o["Key"] for o in objs] + [f"multipart:{u['Key']}" for u in ups]
+    return staged + [o["Key"] for o in objs] + [f"multipart:{u['Key']}" for u in ups]
 
 
 async def _chunks(*parts: bytes):
@@ -93,8 +95,54 @@ def test_hashes_size_and_ranged_reads(store):
     assert b"".join(store.open_chunks(info.sha256, 0, 1)) == data[:1]
     assert b"".join(store.open_chunks(info.sha256, 5, 5)) == b""
     assert b"".join(store.open_chunks(info.sha256, len(data))) == b""
-    assert sorted(store.iter_hashes()) == stored(store) == [info.sha256]
+    assert sorted(h for h, _ in store.iter_stats()) == stored(store) == [info.sha256]
     assert leftovers(store) == []
+
+
+@pytest.mark.parametrize("size", [1000, 9 * MiB])  # one PUT, and a multipart upload on S3
+def test_commit_file_stores_a_staged_file_and_consumes_it(store, size):
+    data = os.urandom(size)
+    staged = store.new_temp()
+    staged.write_bytes(data)
+    info = store.commit_file(staged, {"sha256": hashlib.sha256(data).hexdigest()})
+    assert info.sha256 == hashlib.sha256(data).hexdigest() and info.size == size
+    assert store.read_bytes(info.sha256) == data and not staged.exists()
+    assert stored(store) == [info.sha256] and leftovers(store) == []
+    st = store.stat(info.sha256)
+    assert st.size == size and st.modified.tzinfo is not None
+    assert store.stat("0" * 64) is None
+
+
+@pytest.mark.parametrize("size", [1000, 9 * MiB])
+def test_commit_file_with_wrong_digest_keeps_nothing(store, size):
+    staged = store.new_temp()
+    staged.write_bytes(os.urandom(size))
+    with pytest.raises(ValidationError):
+        store.commit_file(staged, {"sha256": "0" * 64})
+    assert not staged.exists() and stored(store) == [] and leftovers(store) == []
+
+
+def test_clean_temp_reports_and_removes_what_interrupted_uploads_left(store):
+    from datetime import datetime, timedelta, timezone
+
+    left = store.new_temp()
+    left.write_bytes(b"x" * 1234)
+    later = datetime.now(timezone.utc) + timedelta(seconds=60)
+    earlier = datetime.now(timezone.utc) - timedelta(seconds=60)
+    assert store.clean_temp(earlier).count == 0 and left.exists()  # too young: kept
+    dry = store.clean_temp(later, dry_run=True)
+    assert dry.count == 1 and dry.bytes == 1234 and left.exists()
+    done = store.clean_temp(later)
+    assert done.count == 1 and done.bytes == 1234 and not left.exists() and leftovers(store) == []
+
+
+def test_describe_and_presigned_url(store):
+    info = store.put_bytes(b"described")
+    if isinstance(store, FileBlobStore):
+        assert store.describe() == str(store.root) and store.presigned_url(info.sha256) is None
+    else:
+        assert store.describe() == f"s3://{store.bucket}/some/prefix"
+        assert httpx.get(store.presigned_url(info.sha256)).content == b"described"
 
 
 def test_empty_blob(store):
@@ -215,7 +263,7 @@ def _unreachable_store() -> S3BlobStore:
 def test_s3_unreachable_is_storage_unavailable():
     s = _unreachable_store()
     for call in (s.ping, lambda: s.exists("0" * 64), lambda: s.put_bytes(b"x"),
-                 lambda: b"".join(s.open_chunks("0" * 64)), lambda: list(s.iter_hashes())):
+                 lambda: b"".join(s.open_chunks("0" * 64)), lambda: list(s.iter_stats())):
         with pytest.raises(StorageUnavailable, match="blob store is unavailable"):
             call()
     with pytest.raises(StorageUnavailable) as err:

@@ -8,8 +8,8 @@ import defusedxml.ElementTree as ET
 import pytest
 
 from app.domain.errors import ValidationError
-from app.formats.maven_metadata import parse_metadata, parse_pom, render_artifact, render_snapshot
-from app.formats.maven_paths import NotInLayout, compare_versions, parse_filename, parse_path, version_key
+from app.formats.maven.metadata import parse_metadata, parse_pom, render_artifact, render_snapshot
+from app.formats.maven.paths import NotInLayout, compare_versions, parse_filename, parse_path, version_key
 
 
 def test_parse_paths():

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from app.domain.errors import PayloadTooLarge, ValidationError
-from app.formats import npm_names as names, npm_packument as pm, npm_publish as pub
+from app.formats.npm import names, packument as pm, publish_body as pub
 from tests.npm_support import make_tarball, publish_body
 
 

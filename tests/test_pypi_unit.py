@@ -11,8 +11,9 @@ from sqlalchemy import event
 from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository
 from app.db.session import Database, upgrade
 from app.domain.errors import ValidationError
-from app.formats import pypi_dists as dists
-from app.formats import pypi_simple as simple
+from app.domain.views import PackageState
+from app.formats.pypi import dists, simple
+from app.services.resolve import index_files
 from tests import pypi_support as ps
 
 
@@ -104,7 +105,7 @@ def test_five_thousand_files_render_from_one_query(tmp_path):
     event.listen(db.read_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
     started = time.perf_counter()
     with db.read() as s:
-        rows = simple.project_rows(s, pid)
+        rows = simple.project_rows(index_files(s, PackageState(pid, 0, None)))
     html_body = simple.render_project_html("big", rows)
     json_body = simple.render_project_json("big", rows)
     elapsed = time.perf_counter() - started

@@ -14,7 +14,9 @@ from sqlalchemy import select, update
 
 from app.config import settings_from_env
 from app.db.models import Blob, Domain, Repository, utcnow
-from app.services import packages as pk
+from app.domain.coords import Coordinates
+from app.domain.status import PUBLISHED
+from app.services import packages, rows as pk
 from app.services.context import Arca
 from app.storage.file import FileBlobStore
 from app.storage.s3 import S3BlobStore
@@ -47,9 +49,9 @@ class Setup:
         with self.arca.db.session() as s:
             dom = s.scalar(select(Domain).where(Domain.name == domain))
             rep = s.scalar(select(Repository).where(Repository.domain_id == dom.id, Repository.name == repo))
-            p = pk.get_or_create_package(s, rep, pk.Coordinates("maven", "com.example", package))
+            p = pk.get_or_create_package(s, rep, Coordinates("maven", "com.example", package))
             pk.bump(s, p)
-            ver, _ = pk.get_or_create_version(s, p, version, status=pk.PUBLISHED)
+            ver, _ = pk.get_or_create_version(s, p, version, status=PUBLISHED)
             for name, info in infos.items():
                 pk.put_asset(s, dom, ver, name, info, attributes=(attributes or {}).get(name))
         return {name: info.sha256 for name, info in infos.items()}
@@ -65,8 +67,8 @@ class Setup:
         with self.arca.db.session() as s:
             dom = s.scalar(select(Domain).where(Domain.name == domain))
             rep = s.scalar(select(Repository).where(Repository.domain_id == dom.id, Repository.name == repo))
-            p = pk.get_package(s, rep, pk.Coordinates("maven", "com.example", package))
-            assert pk.delete_versions(s, p, [version])["successfulVersions"]
+            p = pk.get_package(s, rep, Coordinates("maven", "com.example", package))
+            assert packages.remove(s, p, [version])["successfulVersions"]
 
     def age_rows(self, sha256: str, seconds: int) -> None:
         with self.arca.db.session() as s:
@@ -82,7 +84,7 @@ class Setup:
         return False
 
     def stored(self) -> set[str]:
-        return set(self.arca.blobs.iter_hashes())
+        return {sha256 for sha256, _stat in self.arca.blobs.iter_stats()}
 
     def row_hashes(self) -> set[str]:
         with self.arca.db.read() as s:
@@ -239,7 +241,7 @@ def test_migrate_storage_disk_to_s3_then_serve_from_s3(tmp_path, moto, unique):
         assert first["bytes_copied"] == sum(len(v) for v in files.values()) + len(b"small") + len(
             b"an object without a row")
         s3 = S3BlobStore.from_url(target, endpoint_url=moto.url, **CREDS)
-        assert set(s3.iter_hashes()) == set(shas.values()) | {orphan}
+        assert {h for h, _ in s3.iter_stats()} == set(shas.values()) | {orphan}
         assert s3.read_bytes(shas["big-1.0.jar"]) == big
 
         # Interrupted run, resumed: one blob missing in the target is copied, the rest skipped.
@@ -278,7 +280,7 @@ def test_migrate_storage_reports_corrupt_source_blob(tmp_path, moto, unique):
         assert out["ok"] is False and out["copied"] == 1
         assert [c["sha256"] for c in out["corrupt_in_source"]] == [shas["lib-1.0.pom"]]
         s3 = S3BlobStore.from_url(f"s3://{bucket}/x", endpoint_url=moto.url, **CREDS)
-        assert set(s3.iter_hashes()) == {shas["lib-1.0.jar"]}
+        assert {h for h, _ in s3.iter_stats()} == {shas["lib-1.0.jar"]}
     finally:
         st.close()
 

@@ -200,19 +200,20 @@ def test_remote_metadata_reused_for_max_age(tmp_path, unique):
     ("http://127.0.0.1:22/simple/", False),
 ])
 def test_only_urls_under_the_connection_are_allowed(url, ok):
-    from types import SimpleNamespace
+    from app.config import settings_from_env
+    from app.upstream.remote import Remotes, is_allowed
 
-    from app.upstream import remote
-    arca = SimpleNamespace(settings=SimpleNamespace(external={"public:pypi": "http://mirror.test/simple/"}))
-    assert remote.is_allowed(url, remote.allowed_prefixes(arca, "public:pypi")) is ok
+    remotes = Remotes(settings_from_env({"ARCA_EXTERNAL_PUBLIC_PYPI": "http://mirror.test/simple/"}))
+    assert is_allowed(url, remotes.allowed_prefixes("public:pypi")) is ok
 
 
 def test_single_flight_shares_one_call_and_its_error():
     import asyncio
-    from types import SimpleNamespace
 
-    from app.upstream import remote
-    arca = SimpleNamespace(caches={})
+    from app.config import settings_from_env
+    from app.upstream.remote import Remotes
+
+    remotes = Remotes(settings_from_env({}))
     calls = []
 
     async def work():
@@ -226,13 +227,13 @@ def test_single_flight_shares_one_call_and_its_error():
         raise ValueError("boom")
 
     async def main():
-        results = await asyncio.gather(*[remote.single_flight(arca, "k", work) for _ in range(10)])
+        results = await asyncio.gather(*[remotes.single_flight("k", work) for _ in range(10)])
         assert results == ["value"] * 10 and len(calls) == 1
-        outcomes = await asyncio.gather(*[remote.single_flight(arca, "e", fail) for _ in range(5)],
+        outcomes = await asyncio.gather(*[remotes.single_flight("e", fail) for _ in range(5)],
                                         return_exceptions=True)
         assert all(isinstance(o, ValueError) for o in outcomes) and len(calls) == 2
-        assert arca.caches["upstream_flights"] == {}  # nothing left behind: the next call runs again
-        assert await remote.single_flight(arca, "k", work) == "value" and len(calls) == 3
+        assert remotes.flights == {}  # nothing left behind: the next call runs again
+        assert await remotes.single_flight("k", work) == "value" and len(calls) == 3
 
     asyncio.run(main())
 
@@ -241,6 +242,7 @@ def test_npm_integrity_and_remote_packument_filtering():
     from types import SimpleNamespace
 
     from app.upstream import npm as up
+
     body = b"tarball"
     integ = "sha512-" + __import__("base64").b64encode(hashlib.sha512(body).digest()).decode()
     assert up._expected({"integrity": integ}) == {"sha512": hashlib.sha512(body).hexdigest()}

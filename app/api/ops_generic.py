@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from typing import AsyncIterator
 
@@ -13,19 +12,13 @@ from app.api.ops_packages import coords
 from app.domain.errors import ValidationError
 from app.domain.names import check_coordinate
 from app.domain.status import UNFINISHED
+from app.formats.generic.codec import check_asset_name, check_sha256
 from app.services import domains, packages, publish
 
-SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # CodeArtifact: assets join a version only while it is Unfinished (and may be replaced then);
 # at most 150 per version.
 GENERIC = publish.Rules(initial_status=UNFINISHED, open_statuses=(UNFINISHED,), replace=publish.WHILE_UNFINISHED,
                         max_files=150)
-
-
-def _asset_name(value: str | None) -> str:
-    if not value or len(value) > 255 or any(not c.isprintable() for c in value):
-        raise ValidationError(f"Invalid asset name {value!r}: 1-255 characters, no control characters")
-    return value
 
 
 async def publish_package_version(ctx: OpContext, body: AsyncIterator[bytes]) -> dict:
@@ -33,10 +26,8 @@ async def publish_package_version(ctx: OpContext, body: AsyncIterator[bytes]) ->
     if c.format != "generic":
         raise ValidationError(f"PublishPackageVersion supports only the generic format, not {c.format}")
     version = check_coordinate("version", ctx.q("version", required=True))
-    asset = _asset_name(ctx.q("asset", required=True))
-    sha256 = (ctx.headers.get("x-amz-content-sha256") or "").lower()
-    if not SHA256_RE.fullmatch(sha256):
-        raise ValidationError("assetSHA256 (header x-amz-content-sha256) must be the hex SHA-256 of the asset")
+    asset = check_asset_name(ctx.q("asset", required=True))
+    sha256 = check_sha256(ctx.headers.get("x-amz-content-sha256"))
     rules = GENERIC if (ctx.q("unfinished") or "").lower() == "true" else replace(GENERIC, publish=True)
     ref = await run_in_threadpool(domains.ref_for, ctx.arca, ctx.q("domain", required=True),
                                   ctx.q("repository", required=True), ctx.q("domain-owner"))
