@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import AsyncIterator, Iterator, Protocol
 
@@ -62,6 +62,25 @@ class Hasher:
     def info(self) -> BlobInfo:
         a, b, c, d = (h.hexdigest() for h in self._h)
         return BlobInfo(sha256=a, sha1=b, md5=c, sha512=d, size=self.size)
+
+
+def sweep_dir(directory: Path, older_than: datetime, dry_run: bool) -> TempSweep:
+    """Count (and unless `dry_run` remove) the files in a staging directory last written before
+    `older_than`."""
+    count = size = 0
+    if not directory.exists():
+        return TempSweep(0, 0)
+    for p in directory.iterdir():
+        try:
+            st = p.stat()
+            if datetime.fromtimestamp(st.st_mtime, timezone.utc) < older_than:
+                count += 1
+                size += st.st_size
+                if not dry_run:
+                    p.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+    return TempSweep(count, size)
 
 
 def hash_bytes(data: bytes) -> BlobInfo:

@@ -10,7 +10,7 @@ from typing import AsyncIterator, Iterator
 
 import anyio
 
-from app.storage.base import CHUNK, BlobInfo, BlobStat, Hasher, TempSweep, check_expected, hash_bytes
+from app.storage.base import CHUNK, BlobInfo, BlobStat, Hasher, TempSweep, check_expected, hash_bytes, sweep_dir
 
 
 class FileBlobStore:
@@ -157,20 +157,7 @@ class FileBlobStore:
         self.path_for(sha256).unlink(missing_ok=True)
 
     def clean_temp(self, older_than: datetime, dry_run: bool = False) -> TempSweep:
-        count = size = 0
-        if not self.tmp.exists():
-            return TempSweep(0, 0)
-        for p in self.tmp.iterdir():
-            try:
-                st = p.stat()
-                if datetime.fromtimestamp(st.st_mtime, timezone.utc) < older_than:
-                    count += 1
-                    size += st.st_size
-                    if not dry_run:
-                        p.unlink(missing_ok=True)
-            except FileNotFoundError:
-                pass
-        return TempSweep(count, size)
+        return sweep_dir(self.tmp, older_than, dry_run)
 
     def ping(self) -> None:
         probe = self.tmp / f".ping-{uuid.uuid4().hex}"

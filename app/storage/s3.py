@@ -29,7 +29,7 @@ from urllib.parse import quote, urlsplit
 import anyio
 
 from app.domain.errors import StorageUnavailable
-from app.storage.base import CHUNK, BlobInfo, BlobStat, Hasher, TempSweep, check_expected, hash_bytes
+from app.storage.base import CHUNK, BlobInfo, BlobStat, Hasher, TempSweep, check_expected, hash_bytes, sweep_dir
 
 log = logging.getLogger("arca.storage.s3")
 
@@ -352,17 +352,8 @@ class S3BlobStore:
     def clean_temp(self, older_than: datetime, dry_run: bool = False) -> TempSweep:
         """Abort multipart uploads and delete temp objects left by crashed processes, and the local
         staging files of interrupted uploads."""
-        n = size = 0
-        for p in self.staging.iterdir():
-            try:
-                st = p.stat()
-                if datetime.fromtimestamp(st.st_mtime, timezone.utc) < older_than:
-                    n += 1
-                    size += st.st_size
-                    if not dry_run:
-                        p.unlink(missing_ok=True)
-            except FileNotFoundError:
-                pass
+        local = sweep_dir(self.staging, older_than, dry_run)
+        n, size = local.count, local.bytes
         with self._errors("ListMultipartUploads"):
             for page in self.client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket,
                                                                                      Prefix=self.tmp_prefix):

@@ -19,6 +19,7 @@ from app.formats.maven.paths import MavenPath, parse_checksum, parse_filename
 from app.services import publish, resolve
 from app.services.resolve import Node
 from app.upstream import retained
+from app.upstream.walk import first_remote
 
 CONNECTIONS = ("public:maven-central",)
 POM_LIMIT = 1024 * 1024
@@ -31,24 +32,19 @@ async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), mp.coords, mp.version, mp.filename)
     if row is not None:
         return row
-    failures = []
-    for n in chain.nodes:
-        if not n.external or mp.is_snapshot:
-            continue
-        try:
-            await dp.arca.remotes.single_flight(("maven", n.repository_id, mp.group_id, mp.artifact_id, mp.version),
-                                                lambda n=n: _import(dp, n, mp))
-        except UpstreamUnavailable as exc:
-            failures.append(exc)
-            continue
-        except NotFound:
-            continue
-        row = await dp.run(resolve.first_file, dp.arca, [n.repository_id], mp.coords, mp.version, mp.filename)
-        if row is not None:
-            return row
-    if failures:
-        raise failures[0]
-    raise NotFound(f"{mp.filename} not found in {mp.group_id}:{mp.artifact_id}:{mp.version} or its upstreams")
+
+    async def find(n: Node) -> bool | None:
+        if mp.is_snapshot:
+            return None  # SNAPSHOTs are never taken from a remote
+        await dp.arca.remotes.single_flight(("maven", n.repository_id, mp.group_id, mp.artifact_id, mp.version),
+                                            lambda: _import(dp, n, mp))
+        return True
+
+    async def take(n: Node, _imported: bool) -> FileRow | None:
+        return await dp.run(resolve.first_file, dp.arca, [n.repository_id], mp.coords, mp.version, mp.filename)
+
+    return await first_remote(chain.nodes, find, take, f"{mp.filename} not found in {mp.group_id}:{mp.artifact_id}:"
+                              f"{mp.version} or its upstreams")
 
 
 async def _fetch_sha1(dp: DataPlane, connection: str, url: str) -> str | None:

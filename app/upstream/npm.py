@@ -24,6 +24,7 @@ from app.formats.npm.manifest import version_attributes
 from app.services import publish, resolve
 from app.services.resolve import Node
 from app.upstream import retained
+from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
 CONNECTIONS = ("public:npmjs",)
@@ -144,24 +145,16 @@ async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filen
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, version, filename)
     if row is not None:
         return row
-    failures = []
-    for n in chain.nodes:
-        if not n.external:
-            continue
-        try:
-            doc = await remote_packument(dp, n, coords)
-        except UpstreamUnavailable as exc:
-            failures.append(exc)
-            continue
-        manifest = (doc or {}).get("versions", {}).get(version)
-        if manifest is None:
-            continue
+
+    async def find(n: Node) -> dict | None:
+        return ((await remote_packument(dp, n, coords)) or {}).get("versions", {}).get(version)
+
+    async def take(n: Node, manifest: dict) -> FileRow:
         return await dp.arca.remotes.single_flight(
             ("npm-tarball", n.repository_id, coords.namespace, coords.name, version),
-            lambda n=n, m=manifest: _import(dp, n, coords, version, filename, m))
-    if failures:
-        raise failures[0]
-    raise NotFound(f"{filename} is not in this repository or its upstreams")
+            lambda: _import(dp, n, coords, version, filename, manifest))
+
+    return await first_remote(chain.nodes, find, take, f"{filename} is not in this repository or its upstreams")
 
 
 async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, filename: str,

@@ -21,6 +21,7 @@ from app.formats.pypi import dists, simple
 from app.services import publish, resolve
 from app.services.resolve import Node
 from app.upstream import retained
+from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
 CONNECTIONS = ("public:pypi",)
@@ -146,24 +147,16 @@ async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> 
         return row
     if metadata:
         raise NotFound(f"No core metadata is recorded for {filename}")
-    failures = []
-    for n in chain.nodes:
-        if not n.external:
-            continue
-        try:
-            files = await remote_files(dp, n, project)
-        except UpstreamUnavailable as exc:
-            failures.append(exc)
-            continue
-        match = next((f for f in files or [] if f["filename"] == filename), None)
-        if match is None:
-            continue
+
+    async def find(n: Node) -> dict | None:
+        return next((f for f in await remote_files(dp, n, project) or [] if f["filename"] == filename), None)
+
+    async def take(n: Node, match: dict) -> FileRow:
         return await dp.arca.remotes.single_flight(("pypi-file", n.repository_id, filename),
-                                                   lambda n=n, match=match: _import(dp, n, project, match))
-    if failures:
-        raise failures[0]
-    raise NotFound(f"No file {filename!r} for project {project!r} in repository {dp.repo.repository} "
-                   "or its upstreams")
+                                                   lambda: _import(dp, n, project, match))
+
+    return await first_remote(chain.nodes, find, take, f"No file {filename!r} for project {project!r} in "
+                              f"repository {dp.repo.repository} or its upstreams")
 
 
 async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:

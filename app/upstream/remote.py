@@ -200,20 +200,10 @@ class Remotes:
 
     async def fetch_to_blob(self, blobs: BlobStore, connection: str, url: str, expected: dict,
                             limit: int | None = None) -> BlobInfo:
-        """Stream a remote file into the blob store, verified against `expected` hashes (a mismatch
-        stores nothing and raises UpstreamUnavailable: the remote is not serving what it advertised)."""
-        resp = await self.request(connection, url, stream=True)
+        """Stream a remote file into the blob store (staged, verified, then committed)."""
+        staged = blobs.new_temp()
         try:
-            if resp.status_code != 200:
-                raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
-            try:
-                return await blobs.put_stream(resp.aiter_bytes(), limit=limit, expected=expected)
-            except ValidationError as exc:
-                raise UpstreamUnavailable(f"Refused the file from external connection {connection}: {exc.message}"
-                                          ) from None
-            except httpx.HTTPError as exc:
-                self.failed(connection)
-                raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
-                                          f"reading {url}") from None
+            await self.fetch_to_file(connection, url, staged, expected, limit)
+            return await anyio.to_thread.run_sync(blobs.commit_file, staged, expected)
         finally:
-            await resp.aclose()
+            staged.unlink(missing_ok=True)
