@@ -72,14 +72,15 @@ def test_repository_with_10000_packages_shows_one_page_and_a_pager(server, uniqu
 
 def test_package_with_1000_versions_shows_one_page_newest_first(server, unique):
     from app.db.models import PackageVersion
-    from app.services import domains as dm, packages as pk
+    from app.domain.coords import Coordinates
+    from app.services import domains as dm, rows as pk
 
     domain, repo = f"d{unique}", "libs"
     server.create_repo(domain, repo)
     arca = services(server)
     with arca.db.session() as s:
         r = dm.get_repository(s, dm.get_domain(s, domain), repo)
-        p = pk.get_or_create_package(s, r, pk.Coordinates("maven", "com.acme", "lib"))
+        p = pk.get_or_create_package(s, r, Coordinates("maven", "com.acme", "lib"))
         s.flush()
         s.execute(insert(PackageVersion), [
             {"package_id": p.id, "version": f"1.{i}.0", "status": "Published" if i % 3 else "Unlisted",

@@ -96,16 +96,17 @@ def services(server: ArcaServer):
 def seed_version(server: ArcaServer, domain: str, repo: str, fmt: str, namespace: str, name: str, version: str,
                  *, status: str = "Published", summary: str | None = None, attributes: dict | None = None,
                  files: dict[str, bytes] | None = None) -> None:
-    """One package version with its assets, written through app.services.packages."""
+    """One package version with its assets, written with the row helpers of app.services.rows."""
     from app.db.models import Domain
-    from app.services import domains as dm, packages as pk
+    from app.domain.coords import Coordinates
+    from app.services import domains as dm, rows as pk
 
     arca = services(server)
     infos = {n: arca.blobs.put_bytes(data) for n, data in (files or {}).items()}
     with arca.db.session() as s:
         d = dm.get_domain(s, domain)
         r = dm.get_repository(s, d, repo)
-        p = pk.get_or_create_package(s, r, pk.Coordinates(fmt, namespace, name))
+        p = pk.get_or_create_package(s, r, Coordinates(fmt, namespace, name))
         v, _ = pk.get_or_create_version(s, p, version, status=status, summary=summary, attributes=attributes)
         for n, info in infos.items():
             pk.put_asset(s, s.get(Domain, d.id), v, n, info)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 import string
 import time
@@ -10,6 +12,7 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from app.auth.tokens import check_duration
+from app.config import load_secret_key
 from app.db.models import AccessKey, User
 from app.domain.arns import user_arn
 from app.domain.errors import Conflict, NotFound, ValidationError
@@ -128,3 +131,36 @@ def set_password(arca: Arca, name: str, password: str) -> dict:
             raise NotFound(f"User {name} does not exist")
         user.password_hash = hash_password(password)
         return {"UserName": name, "PasswordSet": True}
+
+
+# ---- console sign-in -------------------------------------------------------------------------------
+
+# A hash to check against when the user does not exist, so both cases cost one scrypt.
+_DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 88
+
+
+def password_fingerprint(arca: Arca, password_hash: str | None) -> str:
+    """A keyed digest of the stored password hash. A console session carries it, so setting a new
+    password (`arca admin set-password`) ends every session of that user."""
+    key = load_secret_key(arca.settings).encode()
+    return hmac.new(key, (password_hash or "").encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def session_principal(arca: Arca, user_id: int, fingerprint: str) -> Principal | None:
+    """The principal of a console session's user, while its password is the one signed in with."""
+    with arca.db.read() as s:
+        user = s.get(User, user_id)
+        if user is None or not hmac.compare_digest(password_fingerprint(arca, user.password_hash), fingerprint):
+            return None
+        return _principal(arca, user)
+
+
+def sign_in(arca: Arca, name: str, password: str) -> tuple[Principal, str] | None:
+    """(principal, password fingerprint) for a correct name and password, else None. An unknown
+    name costs one scrypt as well, so the time taken does not tell which names exist."""
+    with arca.db.read() as s:
+        user = s.scalar(select(User).where(User.name == name)) if name else None
+        stored = user.password_hash if user is not None else None
+        if not check_password(password, stored or _DUMMY_HASH) or user is None or not stored:
+            return None
+        return _principal(arca, user), password_fingerprint(arca, stored)

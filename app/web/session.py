@@ -16,14 +16,12 @@ import secrets
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from app.config import load_secret_key
-from app.db.models import User
+from app.services import identity
 from app.services.context import Arca, Principal
-from app.services.identity import _principal, check_password
 
 COOKIE = "arca_ui"
 MAX_AGE = 12 * 3600
@@ -53,12 +51,8 @@ def _serializer(arca: Arca) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(load_secret_key(arca.settings), salt="arca-ui-session")
 
 
-def fingerprint(arca: Arca, password_hash: str | None) -> str:
-    return hmac.new(_key(arca), (password_hash or "").encode(), hashlib.sha256).hexdigest()[:24]
-
-
 def load(arca: Arca, request: Request) -> WebSession:
-    """The request's session (sync: it reads the user row). Invalid cookies start a new one."""
+    """The request's session (sync: it reads the user through services). Invalid cookies start a new one."""
     raw = request.cookies.get(COOKIE)
     data = None
     if raw:
@@ -71,10 +65,9 @@ def load(arca: Arca, request: Request) -> WebSession:
     ws = WebSession(nonce=data["n"])
     uid = data.get("u")
     if isinstance(uid, int):
-        with arca.db.read() as s:
-            user = s.get(User, uid)
-            if user is not None and hmac.compare_digest(fingerprint(arca, user.password_hash), str(data.get("f"))):
-                ws.user_id, ws.fingerprint, ws.principal = uid, data["f"], _principal(arca, user)
+        principal = identity.session_principal(arca, uid, str(data.get("f")))
+        if principal is not None:
+            ws.user_id, ws.fingerprint, ws.principal = uid, data["f"], principal
     if uid is not None and ws.principal is None:
         # Signed in once, but the user is gone or the password changed: a fresh anonymous session.
         return WebSession(nonce=secrets.token_urlsafe(18), fresh=True)
@@ -82,18 +75,13 @@ def load(arca: Arca, request: Request) -> WebSession:
 
 
 def authenticate(arca: Arca, name: str, password: str) -> WebSession | None:
-    """A new signed-in session for a correct name/password, else None (constant-ish time)."""
-    with arca.db.read() as s:
-        user = s.scalar(select(User).where(User.name == name)) if name else None
-        stored = user.password_hash if user is not None else None
-        if not check_password(password, stored or _DUMMY_HASH) or user is None or not stored:
-            return None
-        return WebSession(nonce=secrets.token_urlsafe(18), user_id=user.id,
-                          fingerprint=fingerprint(arca, stored), principal=_principal(arca, user), fresh=True)
-
-
-# A hash to check against when the user does not exist, so both cases cost one scrypt.
-_DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 88
+    """A new signed-in session for a correct name/password, else None."""
+    found = identity.sign_in(arca, name, password)
+    if found is None:
+        return None
+    principal, fingerprint = found
+    return WebSession(nonce=secrets.token_urlsafe(18), user_id=principal.user_id, fingerprint=fingerprint,
+                      principal=principal, fresh=True)
 
 
 def save(arca: Arca, request: Request, response: Response, ws: WebSession) -> None:

@@ -10,14 +10,34 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, ArcaError, NotFound, ValidationError
 from app.observability.context import note
-from app.services import authz, identity
+from app.services import console, identity
 from app.services.context import Arca
-from app.web import queries as qy, render, session, snippets
+from app.services.packages import PackageAt
+from app.web import render, session, snippets
 from app.web.render import html
 
 CSRF_FIELD = "csrf"
+
+# Console action -> (button label, past tense for the message after it)
+LABELS = {
+    "publish": ("Publish", "published"),
+    "restore": ("Restore", "restored to Published"),
+    "unlist": ("Unlist", "unlisted"),
+    "archive": ("Archive", "archived"),
+    "dispose": ("Dispose", "disposed (assets deleted)"),
+    "delete": ("Delete", "deleted"),
+}
+CONFIRM_TEXT = {
+    "publish": "Consumers will see this version in indexes and metadata and can download it.",
+    "restore": "The version becomes Published again: listed and downloadable.",
+    "unlist": "The version disappears from indexes and metadata; exact downloads keep working.",
+    "archive": "The version disappears and its files are no longer served. You can restore it later.",
+    "dispose": "The version's files are deleted; the version stays as a Disposed record. This cannot be undone.",
+    "delete": "The version and its files are removed completely. This cannot be undone.",
+}
 
 
 @dataclass
@@ -120,118 +140,100 @@ def logout(ctx: Ctx) -> Response:
 # ---- browsing ----------------------------------------------------------------------------------
 
 def domains(ctx: Ctx) -> Response:
-    with ctx.arca.db.read() as s:
-        data = qy.domains_page(ctx.arca, s, ctx.principal, qy.page_number(ctx.q("page")))
+    data = console.domains_page(ctx.arca, ctx.principal, ctx.q("page"))
     return ctx.render("domains.html", **data, params={})
 
 
 def domain(ctx: Ctx) -> Response:
     name = ctx.request.path_params["domain"]
-    with ctx.arca.db.read() as s:
-        d, _ = qy.lookup(ctx.arca, s, ctx.principal, name, None, qy.VIEW_DOMAIN)
-        data = qy.repositories_page(ctx.arca, s, ctx.principal, d, qy.page_number(ctx.q("page")))
+    data = console.repositories_page(ctx.arca, ctx.principal, name, ctx.q("page"))
     return ctx.render("domain.html", domain=name, **data, params={})
 
 
 def search(ctx: Ctx) -> Response:
     name = ctx.request.path_params["domain"]
     text = ctx.q("q")[:200]
-    with ctx.arca.db.read() as s:
-        d, _ = qy.lookup(ctx.arca, s, ctx.principal, name, None, qy.VIEW_DOMAIN)
-        data = qy.search_page(ctx.arca, s, ctx.principal, d, text, qy.page_number(ctx.q("page")))
+    data = console.search_page(ctx.arca, ctx.principal, name, text, ctx.q("page"))
     return ctx.render("search.html", domain=name, query=text, **data, params={"q": text})
 
 
 def repository(ctx: Ctx) -> Response:
     dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
     params = {"format": ctx.q("format"), "namespace": ctx.q("namespace"), "prefix": ctx.q("prefix")}
-    with ctx.arca.db.read() as s:
-        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_PACKAGES)
-        header = qy.repository_header(ctx.arca, s, d, r)
-        data = qy.packages_page(s, r, params["format"] or None, params["namespace"] or None,
-                                params["prefix"] or None, qy.page_number(ctx.q("page")))
-    return ctx.render("repository.html", domain=dn, repo=header, **data, params=params, formats=qy.FORMATS)
+    data = console.repository_page(ctx.arca, ctx.principal, dn, rn, params["format"] or None,
+                                   params["namespace"] or None, params["prefix"] or None, ctx.q("page"))
+    return ctx.render("repository.html", domain=dn, **data, params=params, formats=console.FORMATS)
 
 
-def _package_args(ctx: Ctx, source: dict) -> tuple[str, str, str]:
+def _package_at(ctx: Ctx, source: dict) -> PackageAt:
+    """The package a page or form names: format and name required, namespace optional."""
     fmt, ns, name = ((source.get(k) or "").strip() for k in ("format", "namespace", "name"))
     if not fmt or not name:
         raise ValidationError("format and name are required")
-    return fmt, ns, name
+    path = ctx.request.path_params
+    return PackageAt(path["domain"], path["repository"], Coordinates(fmt, ns, name))
+
+
+def _pkg_params(at: PackageAt) -> dict:
+    return {"format": at.coords.format, "namespace": at.coords.namespace, "name": at.coords.name}
 
 
 def package(ctx: Ctx) -> Response:
-    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
-    fmt, ns, name = _package_args(ctx, dict(ctx.request.query_params))
-    with ctx.arca.db.read() as s:
-        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSIONS)
-        p = qy.get_package(s, r, fmt, ns, name)
-        data = qy.versions_page(ctx.arca, s, ctx.principal, d, r, p, qy.page_number(ctx.q("page")))
+    at = _package_at(ctx, dict(ctx.request.query_params))
+    data = console.versions_page(ctx.arca, ctx.principal, at, ctx.q("page"))
     done = ctx.q("done")
     message = None
-    if done in qy.ACTIONS and ctx.q("v"):
-        message = f"Version {ctx.q('v')} {qy.ACTIONS[done][3]}."
+    if done in LABELS and ctx.q("v"):
+        message = f"Version {ctx.q('v')} {LABELS[done][1]}."
     elif done == "origin":
         message = "Origin controls saved."
-    params = {"format": fmt, "namespace": ns, "name": name}
-    return ctx.render("package.html", domain=dn, repository=rn, **data, params=params, message=message)
+    return ctx.render("package.html", domain=at.domain, repository=at.repository, **data, params=_pkg_params(at),
+                      message=message)
 
 
 def version(ctx: Ctx, error: str | None = None, status: int = 200, confirm: str | None = None) -> Response:
     source = dict(ctx.request.query_params) if ctx.request.method == "GET" else ctx.form
-    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
-    fmt, ns, name = _package_args(ctx, source)
+    at = _package_at(ctx, source)
     ver = (source.get("version") or "").strip()
-    with ctx.arca.db.read() as s:
-        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSION)
-        p = qy.get_package(s, r, fmt, ns, name)
-        data = qy.version_page(ctx.arca, s, ctx.principal, d, r, p, ver)
+    data = console.version_page(ctx.arca, ctx.principal, at, ver)
     confirm = confirm if confirm is not None else ctx.q("confirm")
     if confirm and confirm not in data["actions"]:
         confirm = None
     done = ctx.q("done") if ctx.request.method == "GET" else ""
-    message = f"Version {ver} {qy.ACTIONS[done][3]}." if done in qy.ACTIONS else None
+    message = f"Version {ver} {LABELS[done][1]}." if done in LABELS else None
+    fmt, ns, name = at.coords.format, at.coords.namespace, at.coords.name
     install = snippets.install_snippets(fmt, ns, name, ver)
-    return ctx.render("version.html", http_status=status, domain=dn, repository=rn, **data, install=install,
-                      confirm=confirm, confirm_text=qy.CONFIRM_TEXT.get(confirm or ""), labels=qy.ACTIONS,
-                      message=message, error=error,
-                      endpoint=snippets.endpoint(ctx.base_url(), dn, fmt, rn))
+    return ctx.render("version.html", http_status=status, domain=at.domain, repository=at.repository, **data,
+                      install=install, confirm=confirm, confirm_text=CONFIRM_TEXT.get(confirm or ""),
+                      labels=LABELS, message=message, error=error,
+                      endpoint=snippets.endpoint(ctx.base_url(), at.domain, fmt, at.repository))
 
 
 # ---- changes -------------------------------------------------------------------------------------
 
 def version_action(ctx: Ctx) -> Response:
-    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
-    fmt, ns, name = _package_args(ctx, ctx.form)
+    at = _package_at(ctx, ctx.form)
     ver, action = ctx.form.get("version", "").strip(), ctx.form.get("action", "")
-    if action not in qy.ACTIONS:
-        raise ValidationError(f"Unknown action {action!r}")
-    note(operation=qy.ACTIONS[action][0].split(":", 1)[1])
-    with ctx.arca.db.session() as s:
-        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSION)
-        p = qy.get_package(s, r, fmt, ns, name)
-        out = qy.act(ctx.arca, s, ctx.principal, d, r, p, ver, action)
+    note(operation=console.api_action(action).split(":", 1)[1])
+    out = console.change_version(ctx.arca, ctx.principal, at, ver, action)
     failed = out["failedVersions"].get(ver)
     if failed and failed["errorCode"] == "NOT_FOUND":
         raise NotFound(failed["errorMessage"], resource_id=ver, resource_type="package-version")
     if failed:
-        return version(ctx, error=f"{qy.ACTIONS[action][2]} failed: {failed['errorMessage']}", status=409)
-    pkg = {"format": fmt, "namespace": ns, "name": name}
+        return version(ctx, error=f"{LABELS[action][0]} failed: {failed['errorMessage']}", status=409)
     if action == "delete":
-        return RedirectResponse(render.package_url(dn, rn, pkg, done=action, v=ver), status_code=303)
-    return RedirectResponse(render.version_url(dn, rn, pkg, ver, done=action), status_code=303)
+        return RedirectResponse(render.package_url(at.domain, at.repository, _pkg_params(at), done=action, v=ver),
+                                status_code=303)
+    return RedirectResponse(render.version_url(at.domain, at.repository, _pkg_params(at), ver, done=action),
+                            status_code=303)
 
 
 def origin(ctx: Ctx) -> Response:
-    dn, rn = ctx.request.path_params["domain"], ctx.request.path_params["repository"]
-    fmt, ns, name = _package_args(ctx, ctx.form)
+    at = _package_at(ctx, ctx.form)
     note(operation="PutPackageOriginConfiguration")
-    with ctx.arca.db.session() as s:
-        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_VERSIONS)
-        p = qy.get_package(s, r, fmt, ns, name)
-        qy.set_origin(ctx.arca, s, ctx.principal, d, r, p, ctx.form.get("publish", ""), ctx.form.get("upstream", ""))
-    pkg = {"format": fmt, "namespace": ns, "name": name}
-    return RedirectResponse(render.package_url(dn, rn, pkg, done="origin"), status_code=303)
+    console.put_origin(ctx.arca, ctx.principal, at, ctx.form.get("publish", ""), ctx.form.get("upstream", ""))
+    return RedirectResponse(render.package_url(at.domain, at.repository, _pkg_params(at), done="origin"),
+                            status_code=303)
 
 
 def connect(ctx: Ctx) -> Response:
@@ -240,10 +242,8 @@ def connect(ctx: Ctx) -> Response:
     client = (ctx.form.get("client") if ctx.request.method == "POST" else ctx.q("client")) or "mvn"
     if client not in snippets.CLIENTS:
         raise NotFound(f"No instructions for client {client!r}")
-    with ctx.arca.db.read() as s:
-        d, r = qy.lookup(ctx.arca, s, ctx.principal, dn, rn, qy.VIEW_REPOSITORY)
-        header = qy.repository_header(ctx.arca, s, d, r)
-        can_token = authz.is_allowed(ctx.arca, s, ctx.principal, "codeartifact:GetAuthorizationToken", d)
+    data = console.connect_page(ctx.arca, ctx.principal, dn, rn)
+    header, can_token = data["repo"], data["can_token"]
     token = expiration = None
     if ctx.request.method == "POST":
         if not can_token:
