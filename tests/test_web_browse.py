@@ -167,6 +167,8 @@ def test_version_page_details_and_install_snippets(server, unique):
     assert "npm install @acme/ui@5.0.0" in text_of(version("npm", "acme", "ui", "5.0.0"))
     missing = c.get(f"/ui/d/{domain}/r/{repo}/version?format=maven&namespace=com.acme&name=core&version=9")
     assert missing.status_code == 404 and "does not exist" in missing.text
+    # the reason is shown once, as a problem, never in the success banner
+    assert 'class="flash ok"' not in missing.text and missing.text.count("does not exist") == 1
     assert c.get(f"/ui/d/nosuch{unique}").status_code == 404
 
 

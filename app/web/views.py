@@ -87,20 +87,20 @@ def page(handler, *, public: bool = False):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             if request.method == "POST":
                 response = ctx.render("error.html", http_status=403, title="Signed out",
-                                      message="Your session has ended. Sign in again and repeat the action.")
+                                      problem="Your session has ended. Sign in again and repeat the action.")
             else:
                 response = RedirectResponse("/ui/login?" + urlencode({"next": target}), status_code=303)
             return _finish(arca, request, ws, response)
         if request.method == "POST" and not ws.csrf_ok(arca, form.get(CSRF_FIELD)):
             response = ctx.render("error.html", http_status=403, title="Forbidden",
-                                  message="The form's security token is missing or wrong. Reload the page and try again.")
+                                  problem="The form's security token is missing or wrong. Reload the page and try again.")
             return _finish(arca, request, ws, response)
         try:
             response = await run_in_threadpool(handler, ctx)
         except ArcaError as exc:
             titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
             response = ctx.render("error.html", http_status=exc.status if exc.status < 500 else 500,
-                                  title=titles.get(exc.status, "Error"), message=exc.message)
+                                  title=titles.get(exc.status, "Error"), problem=exc.message)
         return _finish(arca, request, ws, response)
 
     return endpoint
