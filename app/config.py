@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -165,9 +167,6 @@ def metrics_dir() -> str | None:
 def share_metrics_dir(data_dir: Path) -> str:
     """Make (or reuse) the multiprocess directory and export it to the workers about to start,
     emptied of an earlier run's samples."""
-    import shutil
-    import tempfile
-
     path = metrics_dir()
     if path is None:
         base = data_dir / "metrics"

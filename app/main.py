@@ -22,7 +22,7 @@ from app.observability import metrics
 from app.observability.requests import RequestLogMiddleware
 from app.observability.webhooks import run_deliverer
 from app.services.context import Arca
-from app.web import routes as web_routes
+from app.web.routes import routes as web_routes
 
 ALL_METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE", "PATCH", "OPTIONS"]
 

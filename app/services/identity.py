@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -13,9 +14,10 @@ from sqlalchemy import select
 
 from app.auth.tokens import check_duration
 from app.config import load_secret_key
-from app.db.models import AccessKey, User
+from app.db.models import AccessKey, AuditEvent, User
 from app.domain.arns import user_arn
 from app.domain.errors import Conflict, NotFound, ValidationError
+from app.observability.context import info as request_info
 from app.services.caches import MISS
 from app.services.context import Arca, Principal
 
@@ -93,10 +95,7 @@ def issue_token(arca: Arca, principal: Principal, domain: str, duration: int | N
 
 def _audit_token(arca: Arca, principal: Principal, domain: str, seconds: int) -> None:
     """Token issuance is recorded (never the token itself)."""
-    from app.db.models import AuditEvent
-    from app.observability.context import info
-
-    ri = info()
+    ri = request_info()
     with arca.db.session() as s:
         s.add(AuditEvent(principal=principal.arn, action="GetAuthorizationToken", resource_type="domain",
                          resource=domain, domain=domain, source_ip=ri.source_ip if ri else None,
@@ -104,18 +103,12 @@ def _audit_token(arca: Arca, principal: Principal, domain: str, seconds: int) ->
 
 
 def hash_password(password: str, salt: bytes | None = None) -> str:
-    import base64
-    import hashlib
-
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
     return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
 
 
 def check_password(password: str, stored: str | None) -> bool:
-    import base64
-    import hmac
-
     if not stored or not stored.startswith("scrypt$"):
         return False
     _, salt, _digest = stored.split("$", 2)

@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import tempfile
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,8 +55,6 @@ class S3BlobStore:
                  part_size: int = PART_SIZE, client=None, staging_dir: Path | None = None):
         self.bucket = bucket
         # Bodies are staged on local disk (request bodies, npm attachments) before they are uploaded.
-        import tempfile
-
         self.staging = Path(staging_dir) if staging_dir is not None else Path(tempfile.gettempdir()) / "arca-staging"
         self.staging.mkdir(parents=True, exist_ok=True)
         self.prefix = prefix.strip("/")
