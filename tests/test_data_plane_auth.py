@@ -74,10 +74,11 @@ def test_expired_token(server, repo):
     assert httpx.get(repo, auth=("aws", fresh)).status_code == 200
 
 
-def test_unknown_domain_and_repository_are_404(server, repo):
+def test_unknown_repository_is_404_unknown_domain_is_not_this_tokens(server, repo):
     token = server.token("authz")
-    assert httpx.get(f"{server.url}/nosuchdomain/maven/libs/", auth=("aws", token)).status_code == 404
     assert httpx.get(f"{server.url}/authz/maven/nosuchrepo/", auth=("aws", token)).status_code == 404
+    # a token is valid for its own domain only: whether another domain exists is not told
+    _assert_401(httpx.get(f"{server.url}/nosuchdomain/maven/libs/", auth=("aws", token)))
 
 
 def test_health_endpoints(server):

@@ -27,6 +27,9 @@ from app.services.caches import MISS
 from app.services.context import Arca, Principal, RepoRef
 
 WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="arca"'}
+# Whatever a repository serves (a POM that is XHTML with a script, a README, an error page), a
+# browser must neither sniff it into something it renders nor run anything in it on this origin.
+INERT = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
@@ -240,19 +243,26 @@ def data_plane(formats: dict[str, Format]):
     """The endpoint for /{domain}/{format}/{repository}/..., dispatching to `formats`."""
 
     async def endpoint(request: Request) -> Response:
+        response = await _dispatch(request)
+        response.headers.update(INERT)
+        return response
+
+    async def _dispatch(request: Request) -> Response:
         arca: Arca = request.app.state.arca
         raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1").split("?", 1)[0]
         parts = raw.split("/", 4)  # ['', domain, format, repository, rest]
         domain, fmt, repository = (unquote(p) for p in parts[1:4])
         rest = parts[4] if len(parts) > 4 else ""
         try:
+            # Credentials first: before they are checked nothing tells whether the domain or
+            # the repository exists (a token is only ever valid for its own domain).
+            principal = await _principal(arca, request, domain)
+            note(principal=principal.arn)
             ref = resolve.cached_repository(arca, domain, repository)
             if ref is MISS:  # only a cache miss pays a thread hop for the database
                 ref = await run_in_threadpool(resolve.lookup_repository, arca, domain, repository)
             if ref is False:
                 raise NotFound(f"Domain {domain} does not exist")
-            principal = await _principal(arca, request, domain)
-            note(principal=principal.arn)
             if ref is None:
                 raise NotFound(f"Repository {repository} does not exist in domain {domain}")
             handler = formats.get(fmt)
