@@ -62,6 +62,7 @@ class Settings:
     s3_endpoint_url: str | None
     max_upload_bytes: int
     npm_max_publish_bytes: int
+    npm_max_unpacked_bytes: int = 512 * 1024**2
     s3_presigned_downloads: bool = False
     # external connection name -> remote URL, and the extra URL prefixes a remote may link to
     external: dict[str, str] = field(default_factory=dict)
@@ -108,6 +109,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         s3_endpoint_url=env.get("ARCA_S3_ENDPOINT_URL") or None,
         max_upload_bytes=_number(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3),
         npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
+        npm_max_unpacked_bytes=_number(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
         external=external,
         external_allow=allow,

@@ -103,7 +103,7 @@ def test_scanner_extracts_the_tarball_in_any_chunking(tmp_path, chunk):
     assert att.info.sha512 == hashlib.sha512(tgz).hexdigest() and att.info.size == len(tgz)
     p = pub.check_publish(doc, "@a/b", s.attachments)
     assert pub.check_digests(p.attachment, p.expected)["sha1"] == hashlib.sha1(tgz).hexdigest()
-    assert pub.check_tarball(att.path, "@a/b", "1.0.0")["name"] == "@a/b"
+    assert pub.check_tarball(att.path, "@a/b", "1.0.0", 1024 * 1024)["name"] == "@a/b"
     s.cleanup()
     assert not att.path.exists()
 

@@ -25,7 +25,7 @@ FILE_RE = re.compile(r"[A-Za-z0-9_.+~\-]+")
 # What may follow `{artifactId}-{version}`: `.ext` or `-classifier.ext` (ext starts with a letter).
 TAIL_RE = re.compile(r"(?:-(?P<classifier>[A-Za-z0-9_~+\-][A-Za-z0-9_.~+\-]*?))?\.(?P<ext>[A-Za-z][A-Za-z0-9_.~+\-]*)")
 SNAPSHOT = "-SNAPSHOT"
-TIMESTAMP_RE = re.compile(r"(?P<ts>\d{8}\.\d{6})-(?P<build>[1-9]\d{0,8})")
+TIMESTAMP_RE = re.compile(r"(?P<ts>[0-9]{8}\.[0-9]{6})-(?P<build>[1-9][0-9]{0,8})")
 
 
 class NotInLayout(ValidationError):

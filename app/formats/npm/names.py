@@ -28,8 +28,8 @@ _SPECIAL = re.compile(r"[~'!()*]")
 # What encodeURIComponent leaves alone.
 _URI_SAFE = "-_.!~*'()"
 
-_NUM = r"0|[1-9]\d*"
-_PRE_ID = r"(?:0|[1-9]\d*|\d*[A-Za-z-][0-9A-Za-z-]*)"
+_NUM = r"0|[1-9][0-9]*"  # ASCII digits only: \d would also take other scripts' digits
+_PRE_ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
 SEMVER = re.compile(
     rf"^({_NUM})\.({_NUM})\.({_NUM})"
     rf"(?:-({_PRE_ID}(?:\.{_PRE_ID})*))?"
@@ -105,7 +105,7 @@ def check_version(version: object) -> str:
 
 def check_tag(tag: str) -> str:
     """A dist-tag: a short URL-safe word that is not itself a version (npm refuses those)."""
-    if not _TAG.match(tag or "") or SEMVER.match(tag.lstrip("v")) or re.match(r"^v?\d", tag):
+    if not _TAG.match(tag or "") or SEMVER.match(tag.lstrip("v")) or re.match(r"^v?[0-9]", tag):
         raise ValidationError(f"Invalid dist-tag {tag!r}: a tag is a short word of letters, digits, "
                               "'.', '_' or '-' and must not look like a version")
     return tag

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import gzip
+import io
 import json
 import os
 import re
@@ -32,7 +33,8 @@ _MAX_ATTACHMENTS = 4
 PACKAGE_JSON = "package/package.json"
 _MAX_PACKAGE_JSON = 16 * 1024 * 1024
 _MAX_TAR_MEMBERS = 200_000
-_MAX_TAR_BYTES = 4 * 1024**3  # decompressed bytes scanned for package.json (gzip bombs stop here)
+_IN_CHUNK = 64 * 1024
+_OUT_CHUNK = 1024 * 1024  # most a single zlib call may produce
 
 
 @dataclass
@@ -321,25 +323,65 @@ def check_digests(att: Attachment, expected: dict) -> dict:
     return {"sha512": info.sha512, "sha1": info.sha1}
 
 
-def check_tarball(path: Path, name: str, version: str) -> dict:
-    """The tarball must be a gzip tar whose package/package.json names `name`@`version`.
-    Returns that package.json. Streams the archive: bounded memory whatever its size."""
+class _Inflater(io.RawIOBase):
+    """A gzip file decompressed as it is read, at most `limit` bytes out in total. zlib is asked
+    for a bounded piece of output at a time, so a tiny gzip that expands enormously costs no
+    more than `limit` bytes of work before it is refused (checked on every chunk)."""
+
+    def __init__(self, fh, limit: int):
+        self.fh = fh
+        self.limit = limit
+        self.total = 0
+        self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            if self._z.eof:
+                return 0
+            data = self._z.unconsumed_tail or self.fh.read(_IN_CHUNK)
+            if not data:
+                raise EOFError("the gzip stream ends early")
+            self._pending = self._z.decompress(data, _OUT_CHUNK)
+            self.total += len(self._pending)
+            if self.total > self.limit:
+                raise PayloadTooLarge(f"The attached tarball unpacks to more than {self.limit} bytes "
+                                      "(ARCA_NPM_MAX_UNPACKED_BYTES)")
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def check_tarball(path: Path, name: str, version: str, unpacked_limit: int) -> dict:
+    """The tarball must be a gzip tar whose package/package.json names `name`@`version`, and
+    unpack to at most `unpacked_limit` bytes (every member, and all of them together: the whole
+    archive is read, decompressing a bounded piece at a time). Returns that package.json."""
+    found = None
     try:
-        with tarfile.open(path, mode="r|gz") as tar:
-            count = 0
-            for member in tar:
-                count += 1
-                if count > _MAX_TAR_MEMBERS or member.offset > _MAX_TAR_BYTES:
-                    break
+        with open(path, "rb") as raw, tarfile.open(fileobj=io.BufferedReader(_Inflater(raw, unpacked_limit)),
+                                                   mode="r|") as tar:
+            for count, member in enumerate(tar, 1):
+                if count > _MAX_TAR_MEMBERS:
+                    raise ValidationError(f"The attached tarball has more than {_MAX_TAR_MEMBERS} entries")
+                if member.size > unpacked_limit:
+                    raise PayloadTooLarge(f"{member.name} in the attached tarball is larger than {unpacked_limit} "
+                                          "bytes (ARCA_NPM_MAX_UNPACKED_BYTES)")
                 if member.name.lstrip("./") != PACKAGE_JSON or not member.isfile():
                     continue
                 if member.size > _MAX_PACKAGE_JSON:
                     raise ValidationError("package/package.json in the tarball is too large")
-                data = tar.extractfile(member).read()
-                return _agree(data, name, version)
+                if found is not None:
+                    raise ValidationError("The attached tarball has package/package.json twice")
+                found = _agree(tar.extractfile(member).read(), name, version)
     except (tarfile.TarError, OSError, EOFError, zlib.error, gzip.BadGzipFile):
         raise ValidationError("The attached tarball is not a gzip-compressed tar archive") from None
-    raise ValidationError("The attached tarball has no package/package.json")
+    if found is None:
+        raise ValidationError("The attached tarball has no package/package.json")
+    return found
 
 
 def _agree(data: bytes, name: str, version: str) -> dict:

@@ -219,7 +219,7 @@ async def _publish(dp: DataPlane, coords: Coordinates, name: str, doc: dict, att
     p = pub.check_publish(doc, name, attachments)
     digests = pub.check_digests(p.attachment, p.expected)
     await dp.run(publish.preflight, dp.arca, dp.principal, dp.repo, coords, rules=RULES, version=p.version)
-    await dp.run(pub.check_tarball, p.attachment.path, name, p.version)
+    await dp.run(pub.check_tarball, p.attachment.path, name, p.version, dp.arca.settings.npm_max_unpacked_bytes)
     info = await dp.run(dp.arca.blobs.commit_file, p.attachment.path, digests)
     readme = p.manifest.get("readme") or doc.get("readme") or ""
     summary = p.manifest.get("description") if isinstance(p.manifest.get("description"), str) else None
