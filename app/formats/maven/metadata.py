@@ -151,14 +151,44 @@ _PROP = re.compile(r"\$\{([^}]+)\}")
 
 
 def parse_pom(body: bytes) -> tuple[str | None, dict]:
-    """(summary, attributes) from a POM: packaging, dependencies (CodeArtifact's PackageDependency
-    shape), licenses, homePage, sourceCodeRepository. Unparseable POMs give (None, {})."""
+    """(summary, attributes) from a POM someone else vouches for (a remote's): packaging,
+    dependencies (CodeArtifact's PackageDependency shape), licenses, homePage,
+    sourceCodeRepository. Unparseable POMs give (None, {})."""
     try:
         root = _parse_xml(body, "POM")
     except ValidationError:
         return None, {}
     if root.tag != "project":
         return None, {}
+    return _facts(root, _properties(root))
+
+
+def check_pom(body: bytes, group_id: str, artifact_id: str, version: str) -> tuple[str | None, dict]:
+    """An uploaded POM: well-formed, and its own groupId:artifactId:version (after inheritance
+    from its parent and its own properties) are the coordinates of the path it is PUT to.
+    Returns its facts as parse_pom does; ValidationError naming both coordinates otherwise."""
+    root = _parse_xml(body, "The POM")
+    if root.tag != "project":
+        raise ValidationError(f"The POM's root element must be <project>, not <{root.tag}>")
+    props = _properties(root)
+    sub = _substituter(props)
+    have = {"groupId": sub(_text(root, "groupId") or _text(root, "parent/groupId")),
+            "artifactId": sub(_text(root, "artifactId")),
+            "version": sub(_text(root, "version") or _text(root, "parent/version"))}
+    for key, value in have.items():
+        if not value:
+            raise ValidationError(f"The POM declares no {key}" + (" (nor does its <parent>)" if key != "artifactId"
+                                                                   else ""))
+        if "${" in value:
+            raise ValidationError(f"The POM's {key} {value!r} names a property it does not define; deploy a "
+                                  "POM with its coordinates resolved (e.g. with flatten-maven-plugin)")
+    want = (group_id, artifact_id, version)
+    if tuple(have.values()) != want:
+        raise ValidationError(f"The POM is {':'.join(have.values())} but the path is {':'.join(want)}")
+    return _facts(root, props)
+
+
+def _properties(root: Element) -> dict[str, str]:
     props = {}
     for el in list(root.find("properties") or []):
         if isinstance(el.tag, str) and el.text:
@@ -169,12 +199,19 @@ def parse_pom(body: bytes) -> tuple[str | None, dict]:
                        ("version", version), ("pom.version", version)):
         if value:
             props.setdefault(key, value)
+    return props
 
+
+def _substituter(props: dict[str, str]):
     def sub(value: str | None) -> str | None:
         if value is None:
             return None
         return _PROP.sub(lambda m: props.get(m.group(1), m.group(0)), value)
+    return sub
 
+
+def _facts(root: Element, props: dict[str, str]) -> tuple[str | None, dict]:
+    sub = _substituter(props)
     attrs: dict = {"packaging": _text(root, "packaging") or "jar"}
     deps = []
     for d in root.findall("dependencies/dependency"):

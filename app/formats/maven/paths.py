@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
 from app.domain.coords import Coordinates
@@ -156,6 +157,27 @@ def parse_path(raw_rest: str) -> MavenPath:
     _check("file name", last, FILE_RE)
     parse_filename(artifact, version, filename)
     return MavenPath("file", group, artifact, version, filename, checksum)
+
+
+# The timestamp of a SNAPSHOT build (UTC, as Maven writes it) must be a real moment between these.
+OLDEST_BUILD = datetime(2000, 1, 1, tzinfo=timezone.utc)
+CLOCK_SLACK = timedelta(days=1)
+# Files that are never empty (an empty one is a failed build or a truncated upload).
+NON_EMPTY = ("jar", "pom", "war", "ear", "aar")
+
+
+def check_build(fn: FileName, filename: str, now: datetime) -> None:
+    """A timestamped SNAPSHOT build name must carry a plausible UTC timestamp (a valid date and
+    time, not before 2000, not more than a day ahead of `now`)."""
+    if fn.timestamp is None:
+        return
+    try:
+        when = datetime.strptime(fn.timestamp, "%Y%m%d.%H%M%S").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ValidationError(f"{filename}: {fn.timestamp} is not a build time (yyyyMMdd.HHmmss, UTC)") from None
+    if not OLDEST_BUILD <= when <= now + CLOCK_SLACK:
+        raise ValidationError(f"{filename}: the build time {fn.timestamp} is not plausible (it must lie between "
+                              f"{OLDEST_BUILD:%Y-%m-%d} and now, UTC)")
 
 
 def parse_filename(artifact: str, version: str, filename: str) -> FileName:

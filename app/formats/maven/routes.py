@@ -9,6 +9,8 @@ always rendered from Published rows; uploaded copies only trigger publishing."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timezone
+from typing import AsyncIterator
 
 from starlette.responses import Response
 
@@ -17,9 +19,10 @@ from app.domain.status import PUBLISHED, UNFINISHED, UNLISTED
 from app.domain.views import FileRow
 from app.formats.base import Format
 from app.formats.http import BodyReader, DataPlane, blob_response, check_length, not_modified, reads_through
-from app.formats.maven.metadata import MAX_DOCUMENT, checksums, parse_metadata, parse_pom, render_artifact, \
+from app.formats.maven.metadata import MAX_DOCUMENT, check_pom, checksums, parse_metadata, render_artifact, \
     render_snapshot
-from app.formats.maven.paths import CHECKSUMS, HASH_NAMES, NotInLayout, MavenPath, parse_checksum, parse_filename, parse_path
+from app.formats.maven.paths import CHECKSUMS, HASH_NAMES, NON_EMPTY, NotInLayout, MavenPath, check_build, \
+    parse_checksum, parse_filename, parse_path
 from app.services import publish, resolve
 from app.upstream import maven as upstream
 
@@ -149,16 +152,35 @@ async def _put(dp: DataPlane, mp: MavenPath) -> Response:
         data = await body.read(1024, "A checksum file")
         await dp.run(_verify_sidecar, dp, mp, data)
         return Response(status_code=200)
-    limit = dp.arca.settings.max_upload_bytes
-    check_length(dp.request, limit, mp.filename)
-    info = await dp.arca.blobs.put_stream(body.chunks(), limit=limit)
+    fn = parse_filename(mp.artifact_id, mp.version, mp.filename)
+    check_build(fn, mp.filename, datetime.now(timezone.utc))
     summary, attrs = None, None
-    if parse_filename(mp.artifact_id, mp.version, mp.filename).is_main_pom and info.size <= MAX_DOCUMENT:
-        summary, attrs = parse_pom(await dp.run(dp.arca.blobs.read_bytes, info.sha256))
+    if fn.is_main_pom:
+        # A POM is checked before anything of it is kept: its own coordinates must be the path's.
+        data = await body.read(MAX_DOCUMENT, f"The POM {mp.filename}")
+        if not data:
+            raise ValidationError(f"{mp.filename} is empty")
+        summary, attrs = check_pom(data, mp.group_id, mp.artifact_id, mp.version)
+        info = await dp.run(dp.arca.blobs.put_bytes, data)
+    else:
+        limit = dp.arca.settings.max_upload_bytes
+        check_length(dp.request, limit, mp.filename)
+        chunks = _non_empty(body.chunks(), mp.filename) if fn.extension in NON_EMPTY else body.chunks()
+        info = await dp.arca.blobs.put_stream(chunks, limit=limit)
     added = await dp.run(publish.add_file, dp.arca, dp.principal, dp.repo,
                          publish.File(mp.coords, mp.version, mp.filename, info, summary=summary,
                                       version_attributes=attrs), rules)
     return Response(status_code=201 if added.created else 200)
+
+
+async def _non_empty(chunks: AsyncIterator[bytes], filename: str) -> AsyncIterator[bytes]:
+    """The body, refused at its end when it was empty (the blob store then keeps nothing)."""
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        yield chunk
+    if size == 0:
+        raise ValidationError(f"{filename} is empty")
 
 
 def _verify_sidecar(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
