@@ -20,7 +20,7 @@ SNAPSHOT files always; generic assets while their version is Unfinished)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -48,6 +48,10 @@ class Rules:
     new_version: bool = False  # the version must not exist yet (npm: one publish per version)
     max_files: int | None = None  # per version (generic: CodeArtifact's 150 assets)
     publish: bool = False  # an Unfinished version becomes Published once the file is added
+    # Spellings that are one: versions with one key are one version (PyPI: PEP 440 equality), file
+    # names with one key are one file (PyPI: case and separators; one sdist per version).
+    version_key: Callable[[str], str] | None = None
+    file_key: Callable[[str], str] | None = None
 
 
 @dataclass
@@ -99,12 +103,31 @@ def preflight(arca: Arca, principal: Principal, ref: RepoRef, coords: Coordinate
         if version is None:
             return False
         pkg = pk.find_package(s, repo, coords)
-        ver = pk.find_version(s, pkg, version) if pkg is not None else None
+        ver = _find_version(s, pkg, version, rules) if pkg is not None else None
         return _check_version(s, coords, ver, version, name, sha256, rules)
 
 
 def _rows(s: Session, ref: RepoRef) -> tuple[Domain, Repository]:
     return s.get(Domain, ref.domain_id), s.get(Repository, ref.repository_id)
+
+
+def _find_version(s: Session, pkg: Package, version: str, rules: Rules) -> PackageVersion | None:
+    """The version `version` names: the same string, or (with a version key) any version that is
+    the same version under the format's rules."""
+    exact = pk.find_version(s, pkg, version)
+    if exact is not None or rules.version_key is None:
+        return exact
+    key = rules.version_key(version)
+    return next((v for v in pk.versions_of(s, pkg) if rules.version_key(v.version) == key), None)
+
+
+def _find_file(s: Session, ver: PackageVersion, name: str, rules: Rules):
+    """The stored file `name` is: the same name, or (with a file key) the same file spelled otherwise."""
+    exact = pk.find_asset(s, ver, name)
+    if exact is not None or rules.file_key is None:
+        return exact
+    key = rules.file_key(name)
+    return next((a for a in pk.list_assets(s, ver) if rules.file_key(a.name) == key), None)
 
 
 def _check_version(s: Session, coords: Coordinates, ver: PackageVersion | None, version: str, name: str | None,
@@ -117,7 +140,7 @@ def _check_version(s: Session, coords: Coordinates, ver: PackageVersion | None, 
         state = "" if ver.status == PUBLISHED else f" (it is {ver.status})"
         raise Conflict(f"Cannot publish over the previously published version {version} of "
                        f"{_label(coords)}{state}", resource_id=version, resource_type="package-version")
-    existing = pk.find_asset(s, ver, name) if name is not None else None
+    existing = _find_file(s, ver, name, rules) if name is not None else None
     if existing is not None and sha256 is not None and existing.blob.sha256 == sha256:
         return True
     if ver.status not in rules.open_statuses:
@@ -126,7 +149,7 @@ def _check_version(s: Session, coords: Coordinates, ver: PackageVersion | None, 
         raise Conflict(f"Version {version} of {_label(coords)} is {ver.status}{only}",
                        resource_id=version, resource_type="package-version")
     if existing is not None and sha256 is not None and not _replaceable(rules, ver):
-        raise pk.file_conflict(name, version, _label(coords))
+        raise pk.file_conflict(name, ver.version, _label(coords), existing.name)
     if existing is None and rules.max_files is not None and s.scalar(
             select(Asset.id).where(Asset.package_version_id == ver.id).offset(rules.max_files - 1).limit(1)
     ) is not None:
@@ -157,10 +180,12 @@ def add_file(arca: Arca, principal: Principal, ref: RepoRef, f: File, rules: Rul
         check_publish_allowed(s, domain, repo, f.coords.format, f.coords.namespace, f.coords.name)
         pkg = pk.get_or_create_package(s, repo, f.coords, f.display_name)
         pk.bump(s, pkg)  # first: it row-locks the package, so writers of one package queue here
-        identical = _check_version(s, f.coords, pk.find_version(s, pkg, f.version), f.version, f.name,
-                                   f.blob.sha256, rules)
-        ver, _new = pk.get_or_create_version(s, pkg, f.version, status=rules.initial_status, summary=f.summary,
-                                             attributes=f.version_attributes, entry_point=repo.name)
+        ver = _find_version(s, pkg, f.version, rules)
+        identical = _check_version(s, f.coords, ver, f.version, f.name, f.blob.sha256, rules)
+        if ver is None:
+            ver, _new = pk.get_or_create_version(s, pkg, f.version, status=rules.initial_status,
+                                                 summary=f.summary, attributes=f.version_attributes,
+                                                 entry_point=repo.name)
         created = False if identical else _attach(s, domain, ver, f, replaceable=_replaceable(rules, ver))
         if created:
             _note_version_facts(ver, f)

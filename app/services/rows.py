@@ -174,11 +174,12 @@ def put_asset(s: Session, domain: Domain, ver: PackageVersion, name: str, info: 
     return a, True
 
 
-def file_conflict(name: str, version: str, package: str | None = None) -> Conflict:
+def file_conflict(name: str, version: str, package: str | None = None, stored: str | None = None) -> Conflict:
     """The one refusal of a second, different file under a stored name ("File already exists" is
-    what twine's --skip-existing looks for)."""
+    what twine's --skip-existing looks for). `stored`: the name it has, when spelled otherwise."""
     of = f" of {package}" if package else ""
-    return Conflict(f"File already exists: {name} is stored in version {version}{of} with different content; "
+    what = name if stored in (None, name) else f"{name} (the same file as {stored})"
+    return Conflict(f"File already exists: {what} is stored in version {version}{of} with different content; "
                     "published files are immutable", resource_id=name, resource_type="asset")
 
 

@@ -18,6 +18,7 @@ from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     canonicalize_name,
+    canonicalize_version,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -76,6 +77,31 @@ def parse_filename(filename: str) -> DistFile:
         return DistFile(filename, "sdist", canonicalize_name(name), version)
     raise ValidationError(f"Invalid file name {filename!r}: only wheels (.whl) and sdists (.tar.gz, .zip) "
                           "can be uploaded")
+
+
+# ---- what makes two spellings one ----------------------------------------------------------------
+
+def version_key(version: str) -> str:
+    """Versions equal under PEP 440 share a key: 1.0, 1.0.0 and 1.0.0.0 are one version (a local
+    label, 1.0+local, is another)."""
+    try:
+        return canonicalize_version(Version(version))
+    except InvalidVersion:
+        return version
+
+
+def file_key(filename: str) -> str:
+    """File names that name one file share a key, whatever their case and separators: a wheel by
+    project, version (PEP 440), build tag and compatibility tags; an sdist by project and version
+    only, so a version has one sdist (.tar.gz or .zip, not both)."""
+    try:
+        dist = parse_filename(filename)
+    except ValidationError:
+        return filename.lower()
+    if dist.kind == "sdist":
+        return f"{dist.name}|{version_key(str(dist.version))}|sdist"
+    _name, _version, build, tags = parse_wheel_filename(filename)
+    return f"{dist.name}|{version_key(str(dist.version))}|{build}|{','.join(sorted(str(t) for t in tags))}"
 
 
 # ---- reading the core metadata out of an archive -------------------------------------------------

@@ -23,7 +23,7 @@ from app.domain.pep503 import normalize
 from app.domain.status import CLOSED, STATUSES
 from app.formats.base import Format
 from app.formats.http import DataPlane, blob_response, not_modified, reads_through, wants_gzip
-from app.formats.pypi import simple
+from app.formats.pypi import dists, simple
 from app.formats.pypi.upload import FORM_FIELDS_MAX, Form, FormReader, check_archive, check_form, file_attributes
 from app.services import publish, resolve
 from app.upstream import pypi as upstream
@@ -32,7 +32,8 @@ READ_METHODS = ("GET", "HEAD")
 VARY = "Accept, Accept-Encoding"
 INDEX_CACHE_CONTROL = "private, max-age=0, must-revalidate"
 # twine upload publishes at once; files may join a version until it is Archived, Disposed or Deleted.
-RULES = publish.Rules(initial_status="Published", open_statuses=tuple(s for s in STATUSES if s not in CLOSED))
+RULES = publish.Rules(initial_status="Published", open_statuses=tuple(s for s in STATUSES if s not in CLOSED),
+                      version_key=dists.version_key, file_key=dists.file_key)
 
 
 def _coords(project: str) -> Coordinates:

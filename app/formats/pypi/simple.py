@@ -122,10 +122,13 @@ def _iso(dt) -> str:
 
 
 def version_key(v: str):
+    """Index order: PEP 440, except that a local version (2.0.0+build) sorts just below its public
+    release, so nothing that takes the last of equals ever prefers it."""
     try:
-        return (0, Version(v))
+        parsed = Version(v)
     except InvalidVersion:
         return (1, v)
+    return (0, Version(parsed.public), 0 if parsed.local else 1, parsed)
 
 
 # ---- rendering ---------------------------------------------------------------------------------
