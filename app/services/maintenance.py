@@ -204,7 +204,8 @@ def _asset_labels(arca, sha256s: Iterable[str]) -> dict[str, list[dict]]:
 
 def fsck(arca) -> dict:
     """Re-read every referenced blob, recompute its hashes and size; report missing and corrupt
-    blobs with the assets that use them. `ok` is False when anything is wrong."""
+    blobs with the assets that use them (`ok` is False when there are any), and the temporary
+    files uploads left behind (an interrupted upload's; `gc` removes them after its grace period)."""
     store = arca.blobs
     attr_refs = attribute_references(arca)
     referenced = exists().where(Asset.blob_id == Blob.id)
@@ -242,10 +243,12 @@ def fsck(arca) -> dict:
         stored += 1
         if sha256 not in expected and sha256 not in attr_refs and not _has_row(arca, sha256):
             orphans += 1
+    temp = store.clean_temp(datetime.now(timezone.utc), dry_run=True)  # counts, removes nothing
     return {"ok": not bad, "store": store.describe(), "blobs_checked": len(expected),
             "bytes_checked": sum(e["size"] or 0 for e in expected.values()), "assets": n_assets,
             "missing": missing, "corrupt": corrupt, "stored_objects": stored,
-            "unreferenced_blob_rows": unreferenced_rows, "unreferenced_objects": orphans}
+            "unreferenced_blob_rows": unreferenced_rows, "unreferenced_objects": orphans,
+            "temp_files": temp.count, "temp_bytes": temp.bytes}
 
 
 # ---- migrate-storage -------------------------------------------------------------------------------
