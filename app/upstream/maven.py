@@ -19,6 +19,7 @@ from app.formats.maven.paths import MavenPath, parse_checksum, parse_filename
 from app.services import publish, resolve
 from app.services.resolve import Node
 from app.upstream import retained
+from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 
 CONNECTIONS = ("public:maven-central",)
@@ -97,8 +98,8 @@ async def _import(dp: DataPlane, node: Node, mp: MavenPath) -> None:
 def _parse_remote_metadata(resp) -> dict:
     try:
         return {"versions": parse_metadata(resp.content).versions}
-    except ArcaError:
-        return {"versions": []}
+    except ArcaError as exc:
+        raise BadDocument(f"a maven-metadata.xml Arca cannot read ({exc.message})") from None
 
 
 async def metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:

@@ -24,6 +24,7 @@ from app.formats.npm.manifest import version_attributes
 from app.services import publish, resolve
 from app.services.resolve import Node
 from app.upstream import retained
+from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
@@ -47,7 +48,15 @@ def _expected(dist: dict) -> dict | None:
 
 
 def parse_packument(resp, name: str, prefixes: list[str]) -> dict:
-    doc = json.loads(resp.content)
+    try:
+        doc = json.loads(resp.content)
+    except ValueError:
+        raise BadDocument("a packument that is not JSON (or is cut short)") from None
+    if not isinstance(doc, dict):
+        raise BadDocument(f"JSON that is not a packument (a {type(doc).__name__}, not an object)")
+    for key in ("versions", "dist-tags", "time"):
+        if doc.get(key) is not None and not isinstance(doc[key], dict):
+            raise BadDocument(f"a packument whose {key!r} is not an object")
     versions = {}
     for v, m in (doc.get("versions") or {}).items():
         if not isinstance(m, dict) or not npm_names.is_semver(v):

@@ -21,6 +21,7 @@ from app.formats.pypi import dists, simple
 from app.services import publish, resolve
 from app.services.resolve import Node
 from app.upstream import retained
+from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
@@ -47,7 +48,12 @@ def parse_page(resp, project: str, prefixes: list[str]) -> list[dict]:
     ctype = resp.headers.get("content-type", "")
     raw: list[dict] = []
     if "json" in ctype:
-        doc = json.loads(resp.content)
+        try:
+            doc = json.loads(resp.content)
+        except ValueError:
+            raise BadDocument("a project page that is not JSON, though it says it is") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("files", []), list):
+            raise BadDocument("JSON that is not a PEP 691 project page")
         for f in doc.get("files") or []:
             if not isinstance(f, dict):
                 continue
@@ -70,13 +76,13 @@ def parse_page(resp, project: str, prefixes: list[str]) -> list[dict]:
     out = []
     for f in raw:
         try:
-            dist = dists.parse_filename(f["filename"] or "")
+            dist = dists.parse_filename(f["filename"] if isinstance(f["filename"], str) else "")
         except ValidationError:
             continue
         sha = (f["sha256"] or "").lower()
         if dist.name != project or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             continue
-        url = urljoin(page_url, f["href"].split("#", 1)[0])
+        url = urljoin(page_url, f["href"].split("#", 1)[0]) if isinstance(f["href"], str) else ""
         if not is_allowed(url, prefixes):
             continue
         out.append({"filename": dist.filename, "version": str(dist.version), "url": url, "sha256": sha,
@@ -84,7 +90,17 @@ def parse_page(resp, project: str, prefixes: list[str]) -> list[dict]:
                     "yanked": f["yanked"] if isinstance(f["yanked"], (str, bool)) else False,
                     "size": f["size"] if isinstance(f["size"], int) else None,
                     "upload_time": f["upload_time"] if isinstance(f["upload_time"], str) else None})
+    if raw and not out and not any(_names_project(f["filename"], project) for f in raw):
+        # links, but not one to a distribution of this project: a page of something else
+        raise BadDocument(f"a page that links to no distribution of {project} ({len(raw)} links refused)")
     return out
+
+
+def _names_project(filename: object, project: str) -> bool:
+    try:
+        return dists.parse_filename(filename if isinstance(filename, str) else "").name == project
+    except ValidationError:
+        return False
 
 
 def _coords(project: str) -> Coordinates:

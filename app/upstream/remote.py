@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -28,6 +29,7 @@ from app.domain.errors import UpstreamUnavailable, ValidationError
 from app.storage.base import BlobInfo, BlobStore, Hasher, check_expected
 
 MAX_REDIRECTS = 3
+MAX_DOCUMENT = 64 * 1024 * 1024
 PYPI_FILES = "https://files.pythonhosted.org/"
 
 
@@ -42,6 +44,32 @@ def is_allowed(url: str, prefixes: list[str]) -> bool:
     if "/../" in path + "/" or "/./" in path + "/" or "%2e" in path.lower() or "\\" in path:
         return False
     return any(url.startswith(p) for p in prefixes)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A remote's whole answer to a metadata request."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+    url: str
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(_charset(self.headers.get("content-type", "")), errors="replace")
+
+
+def _charset(content_type: str) -> str:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "charset" and value.strip().strip('"'):
+            try:
+                "".encode(value.strip().strip('"'))
+                return value.strip().strip('"')
+            except LookupError:
+                break
+    return "utf-8"
 
 
 class Remotes:
@@ -154,18 +182,23 @@ class Remotes:
             return resp
         raise UpstreamUnavailable(f"Too many redirects from external connection {connection}")
 
-    async def read(self, connection: str, url: str, headers: dict | None = None) -> httpx.Response:
-        """`request` with the whole body read (for metadata documents)."""
+    async def read(self, connection: str, url: str, headers: dict | None = None) -> Answer:
+        """`request` with the whole body read (a metadata document: at most MAX_DOCUMENT bytes)."""
         resp = await self.request(connection, url, headers, stream=True)
         try:
-            await resp.aread()
+            body = bytearray()
+            async for chunk in resp.aiter_bytes():
+                body += chunk
+                if len(body) > MAX_DOCUMENT:
+                    raise UpstreamUnavailable(f"External connection {connection} answered {url} with more than "
+                                              f"{MAX_DOCUMENT} bytes; a metadata document is never that large")
         except httpx.HTTPError as exc:
             self.failed(connection)
             raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
         finally:
             await resp.aclose()
-        return resp
+        return Answer(resp.status_code, resp.headers, bytes(body), str(resp.url))
 
     async def fetch_to_file(self, connection: str, url: str, path: Path, expected: dict,
                             limit: int | None = None) -> BlobInfo:

@@ -8,17 +8,33 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
-import httpx
 from starlette.concurrency import run_in_threadpool
 
 from app.domain.coords import Coordinates
-from app.domain.errors import UpstreamUnavailable
+from app.domain.errors import ArcaError, UpstreamUnavailable
 from app.services import remote_index
 from app.services.context import Arca
+from app.upstream.remote import Answer
+
+
+class BadDocument(ValueError):
+    """A remote's answer is not the document it should be (the parsers say what is wrong)."""
+
+
+# What a parser meeting an answer of the wrong shape may raise.
+UNREADABLE = (BadDocument, ValueError, TypeError, AttributeError, KeyError, IndexError, ArcaError)
+
+
+def _parsed(parse: Callable[[Answer], Any], resp: Answer, connection: str, url: str) -> Any:
+    try:
+        return parse(resp)
+    except UNREADABLE as exc:
+        reason = str(exc) if isinstance(exc, BadDocument) else f"a document Arca cannot read ({type(exc).__name__})"
+        raise UpstreamUnavailable(f"External connection {connection} answered {url} with {reason}") from None
 
 
 async def metadata(arca: Arca, *, repository_id: int, connection: str, coords: Coordinates, display: str | None,
-                   url: str, accept: str, parse: Callable[[httpx.Response], Any]) -> Any:
+                   url: str, accept: str, parse: Callable[[Answer], Any]) -> Any:
     """The parsed remote metadata of one package (None when the remote does not know it)."""
     record = await run_in_threadpool(remote_index.load_record, arca, repository_id, coords)
     if record and record.get("url") == url and time.time() - record.get("fetched", 0) < arca.settings.upstream_max_age:
@@ -39,7 +55,12 @@ async def metadata(arca: Arca, *, repository_id: int, connection: str, coords: C
             await run_in_threadpool(remote_index.save_record, arca, repository_id, coords, display, new, False)
             return record.get("data")
         if resp.status_code == 200:
-            data = parse(resp)
+            try:
+                data = _parsed(parse, resp, connection, url)
+            except UpstreamUnavailable:
+                if record:
+                    return record.get("data")  # what the remote said before still stands
+                raise
             new = {"url": url, "etag": resp.headers.get("etag"), "fetched": time.time(), "data": data}
             changed = not record or record.get("data") != data
             await run_in_threadpool(remote_index.save_record, arca, repository_id, coords, display, new, changed)
