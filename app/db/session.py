@@ -8,7 +8,10 @@ from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from app.domain.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 
@@ -37,7 +40,10 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # pre-ping: connections the server dropped (a restart) are replaced, not handed out; connect and
+    # pool timeouts: an unreachable database is a prompt error, never a hang.
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, pool_timeout=10,
+                         connect_args={"connect_timeout": 5})
 
 
 def alembic_config(url: str):
@@ -55,6 +61,17 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+@contextlib.contextmanager
+def _reachable() -> Iterator[None]:
+    """Connection-level failures (refused, dropped, shutting down, locked past the busy timeout)
+    become DatabaseUnavailable with the driver's first line; other errors pass unchanged."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        reason = str(getattr(exc, "orig", exc) or type(exc).__name__).strip().splitlines()[0][:200]
+        raise DatabaseUnavailable(f"The database is unavailable ({reason}); retry shortly") from exc
+
+
 class Database:
     def __init__(self, url: str):
         self.url = url
@@ -66,20 +83,22 @@ class Database:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """One transaction: committed on success, rolled back on any error."""
-        with self._sessions() as s:
+        """One transaction: committed on success, rolled back on any error. A database that
+        cannot be reached is DatabaseUnavailable (503), whatever the statement."""
+        with _reachable(), self._sessions() as s:
             try:
                 yield s
                 s.commit()
             except BaseException:
-                s.rollback()
+                with contextlib.suppress(OperationalError, InterfaceError):
+                    s.rollback()
                 raise
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction (never commits). Closing releases it without expiring the
         loaded objects, so callers may read their attributes afterwards."""
-        with self._read_sessions() as s:
+        with _reachable(), self._read_sessions() as s:
             yield s
 
     def dispose(self) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 class ArcaError(Exception):
     code = "InternalServerException"
     status = 500
+    retry_after: int | None = None  # seconds, for errors that pass (answered as Retry-After)
 
     def __init__(self, message: str, *, resource_id: str | None = None, resource_type: str | None = None):
         super().__init__(message)
@@ -55,6 +56,16 @@ class PayloadTooLarge(ArcaError):
 class StorageUnavailable(ArcaError):
     code = "InternalServerException"
     status = 503
+    retry_after = 5
+
+
+class DatabaseUnavailable(ArcaError):
+    """The database cannot be reached (stopped, restarting, overloaded): the request changed
+    nothing and may be retried."""
+
+    code = "InternalServerException"
+    status = 503
+    retry_after = 5
 
 
 class UpstreamUnavailable(ArcaError):

@@ -231,6 +231,8 @@ def error_response(fmt: str, exc: ArcaError) -> Response:
     """npm: JSON {"error": ...}; others: the reason as text. The reason also becomes the status
     line's reason phrase (app.http_protocol), which is all twine prints without --verbose."""
     headers = dict(WWW_AUTHENTICATE) if exc.status == 401 else {}
+    if exc.retry_after:
+        headers["Retry-After"] = str(exc.retry_after)
     headers["X-Reason-Phrase"] = reason_phrase(exc.message)
     if fmt == "npm":
         return JSONResponse({"error": exc.message}, status_code=exc.status, headers=headers)

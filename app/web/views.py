@@ -76,7 +76,11 @@ def page(handler, *, public: bool = False):
 
     async def endpoint(request: Request) -> Response:
         arca: Arca = request.app.state.arca
-        ws = await run_in_threadpool(session.load, arca, request)
+        try:
+            ws = await run_in_threadpool(session.load, arca, request)
+        except ArcaError as exc:  # the database is down: no session to read, say so plainly
+            ws = session.WebSession(nonce="-")
+            return _finish(arca, request, ws, _error_page(Ctx(request, arca, ws), exc))
         form = {}
         if request.method == "POST":
             form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
@@ -98,12 +102,20 @@ def page(handler, *, public: bool = False):
         try:
             response = await run_in_threadpool(handler, ctx)
         except ArcaError as exc:
-            titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict"}
-            response = ctx.render("error.html", http_status=exc.status if exc.status < 500 else 500,
-                                  title=titles.get(exc.status, "Error"), problem=exc.message)
+            response = _error_page(ctx, exc)
         return _finish(arca, request, ws, response)
 
     return endpoint
+
+
+TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
+
+
+def _error_page(ctx: Ctx, exc: ArcaError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    status = exc.status if exc.status < 500 or exc.status == 503 else 500
+    return ctx.render("error.html", http_status=status, headers=headers,
+                      title=TITLES.get(exc.status, "Error"), problem=exc.message)
 
 
 # ---- sign in / out ------------------------------------------------------------------------------
