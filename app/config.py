@@ -80,6 +80,9 @@ class Settings:
     log_format: str = "text"
     metrics_token: str | None = None
     webhooks: bool = True
+    # a client that stops sending is dropped after these many seconds (headers / a pause in a body)
+    request_header_timeout: float = 30.0
+    request_body_timeout: float = 30.0
 
     @property
     def secret_key(self) -> str:
@@ -124,6 +127,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         log_format=(env.get("ARCA_LOG_FORMAT") or "text").lower(),
         metrics_token=env.get("ARCA_METRICS_TOKEN") or None,
         webhooks=(env.get("ARCA_WEBHOOKS") or "1") != "0",
+        request_header_timeout=_number(env, "ARCA_REQUEST_HEADER_TIMEOUT", 30.0, float),
+        request_body_timeout=_number(env, "ARCA_REQUEST_BODY_TIMEOUT", 30.0, float),
     )
 
 
