@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from app.api.context import OpContext, page
-from app.api.ops_packages import coords
+from app.api.context import coords
 from app.db.models import Domain, Package, Repository, Tag
 from app.domain.errors import ValidationError
 from app.services import authz, domains, package_groups as pg
