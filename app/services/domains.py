@@ -60,11 +60,10 @@ def owned_domain(arca: Arca, s: Session, name: str | None, owner: str | None = N
 
 
 def domain_for(arca: Arca, s: Session, principal: Principal, action: str, name: str | None,
-               owner: str | None = None, resource_arn: str | None = None) -> Domain:
-    """The domain an operation names, after its owner and the caller's permission are checked
-    (on `resource_arn` when the operation addresses something inside the domain)."""
+               owner: str | None = None) -> Domain:
+    """The domain an operation names, after its owner and the caller's permission are checked."""
     d = owned_domain(arca, s, name, owner)
-    authz.require(arca, s, principal, action, d, resource_arn=resource_arn)
+    authz.require(arca, s, principal, action, d)
     return d
 
 
@@ -281,7 +280,8 @@ def delete_repository(arca: Arca, principal: Principal, domain: str, repository:
                       owner: str | None = None) -> dict:
     with arca.db.session() as s:
         d, r = repository_for(arca, s, principal, "codeartifact:DeleteRepository", domain, repository, owner)
-        users = s.scalars(select(Repository.name).join(RepositoryUpstream, RepositoryUpstream.repository_id == Repository.id)
+        users = s.scalars(select(Repository.name)
+                          .join(RepositoryUpstream, RepositoryUpstream.repository_id == Repository.id)
                           .where(RepositoryUpstream.upstream_id == r.id)).all()
         if users:
             raise Conflict(f"Repository {r.name} is an upstream of {', '.join(sorted(users))}; remove it there first",

@@ -11,25 +11,31 @@ from app.domain.coords import Coordinates
 from app.domain.errors import ValidationError
 from app.services import authz, package_groups as pg
 from app.services.context import Arca, Principal
-from app.services.domains import owned_domain
+from app.services.domains import domain_for, owned_domain
 from app.services.paging import page_of
 from app.services.rows import put_tags
 
 KEEP = object()  # UpdatePackageGroup: a field the request leaves out stays as it is
 
 
-def _require(arca: Arca, s: Session, principal: Principal, action: str, d: Domain, pattern: str | None) -> None:
-    """The caller may do `action` on the group `pattern` (None: on the domain's groups at large)."""
-    arn = pg.group_arn(arca.region, arca.account, d.name, pattern) if pattern else None
-    authz.require(arca, s, principal, action, d, resource_arn=arn)
+def _require(arca: Arca, s: Session, principal: Principal, action: str, d: Domain, pattern: str) -> None:
+    """The caller may do `action` on the group `pattern` (whether it exists or not)."""
+    authz.require(arca, s, principal, action, d, resource_arn=pg.group_arn(arca.region, arca.account, d.name, pattern))
+
+
+def _pattern_in(arca: Arca, s: Session, principal: Principal, action: str, domain: str, pattern: str,
+                owner: str | None) -> tuple[Domain, pg.Pattern]:
+    """The domain and the parsed pattern an operation names, after the caller's permission on it."""
+    d = owned_domain(arca, s, domain, owner)
+    p = pg.parse_pattern(pattern)
+    _require(arca, s, principal, action, d, p.text)
+    return d, p
 
 
 def _group(arca: Arca, s: Session, principal: Principal, action: str, domain: str, pattern: str,
            owner: str | None) -> tuple[pg.Groups, pg.Group]:
     """The domain's groups and the existing group `pattern`, after the caller's permission on it."""
-    d = owned_domain(arca, s, domain, owner)
-    p = pg.parse_pattern(pattern)
-    _require(arca, s, principal, action, d, p.text)
+    d, p = _pattern_in(arca, s, principal, action, domain, pattern, owner)
     groups = pg.Groups.load(s, d)
     return groups, groups.get(p.text)
 
@@ -37,9 +43,7 @@ def _group(arca: Arca, s: Session, principal: Principal, action: str, domain: st
 def create_group(arca: Arca, principal: Principal, domain: str, pattern: str, description: str | None = None,
                  contact_info: str | None = None, tags: list | None = None, owner: str | None = None) -> dict:
     with arca.db.session() as s:
-        d = owned_domain(arca, s, domain, owner)
-        p = pg.parse_pattern(pattern)
-        _require(arca, s, principal, "codeartifact:CreatePackageGroup", d, p.text)
+        d, p = _pattern_in(arca, s, principal, "codeartifact:CreatePackageGroup", domain, pattern, owner)
         pg.create(s, d, p.text, description, contact_info)
         put_tags(s, pg.group_arn(arca.region, arca.account, d.name, p.text), tags)
         s.flush()
@@ -85,8 +89,7 @@ def delete_group(arca: Arca, principal: Principal, domain: str, pattern: str, ow
 def list_groups(arca: Arca, principal: Principal, domain: str, prefix: str | None = None, max_results=None,
                 next_token: str | None = None, owner: str | None = None) -> dict:
     with arca.db.read() as s:
-        d = owned_domain(arca, s, domain, owner)
-        _require(arca, s, principal, "codeartifact:ListPackageGroups", d, None)
+        d = domain_for(arca, s, principal, "codeartifact:ListPackageGroups", domain, owner)
         groups = pg.Groups.load(s, d)
         items = [pg.description(arca, groups, g) for g in groups.sorted() if not prefix or g.text.startswith(prefix)]
     return page_of(items, "packageGroups", max_results, next_token)
@@ -116,9 +119,7 @@ def list_associated_packages(arca: Arca, principal: Principal, domain: str, patt
     """Packages (of every repository in the domain) whose most specific group is this one. With
     `preview` the group need not exist: the answer is what would be associated if it did."""
     with arca.db.read() as s:
-        d = owned_domain(arca, s, domain, owner)
-        p = pg.parse_pattern(pattern)
-        _require(arca, s, principal, "codeartifact:ListAssociatedPackages", d, p.text)
+        d, p = _pattern_in(arca, s, principal, "codeartifact:ListAssociatedPackages", domain, pattern, owner)
         groups = pg.Groups.load(s, d)
         if preview and p.text not in groups.by_text:
             groups.by_text[p.text] = pg.Group(p, None, d.created_at)
