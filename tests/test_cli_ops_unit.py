@@ -8,7 +8,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from app import cli_ops
+from app.cli import ops as cli_ops
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app import login
+from app.cli import login
 from tests import npm_support as ns
 from tests import pypi_support as ps
 from tests.support.server import ARCA, VENV_BIN, clean_env, require_tool

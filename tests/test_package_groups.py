@@ -233,41 +233,44 @@ def db(tmp_path):
 
 
 def _setup(arca):
-    from app.services import domains, packages as pk
+    from app.domain.coords import Coordinates
+    from app.domain.status import PUBLISHED
+    from app.services import domains, rows
+    from app.services.context import Principal
 
-    domains.create_domain(arca, "acme")
+    admin = Principal(0, "admin", True, f"arn:aws:iam::{arca.account}:user/admin")
+    domains.create_domain(arca, admin, "acme")
+    for r in ("proxy", "internal"):
+        domains.create_repository(arca, admin, "acme", r)
     with arca.db.session() as s:
-        d = domains.get_domain(s, "acme")
-        for r in ("proxy", "internal"):
-            domains.create_repository(arca, s, d, r, None, None, None)
-        repo = domains.get_repository(s, d, "internal")
-        p = pk.get_or_create_package(s, repo, pk.Coordinates("npm", "acme", "ui"))
-        pk.get_or_create_version(s, p, "1.0.0", status=pk.PUBLISHED)
+        repo = domains.get_repository(s, domains.get_domain(s, "acme"), "internal")
+        p = rows.get_or_create_package(s, repo, Coordinates("npm", "acme", "ui"))
+        rows.get_or_create_version(s, p, "1.0.0", status=PUBLISHED)
 
 
 def test_check_upstream_allowed(db):
-    from app.services import domains
+    from app.services import domains, origins
 
     _setup(db)
     with db.db.session() as s:
         d = domains.get_domain(s, "acme")
         proxy, internal = domains.get_repository(s, d, "proxy"), domains.get_repository(s, d, "internal")
-        pg.check_upstream_allowed(s, d, proxy, "npm", "@acme", "ui", external=True)
+        origins.check_upstream_allowed(s, d, proxy, "npm", "@acme", "ui", external=True)
         # published internally in `internal`: upstream is BLOCKed there by default (dependency confusion)
         with pytest.raises(AccessDenied) as exc:
-            pg.check_upstream_allowed(s, d, internal, "npm", "acme", "ui", external=True)
+            origins.check_upstream_allowed(s, d, internal, "npm", "acme", "ui", external=True)
         assert "upstream=BLOCK" in exc.value.message
         row = pg.create(s, d, "/npm/acme/*", None, None)
         row.restrictions = {"EXTERNAL_UPSTREAM": "BLOCK", "INTERNAL_UPSTREAM": "ALLOW_SPECIFIC_REPOSITORIES"}
         row.allowed_repositories = {"INTERNAL_UPSTREAM": ["proxy"]}
         s.flush()
         with pytest.raises(AccessDenied) as exc:
-            pg.check_upstream_allowed(s, d, proxy, "npm", "acme", "left-pad", external=True)
+            origins.check_upstream_allowed(s, d, proxy, "npm", "acme", "left-pad", external=True)
         assert "EXTERNAL_UPSTREAM is BLOCKed" in exc.value.message
-        pg.check_upstream_allowed(s, d, proxy, "npm", "acme", "left-pad", external=False)
-        pg.check_upstream_allowed(s, d, proxy, "npm", "", "left-pad", external=True)  # not in the group
-        pg.check_publish_allowed(s, d, proxy, "npm", "acme", "left-pad")
+        origins.check_upstream_allowed(s, d, proxy, "npm", "acme", "left-pad", external=False)
+        origins.check_upstream_allowed(s, d, proxy, "npm", "", "left-pad", external=True)  # not in the group
+        origins.check_publish_allowed(s, d, proxy, "npm", "acme", "left-pad")
         row.restrictions = {**row.restrictions, "PUBLISH": "BLOCK"}
         s.flush()
         with pytest.raises(AccessDenied):
-            pg.check_publish_allowed(s, d, internal, "npm", "@acme", "ui")
+            origins.check_publish_allowed(s, d, internal, "npm", "@acme", "ui")

@@ -7,8 +7,7 @@ from typing import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
-from app.api.context import OpContext
-from app.api.ops_packages import coords
+from app.api.context import OpContext, coords
 from app.domain.errors import ValidationError
 from app.domain.names import check_coordinate
 from app.domain.status import UNFINISHED

@@ -142,9 +142,9 @@ async def control_plane(request: Request) -> Response:
 
 
 async def _get_asset(ctx: OpContext) -> Response:
-    asset, version, _pkg = await run_in_threadpool(op.asset_for_download, ctx)
-    headers = {"X-AssetName": asset.name, "X-PackageVersion": version.version,
-               "X-PackageVersionRevision": version.revision}
+    asset = await run_in_threadpool(op.asset_for_download, ctx)
+    headers = {"X-AssetName": asset.name, "X-PackageVersion": asset.version,
+               "X-PackageVersionRevision": asset.version_revision}
     # Always the bytes themselves: SDKs do not follow a redirect for this operation.
-    return StreamingResponse(ctx.arca.blobs.open_chunks(asset.blob.sha256), media_type="application/octet-stream",
-                             headers={**headers, "Content-Length": str(asset.blob.size)})
+    return StreamingResponse(ctx.arca.blobs.open_chunks(asset.sha256), media_type="application/octet-stream",
+                             headers={**headers, "Content-Length": str(asset.size)})

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from app.auth.tokens import TokenSigner
 from app.config import Settings, load_secret_key
 from app.db.session import Database, upgrade
+from app.domain.coords import Coordinates
 from app.observability import hooks
 from app.services.caches import Caches
 from app.storage import BlobStore, open_blob_store
@@ -30,6 +31,16 @@ class RepoRef:
     repository_id: int
     repository: str
     external_connection: str | None
+
+
+@dataclass(frozen=True)
+class PackageAt:
+    """A package as the control plane names it: domain, repository, coordinates."""
+
+    domain: str
+    repository: str
+    coords: Coordinates
+    owner: str | None = None
 
 
 @dataclass

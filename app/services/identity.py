@@ -20,6 +20,7 @@ from app.domain.errors import Conflict, NotFound, ValidationError
 from app.observability.context import info as request_info
 from app.services.caches import MISS
 from app.services.context import Arca, Principal
+from app.services.domains import domain_for
 
 def _principal(arca: Arca, user: User) -> Principal:
     return Principal(user.id, user.name, user.is_admin, user_arn(arca.account, user.name))
@@ -83,6 +84,14 @@ def principal_by_id(arca: Arca, user_id: int) -> Principal | None:
         user = s.get(User, user_id)
         value = None if user is None else _principal(arca, user)
     return arca.caches.principals.put(user_id, value)
+
+
+def get_authorization_token(arca: Arca, principal: Principal, domain: str, duration: int | None,
+                            owner: str | None = None) -> dict:
+    """GetAuthorizationToken: a token for `domain`, once the caller may have one."""
+    with arca.db.read() as s:
+        name = domain_for(arca, s, principal, "codeartifact:GetAuthorizationToken", domain, owner).name
+    return issue_token(arca, principal, name, duration)
 
 
 def issue_token(arca: Arca, principal: Principal, domain: str, duration: int | None) -> dict:

@@ -36,10 +36,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Domain, PackageGroup, Repository, Tag
+from app.db.models import Domain, PackageGroup, Repository
 from app.domain.errors import Conflict, NotFound, ValidationError
 from app.domain.names import COORD_RE, FORMATS
 from app.domain.pep503 import normalize as pep503
+from app.services.rows import drop_tags
 
 ROOT = "/*"
 TYPES = ("EXTERNAL_UPSTREAM", "INTERNAL_UPSTREAM", "PUBLISH")
@@ -294,7 +295,7 @@ def description(arca, groups: Groups, g: Group) -> dict:
 
 # ---- writes --------------------------------------------------------------------------------------
 
-def _check_text(kind: str, value: str | None) -> str | None:
+def check_text(kind: str, value: str | None) -> str | None:
     if value is not None and (not isinstance(value, str) or len(value) > 1000):
         raise ValidationError(f"{kind} must be a string of at most 1000 characters")
     return value
@@ -302,8 +303,8 @@ def _check_text(kind: str, value: str | None) -> str | None:
 
 def create(s: Session, domain: Domain, pattern: str, description_: str | None, contact: str | None) -> PackageGroup:
     p = parse_pattern(pattern)
-    _check_text("description", description_)
-    _check_text("contactInfo", contact)
+    check_text("description", description_)
+    check_text("contactInfo", contact)
     if p.text == ROOT or s.scalar(select(PackageGroup.id).where(PackageGroup.domain_id == domain.id,
                                                                 PackageGroup.pattern == p.text)):
         raise Conflict(f"Package group {p.text} already exists in domain {domain.name}",
@@ -380,6 +381,6 @@ def delete(arca, s: Session, groups: Groups, g: Group) -> dict:
     if g.text == ROOT:
         raise ValidationError("The root package group /* cannot be deleted")
     out = description(arca, groups, g)
-    s.execute(Tag.__table__.delete().where(Tag.resource_arn == out["arn"]))
+    drop_tags(s, out["arn"])
     s.delete(g.row)
     return out

@@ -21,8 +21,8 @@ from app.domain.status import ARCHIVED, DELETED, DISPOSED, PUBLISHED, STATUS_TAR
 from app.domain.views import PackageState, PackageView, document_rev
 from app.services import authz, publish, rows
 from app.services.catalog import package_summary
-from app.services.context import Arca, Principal, RepoRef
-from app.services.domains import repository_for
+from app.services.context import Arca, PackageAt, Principal, RepoRef
+from app.services.domains import package_for, repository_for
 from app.services.origins import check_modes, check_publish_allowed
 from app.services.resolve import package_view
 from app.storage.base import BlobInfo
@@ -30,21 +30,6 @@ from app.storage.base import BlobInfo
 MAX_BATCH = 100
 COPYABLE = (PUBLISHED, UNLISTED, ARCHIVED)
 DELETE_VERSIONS = "codeartifact:DeletePackageVersions"
-
-
-@dataclass(frozen=True)
-class PackageAt:
-    """A package as the control plane names it: domain, repository, coordinates."""
-
-    domain: str
-    repository: str
-    coords: Coordinates
-    owner: str | None = None
-
-
-def _package(arca: Arca, s: Session, principal: Principal, action: str, at: PackageAt) -> Package:
-    _d, r = repository_for(arca, s, principal, action, at.domain, at.repository, at.owner)
-    return rows.get_package(s, r, at.coords)
 
 
 # ---- the batch shape -------------------------------------------------------------------------------
@@ -127,27 +112,27 @@ def remove(s: Session, pkg: Package, versions: list[str], expected: str | None =
 def update_versions_status(arca: Arca, principal: Principal, at: PackageAt, versions: list[str] | None,
                            target: str, expected: str | None = None, revisions: dict | None = None) -> dict:
     with arca.db.session() as s:
-        pkg = _package(arca, s, principal, "codeartifact:UpdatePackageVersionsStatus", at)
+        _r, pkg = package_for(arca, s, principal, "codeartifact:UpdatePackageVersionsStatus", at)
         return change_status(s, pkg, versions, target, expected, revisions)
 
 
 def dispose_versions(arca: Arca, principal: Principal, at: PackageAt, versions: list[str] | None,
                      expected: str | None = None, revisions: dict | None = None) -> dict:
     with arca.db.session() as s:
-        pkg = _package(arca, s, principal, "codeartifact:DisposePackageVersions", at)
+        _r, pkg = package_for(arca, s, principal, "codeartifact:DisposePackageVersions", at)
         return dispose(s, pkg, versions, expected, revisions)
 
 
 def delete_versions(arca: Arca, principal: Principal, at: PackageAt, versions: list[str] | None,
                     expected: str | None = None) -> dict:
     with arca.db.session() as s:
-        pkg = _package(arca, s, principal, DELETE_VERSIONS, at)
+        _r, pkg = package_for(arca, s, principal, DELETE_VERSIONS, at)
         return remove(s, pkg, versions, expected)
 
 
 def delete_package(arca: Arca, principal: Principal, at: PackageAt) -> dict:
     with arca.db.session() as s:
-        pkg = _package(arca, s, principal, "codeartifact:DeletePackage", at)
+        _r, pkg = package_for(arca, s, principal, "codeartifact:DeletePackage", at)
         summary = package_summary(s, pkg)
         s.delete(pkg)
         return summary

@@ -26,3 +26,17 @@ def next_token(offset: int, limit: int, got: int) -> str | None:
     if got <= limit:
         return None
     return base64.urlsafe_b64encode(json.dumps({"o": offset + limit}).encode()).decode()
+
+
+def with_next_token(out: dict, offset: int, limit: int, got: int) -> dict:
+    """`out` with the nextToken of a page that fetched `got` rows (limit+1 when there are more)."""
+    token = next_token(offset, limit, got)
+    if token:
+        out["nextToken"] = token
+    return out
+
+
+def page_of(items: list, key: str, max_results=None, token: str | None = None) -> dict:
+    """One page of a list built in memory, as `{key: [...], "nextToken": ...}`."""
+    limit, offset = page_args(max_results, token)
+    return with_next_token({key: items[offset:offset + limit]}, offset, limit, len(items[offset:offset + limit + 1]))

@@ -3,7 +3,8 @@
 Only services call these (publish, packages, resolve): they find and create packages, versions,
 blob rows and assets race-safely (the unique constraint decides; the loser re-reads the winner's
 row), mark every change on the package (`bump`), and keep npm's dist-tags consistent. Every
-change bumps `Package.revision`, which validates cached documents on every node."""
+change bumps `Package.revision`, which validates cached documents on every node. The tags of
+domains, repositories and package groups are rows too (`put_tags`, `drop_tags`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Asset, Blob, DistTag, Domain, Package, PackageVersion, Repository, utcnow
+from app.db.models import Asset, Blob, DistTag, Domain, Package, PackageVersion, Repository, Tag, utcnow
 from app.domain.coords import Coordinates
 from app.domain.errors import Conflict, NotFound
 from app.domain.status import PUBLISHED
@@ -208,3 +209,16 @@ def ensure_latest(s: Session, pkg: Package, version: str) -> None:
     if pkg.format == "npm" and s.get(DistTag, (pkg.id, "latest")) is None:
         s.add(DistTag(package_id=pkg.id, tag="latest", version=version))
         s.flush()
+
+
+# ---- tags ------------------------------------------------------------------------------------------
+
+def put_tags(s: Session, arn: str, tags: list | None) -> None:
+    for t in tags or []:
+        s.merge(Tag(resource_arn=arn, key=t["key"], value=t["value"]))
+
+
+def drop_tags(s: Session, arn: str, *, prefix: bool = False) -> None:
+    """The tags of a deleted resource (`prefix`: of every resource whose ARN starts with `arn`)."""
+    match = Tag.resource_arn.startswith(arn, autoescape=True) if prefix else Tag.resource_arn == arn
+    s.execute(Tag.__table__.delete().where(match))
