@@ -10,9 +10,13 @@ import pytest
 from tests.npm_support import make_tarball, publish_body
 from tests.pypi_support import form_for, raw_upload, wheel_bytes, wheel_filename
 
-# A "POM" that a browser would render as XHTML and whose script would run on Arca's origin.
+# A POM with the right coordinates that a browser would still render as XML with an XHTML script
+# in it, which would run on Arca's origin.
 EVIL_POM = b"""<?xml version="1.0"?>
-<html xmlns="http://www.w3.org/1999/xhtml"><body><script>document.title='pwned'</script></body></html>
+<project xmlns="http://maven.apache.org/POM/4.0.0" xmlns:h="http://www.w3.org/1999/xhtml">
+  <modelVersion>4.0.0</modelVersion><groupId>com.evil</groupId><artifactId>page</artifactId><version>1.0</version>
+  <description><h:script>document.title='pwned'</h:script></description>
+</project>
 """
 
 
