@@ -16,9 +16,8 @@ import pytest
 from app import login
 from tests import npm_support as ns
 from tests import pypi_support as ps
-from tests.support.server import ARCA, VENV_BIN, clean_env, require_tool
+from tests.support.server import ARCA, clean_env, require_tool
 
-AWS = str(VENV_BIN / "aws")
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +79,7 @@ def versions(server, domain, repo, fmt, package) -> list[str]:
 
 def test_aws_cli_login_pip(server, repos, tmp_path):
     env = home_env(server, tmp_path)
-    out = run([AWS, "codeartifact", "login", "--tool", "pip", "--domain", repos, "--repository", "py",
+    out = run([require_tool("aws"), "codeartifact", "login", "--tool", "pip", "--domain", repos, "--repository", "py",
                "--endpoint-url", server.url], env)
     assert "Successfully configured pip" in out.stdout
     listed = run([sys.executable, "-m", "pip", "config", "list"], env).stdout
@@ -90,7 +89,7 @@ def test_aws_cli_login_pip(server, repos, tmp_path):
 
 def test_aws_cli_login_twine(server, repos, tmp_path):
     env = home_env(server, tmp_path)
-    run([AWS, "codeartifact", "login", "--tool", "twine", "--domain", repos, "--repository", "py",
+    run([require_tool("aws"), "codeartifact", "login", "--tool", "twine", "--domain", repos, "--repository", "py",
          "--endpoint-url", server.url], env)
     rc = configparser.ConfigParser()
     rc.read(tmp_path / ".pypirc")
@@ -103,15 +102,15 @@ def test_aws_cli_login_twine(server, repos, tmp_path):
 
 
 def test_aws_cli_login_npm(server, repos, tmp_path):
-    require_tool("npm")
+    npm = require_tool("npm")
     env = home_env(server, tmp_path, NPM_CONFIG_USERCONFIG=str(tmp_path / "npmrc"))
-    run([AWS, "codeartifact", "login", "--tool", "npm", "--domain", repos, "--repository", "js",
+    run([require_tool("aws"), "codeartifact", "login", "--tool", "npm", "--domain", repos, "--repository", "js",
          "--endpoint-url", server.url], env)
     text = (tmp_path / "npmrc").read_text()
     assert f"registry={server.endpoint(repos, 'npm', 'js')}" in text
     assert f"//{server.hostport}/{repos}/npm/js/:_authToken=" in text
     project = ns.write_consumer(tmp_path / "app", {"login-lib": "^1.0.0"})
-    run(["npm", "install"], env, cwd=project)
+    run([npm, "install"], env, cwd=project)
     assert ns.installed_version(project, "login-lib") == "1.0.0"
 
 
@@ -165,7 +164,7 @@ def test_arca_login_twine(server, repos, tmp_path):
 
 
 def test_arca_login_npm_and_scope(server, repos, tmp_path):
-    require_tool("npm")
+    npm = require_tool("npm")
     rc = tmp_path / "npmrc"
     rc.write_text("fund=false\nregistry=https://registry.npmjs.org/\n")
     env = home_env(server, tmp_path, NPM_CONFIG_USERCONFIG=str(rc))
@@ -175,7 +174,7 @@ def test_arca_login_npm_and_scope(server, repos, tmp_path):
     assert [x for x in lines if x.startswith("registry=")] == [f"registry={server.endpoint(repos, 'npm', 'js')}"]
     assert mode(rc) == 0o600
     project = ns.write_consumer(tmp_path / "app", {"login-lib": "1.0.0"})
-    run(["npm", "install"], env, cwd=project)
+    run([npm, "install"], env, cwd=project)
     assert ns.installed_version(project, "login-lib") == "1.0.0"
     arca_login(env, "--tool", "npm", "--domain", repos, "--repository", "js", "--namespace", "acme")
     text = rc.read_text()

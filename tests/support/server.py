@@ -198,12 +198,12 @@ def start_server(root: Path, *, workers: int = 1, env: dict | None = None,
 
 
 def require_tool(name: str) -> str:
-    """A client binary a test needs: missing is a failure in CI (CI=true), a skip elsewhere."""
-    path = shutil.which(name) or (str(VENV_BIN / name) if (VENV_BIN / name).exists() else None)
+    """A binary a test needs: the virtualenv's own (pip-installed tools such as aws, twine, uv) before
+    PATH. Missing is a failure, everywhere: scripts/test installs every tool the suite uses."""
+    venv = VENV_BIN / name
+    path = str(venv) if venv.exists() else shutil.which(name)
     if path:
         return path
     import pytest
 
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
+    pytest.fail(f"{name} is not installed: scripts/test installs every tool the tests need", pytrace=False)
