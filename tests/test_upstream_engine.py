@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import sys
 import threading
 import time
 
@@ -13,8 +12,8 @@ import httpx
 import pytest
 
 from tests.pypi_support import form_for, raw_upload, wheel_bytes, wheel_filename
-from tests.support.server import free_port, start_server
-from tests.upstream_support import Process, Remote
+from tests.support.server import start_server
+from tests.upstream_support import Remote, start_static
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
@@ -154,9 +153,7 @@ def test_remote_metadata_reused_for_max_age(tmp_path, unique):
     (files / "simple" / name / "index.html").write_text(
         f'<a href="../../packages/{wheel_filename(name, "1.0")}#sha256={hashlib.sha256(data).hexdigest()}">'
         f'{wheel_filename(name, "1.0")}</a>')
-    port = free_port()
-    static = Process([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
-                      files], f"http://127.0.0.1:{port}", tmp_path / "static.log", ready="/")
+    static = start_static(files, tmp_path / "static.log")
     remote = Remote(static.url)
     srv = start_server(tmp_path / "arca", env={"ARCA_EXTERNAL_PUBLIC_PYPI": f"{remote.url}/simple/",
                                               "ARCA_UPSTREAM_MAX_AGE": "300"})
