@@ -4,7 +4,6 @@ so that the tools then work against Arca unchanged."""
 from __future__ import annotations
 
 import configparser
-import json
 import stat
 import subprocess
 import sys
@@ -238,4 +237,4 @@ def test_config_writers_are_idempotent():
     assert login.npmrc_config(npmrc, "http://h:1/d/npm/r/", "U", None).count("_authToken") == 1
     xml = login.maven_settings("", "http://h:1/d/maven/r/", "codeartifact")
     assert login.maven_settings(xml, "http://h:1/d/maven/r/", "codeartifact") == xml
-    assert json.dumps(login.TOOLS)  # every tool maps to a repository format
+    assert login.TOOLS == {"pip": "pypi", "twine": "pypi", "npm": "npm", "maven": "maven"}  # tool -> format
