@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
+from tests.support.checks import stored_assets
 from tests.support.server import start_server
 from tests.upstream_support import Remote, start_static
 
@@ -85,13 +86,8 @@ def chain(arca, unique):
 
 
 def _assets(arca, d, repo, group, artifact, version):
-    c = arca.boto()
-    try:
-        out = c.list_package_version_assets(domain=d, repository=repo, format="maven", namespace=group,
-                                            package=artifact, packageVersion=version)
-    except c.exceptions.ResourceNotFoundException:
-        return []
-    return sorted(a["name"] for a in out["assets"])
+    return stored_assets(arca.boto(), domain=d, repository=repo, format="maven", namespace=group, package=artifact,
+                         version=version)
 
 
 def _get(arca, d, repo, path):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
-import shutil
 import time
 
 import httpx
 import pytest
 
 from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload, wait_for, wheel_filename
+from tests.support.checks import stored_versions
 from tests.support.server import clean_env, start_server
 from tests.upstream_support import Remote, start_pypiserver
 
@@ -63,12 +62,7 @@ def _pip_install(arca, d, repo, target, *reqs, check=True):
 
 
 def _versions(arca, d, repo, name):
-    c = arca.boto()
-    try:
-        r = c.list_package_versions(domain=d, repository=repo, format="pypi", package=name)
-    except c.exceptions.ResourceNotFoundException:
-        return []
-    return sorted(v["version"] for v in r["versions"])
+    return sorted(stored_versions(arca.boto(), domain=d, repository=repo, format="pypi", package=name))
 
 
 def _get(arca, d, repo, path, **headers):
