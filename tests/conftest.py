@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from tests.maven_support import maven_local_repo, mvn  # noqa: F401  (fixtures: one local repository per worker)
 from tests.support.server import ArcaServer, start_server
 
 

@@ -16,7 +16,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.maven_support import mvn  # noqa: F401  (module-scoped fixture)
 from tests.npm_support import Registry, write_npmrc
 from tests.pypi_support import make_wheel, twine_upload, wait_for
 from tests.support.server import start_server

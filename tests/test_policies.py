@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from tests import npm_support as ns
 from tests import pypi_support as ps
-from tests.maven_support import mvn  # noqa: F401  (module-scoped fixture)
 
 ACCOUNT = "000000000000"
 

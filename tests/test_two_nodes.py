@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
+from tests.maven_support import Mvn
 from tests.npm_support import Registry, make_tarball, publish_body, write_npmrc
 from tests.pypi_support import make_wheel, raw_upload, form_for, twine_upload, wheel_bytes, wheel_filename
 from tests.support.server import ArcaServer, fresh_database_url, shared_s3_env, start_server
@@ -118,7 +118,7 @@ def test_maven_deploys_through_both_nodes(nodes, mvn):
         if not hasattr(local, "mvn"):
             with lock:
                 n = next(copies)
-            repo = mvn.work.parent / f"repo-{n}"
+            repo = mvn.work / f"repo-{n}"
             if not repo.exists():
                 shutil.copytree(mvn.local_repo, repo, symlinks=True)
             local.mvn = Mvn(mvn.mvn, repo, mvn.work / f"w{n}")

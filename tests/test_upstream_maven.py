@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
 from tests.support.checks import stored_assets
 from tests.support.server import start_server
 from tests.upstream_support import Remote, start_static
