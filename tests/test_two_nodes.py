@@ -36,13 +36,15 @@ def pg_url(tmp_path_factory):
     import tempfile
 
     d = Path(tempfile.mkdtemp(prefix="arca-pg."))  # not under pytest's 0700 tmp root: postgres must reach it
-    url = subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "start", str(d)], check=True, capture_output=True,
-                         text=True, timeout=120).stdout.strip()
-    os.environ["ARCA_TEST_DATABASE_URL"] = url
-    yield url
-    del os.environ["ARCA_TEST_DATABASE_URL"]
-    subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "stop", str(d)], timeout=60)
-    shutil.rmtree(d, ignore_errors=True)
+    try:
+        url = subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "start", str(d)], check=True,
+                             capture_output=True, text=True, timeout=120).stdout.strip()
+        os.environ["ARCA_TEST_DATABASE_URL"] = url
+        yield url
+    finally:  # the environment is the whole test process's: restored even when the module fails
+        os.environ.pop("ARCA_TEST_DATABASE_URL", None)
+        subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "stop", str(d)], timeout=60)
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +57,12 @@ def nodes(tmp_path_factory, pg_url):
     b = ArcaServer(root=root / "b", env={**a.env, "ARCA_DATA_DIR": str(root / "b" / "storage")},
                    access_key=a.access_key, log_level="info")
     (root / "b").mkdir()
-    b.start()
-    yield a, b
-    a.stop()
-    b.stop()
+    try:
+        b.start()
+        yield a, b
+    finally:
+        b.stop()
+        a.stop()
 
 
 def _pair(nodes, domain):
