@@ -70,7 +70,7 @@ def test_post_without_or_with_a_wrong_csrf_token_is_refused_and_changes_nothing(
     assert c.get("/ui/").status_code == 200  # still signed in
 
 
-def test_untrusted_readme_description_and_names_render_inert(server, browser, unique):
+def test_untrusted_readme_description_and_names_render_inert(server, browser, shot, unique):
     domain, repo = f"d{unique}", "web"
     server.create_repo(domain, repo, description="Front end " + XSS)
     seed_version(server, domain, repo, "npm", "", "evil-pkg", "1.0.0", summary="Summary " + XSS,
