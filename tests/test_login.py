@@ -20,9 +20,8 @@ from tests.support.server import ARCA, clean_env, require_tool
 
 
 @pytest.fixture(scope="module")
-def repos(server):
+def repos(server, tmp_path_factory):
     """One domain with a PyPI repository holding `login-demo 1.0` and an npm one holding `login-lib`."""
-    import tempfile
     import uuid
 
     domain = f"l{uuid.uuid4().hex[:8]}"
@@ -31,7 +30,7 @@ def repos(server):
     c.create_repository(domain=domain, repository="py")
     c.create_repository(domain=domain, repository="js")
     token = server.token(domain)
-    work = Path(tempfile.mkdtemp())
+    work = tmp_path_factory.mktemp("login-repos")  # it was a tempfile.mkdtemp() nobody removed
     ps.twine_upload(server.endpoint(domain, "pypi", "py"), token, [ps.make_wheel(work, "login-demo", "1.0")])
     reg = ns.Registry(server, domain, "js", token, work / "npm-admin")
     ns.write_npmrc(reg.npmrc, reg.url, token)
