@@ -1,26 +1,28 @@
 #!/usr/bin/env python3
-"""Render docs/api.md from a run of tests/test_api_conformance.py.
+"""Render docs/api.md from a run of tests/test_api_conformance.py (scripts/gen-api-doc does both).
 
-    .venv/bin/pytest -q -n 2 tests/test_api_conformance.py
-    .venv/bin/python scripts/gen_api_doc.py            # writes docs/api.md
-    .venv/bin/python scripts/gen_api_doc.py --check    # also fails if an operation was not verified
+    ARCA_API_RESULTS=/tmp/r .venv/bin/pytest -q -n 2 tests/test_api_conformance.py
+    .venv/bin/python scripts/gen_api_doc.py --results /tmp/r           # writes docs/api.md
+    .venv/bin/python scripts/gen_api_doc.py --results /tmp/r --check   # also fails if an operation was not verified
+    .venv/bin/python scripts/gen_api_doc.py --results /tmp/r --drift   # writes nothing; fails if docs/api.md differs
 
-The test writes one JSON file per pytest worker into test-artifacts/api-conformance/; the files of
-the newest run are merged here. Nothing in the table is written by hand: method and URI come from
+The test writes one JSON file per pytest worker into $ARCA_API_RESULTS; the files of the newest
+run there are merged here. Nothing in the table is written by hand: method and URI come from
 botocore's service model, the state from what the test observed.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
 import sys
 from pathlib import Path
 
 import botocore.session
 
 ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "test-artifacts" / "api-conformance"
 OUT = ROOT / "docs" / "api.md"
 
 GROUPS = [
@@ -49,10 +51,10 @@ NEVER_RAISED = {"ThrottlingException": "Arca does not throttle",
                 "InternalServerException": "raised only on a server fault"}
 
 
-def load() -> dict:
-    files = sorted(ARTIFACTS.glob("*.json"))
+def load(results: Path) -> dict:
+    files = sorted(results.glob("*.json"))
     if not files:
-        sys.exit(f"no results in {ARTIFACTS}: run tests/test_api_conformance.py first")
+        sys.exit(f"no results in {results}: run tests/test_api_conformance.py with ARCA_API_RESULTS={results}")
     docs = [json.loads(f.read_text()) for f in files]
     newest = max(docs, key=lambda d: d["written"])
     docs = [d for d in docs if d["run"] == newest["run"]]
@@ -61,12 +63,11 @@ def load() -> dict:
     for d in docs:
         implemented |= set(d["implemented"])
         for op, r in d["results"].items():
-            m = merged.setdefault(op, {"ok": 0, "errors": {}, "paged": False, "deviations": []})
+            m = merged.setdefault(op, {"ok": 0, "errors": {}, "paged": False})
             m["ok"] += r["ok"]
             m["paged"] = m["paged"] or r["paged"]
             for code, n in r["errors"].items():
                 m["errors"][code] = m["errors"].get(code, 0) + n
-            m["deviations"] += [x for x in r.get("deviations", []) if x not in m["deviations"]]
     return {"results": merged, "implemented": implemented, "workers": len(docs)}
 
 
@@ -99,7 +100,7 @@ def render(data: dict) -> tuple[str, list[str]]:
                   "|---|---|---|---:|---|---|"]
         for op in ops:
             http = model.operation_model(op).http
-            r = results.get(op, {"ok": 0, "errors": {}, "paged": False, "deviations": []})
+            r = results.get(op, {"ok": 0, "errors": {}, "paged": False})
             if op not in implemented:
                 state = "not implemented"
                 problems.append(f"{op}: not implemented")
@@ -125,28 +126,40 @@ def render(data: dict) -> tuple[str, list[str]]:
         note = "yes" if name in seen else f"no ({NEVER_RAISED.get(name, 'not provoked')})"
         lines.append(f"| `{name}` | {status} | {note} |")
     lines.append("")
-    deviations = [(op, d) for op in ops_in_groups for d in results.get(op, {}).get("deviations", [])]
-    lines += ["## Known deviations from the model", ""]
-    if deviations:
-        lines += ["Observed in the test run; the calls worked, but a strict client could object:", ""]
-        lines += [f"- **{op}**: {d}" for op, d in deviations]
-    else:
-        lines.append("None observed.")
-    lines.append("")
+    lines += ["## Deviations from the model", "",
+              "None: the conformance test fails on any, be it an error code the model does not list for the "
+              "operation, or an output member, type, enum value or length outside the model.", ""]
     return "\n".join(lines), problems
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--results", type=Path, default=os.environ.get("ARCA_API_RESULTS"),
+                   help="the directory the test wrote its record to (default: $ARCA_API_RESULTS)")
     p.add_argument("--check", action="store_true", help="exit 1 if an operation was not verified or paged")
+    p.add_argument("--drift", action="store_true",
+                   help="write nothing; exit 1 (showing the difference) if OUTPUT is not what the results render")
     p.add_argument("--output", type=Path, default=OUT)
     args = p.parse_args()
-    text, problems = render(load())
-    args.output.write_text(text)
-    print(f"wrote {args.output}")
+    if args.results is None:
+        p.error("--results (or ARCA_API_RESULTS) is required")
+    text, problems = render(load(args.results))
     for line in problems:
         print(f"  {line}", file=sys.stderr)
-    return 1 if args.check and problems else 0
+    failed = bool(args.check and problems)
+    if args.drift:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            sys.stderr.writelines(difflib.unified_diff(current.splitlines(True), text.splitlines(True),
+                                                       f"{args.output} (committed)", f"{args.output} (regenerated)"))
+            print(f"{args.output} is out of date: run scripts/gen-api-doc and commit the result", file=sys.stderr)
+            failed = True
+        else:
+            print(f"{args.output} is up to date")
+    else:
+        args.output.write_text(text)
+        print(f"wrote {args.output}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

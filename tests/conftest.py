@@ -1,4 +1,5 @@
-"""Shared fixtures: one real `arca serve` per test module (each test uses its own domain/repository)."""
+"""Shared fixtures: one real `arca serve` per test module (each test uses its own domain/repository),
+one Maven local repository per worker; and the rule that a test never skips."""
 
 from __future__ import annotations
 
@@ -6,7 +7,20 @@ import uuid
 
 import pytest
 
+from tests.maven_support import maven_local_repo, mvn  # noqa: F401  (fixtures: one local repository per worker)
 from tests.support.server import ArcaServer, start_server
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skip is reported as a failure: a test that cannot run (a missing tool, a skip marker, an
+    importorskip) must not let the suite pass without it."""
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, and a test never skips: {reason}"
+    return report
 
 
 @pytest.fixture(scope="module")

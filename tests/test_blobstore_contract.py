@@ -16,7 +16,7 @@ from app.domain.errors import PayloadTooLarge, StorageUnavailable, ValidationErr
 from app.storage.file import FileBlobStore
 from app.storage.s3 import S3BlobStore
 from tests.support.moto_server import CREDS, start_moto
-from tests.support.server import free_port
+from tests.support.server import refused_port
 
 MiB = 1024 * 1024
 
@@ -249,19 +249,23 @@ def test_delete_and_ping(store):
     store.delete(info.sha256)
     store.delete(info.sha256)  # idempotent
     assert not store.exists(info.sha256) and stored(store) == []
-    assert store.local_path(info.sha256) is None or not store.local_path(info.sha256).exists()
+    if isinstance(store, FileBlobStore):
+        assert not store.local_path(info.sha256).exists()
+    else:
+        assert store.local_path(info.sha256) is None  # S3 objects have no local path
 
 
 # ---- S3 only ---------------------------------------------------------------------------------------
 
-def _unreachable_store() -> S3BlobStore:
-    port = free_port()  # nothing listens there
-    return S3BlobStore.from_url("s3://nowhere/p", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=2,
-                                **CREDS)
+@pytest.fixture
+def unreachable_store():
+    with refused_port() as port:  # nothing listens there
+        yield S3BlobStore.from_url("s3://nowhere/p", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=2,
+                                   **CREDS)
 
 
-def test_s3_unreachable_is_storage_unavailable():
-    s = _unreachable_store()
+def test_s3_unreachable_is_storage_unavailable(unreachable_store):
+    s = unreachable_store
     for call in (s.ping, lambda: s.exists("0" * 64), lambda: s.put_bytes(b"x"),
                  lambda: b"".join(s.open_chunks("0" * 64)), lambda: list(s.iter_stats())):
         with pytest.raises(StorageUnavailable, match="blob store is unavailable"):

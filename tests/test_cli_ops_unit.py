@@ -33,6 +33,7 @@ def stub(monkeypatch):
     stubber.calls = calls
     yield stubber
     stubber.deactivate()
+    stubber.assert_no_pending_responses()  # every stubbed call was made, in every test
 
 
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)

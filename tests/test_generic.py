@@ -11,6 +11,7 @@ import subprocess
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.support.checks import stored_versions
 from tests.support.server import VENV_BIN
 
 NS = "build"
@@ -29,12 +30,7 @@ def publish(c, domain, repo, package, version, asset, data, *, unfinished=False,
 
 
 def versions(c, domain, repo, package):
-    try:
-        return {v["version"]: v["status"] for v in c.list_package_versions(
-            domain=domain, repository=repo, format="generic", namespace=NS, package=package)["versions"]}
-    except ClientError as exc:
-        assert exc.response["Error"]["Code"] == "ResourceNotFoundException"
-        return {}
+    return stored_versions(c, domain=domain, repository=repo, format="generic", namespace=NS, package=package)
 
 
 def asset_names(c, domain, repo, package, version):

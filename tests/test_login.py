@@ -4,7 +4,6 @@ so that the tools then work against Arca unchanged."""
 from __future__ import annotations
 
 import configparser
-import json
 import stat
 import subprocess
 import sys
@@ -16,15 +15,13 @@ import pytest
 from app.cli import login
 from tests import npm_support as ns
 from tests import pypi_support as ps
-from tests.support.server import ARCA, VENV_BIN, clean_env, require_tool
+from tests.support.server import ARCA, clean_env, require_tool
 
-AWS = str(VENV_BIN / "aws")
 
 
 @pytest.fixture(scope="module")
-def repos(server):
+def repos(server, tmp_path_factory):
     """One domain with a PyPI repository holding `login-demo 1.0` and an npm one holding `login-lib`."""
-    import tempfile
     import uuid
 
     domain = f"l{uuid.uuid4().hex[:8]}"
@@ -33,7 +30,7 @@ def repos(server):
     c.create_repository(domain=domain, repository="py")
     c.create_repository(domain=domain, repository="js")
     token = server.token(domain)
-    work = Path(tempfile.mkdtemp())
+    work = tmp_path_factory.mktemp("login-repos")  # it was a tempfile.mkdtemp() nobody removed
     ps.twine_upload(server.endpoint(domain, "pypi", "py"), token, [ps.make_wheel(work, "login-demo", "1.0")])
     reg = ns.Registry(server, domain, "js", token, work / "npm-admin")
     ns.write_npmrc(reg.npmrc, reg.url, token)
@@ -80,7 +77,7 @@ def versions(server, domain, repo, fmt, package) -> list[str]:
 
 def test_aws_cli_login_pip(server, repos, tmp_path):
     env = home_env(server, tmp_path)
-    out = run([AWS, "codeartifact", "login", "--tool", "pip", "--domain", repos, "--repository", "py",
+    out = run([require_tool("aws"), "codeartifact", "login", "--tool", "pip", "--domain", repos, "--repository", "py",
                "--endpoint-url", server.url], env)
     assert "Successfully configured pip" in out.stdout
     listed = run([sys.executable, "-m", "pip", "config", "list"], env).stdout
@@ -90,7 +87,7 @@ def test_aws_cli_login_pip(server, repos, tmp_path):
 
 def test_aws_cli_login_twine(server, repos, tmp_path):
     env = home_env(server, tmp_path)
-    run([AWS, "codeartifact", "login", "--tool", "twine", "--domain", repos, "--repository", "py",
+    run([require_tool("aws"), "codeartifact", "login", "--tool", "twine", "--domain", repos, "--repository", "py",
          "--endpoint-url", server.url], env)
     rc = configparser.ConfigParser()
     rc.read(tmp_path / ".pypirc")
@@ -103,15 +100,15 @@ def test_aws_cli_login_twine(server, repos, tmp_path):
 
 
 def test_aws_cli_login_npm(server, repos, tmp_path):
-    require_tool("npm")
+    npm = require_tool("npm")
     env = home_env(server, tmp_path, NPM_CONFIG_USERCONFIG=str(tmp_path / "npmrc"))
-    run([AWS, "codeartifact", "login", "--tool", "npm", "--domain", repos, "--repository", "js",
+    run([require_tool("aws"), "codeartifact", "login", "--tool", "npm", "--domain", repos, "--repository", "js",
          "--endpoint-url", server.url], env)
     text = (tmp_path / "npmrc").read_text()
     assert f"registry={server.endpoint(repos, 'npm', 'js')}" in text
     assert f"//{server.hostport}/{repos}/npm/js/:_authToken=" in text
     project = ns.write_consumer(tmp_path / "app", {"login-lib": "^1.0.0"})
-    run(["npm", "install"], env, cwd=project)
+    run([npm, "install"], env, cwd=project)
     assert ns.installed_version(project, "login-lib") == "1.0.0"
 
 
@@ -165,7 +162,7 @@ def test_arca_login_twine(server, repos, tmp_path):
 
 
 def test_arca_login_npm_and_scope(server, repos, tmp_path):
-    require_tool("npm")
+    npm = require_tool("npm")
     rc = tmp_path / "npmrc"
     rc.write_text("fund=false\nregistry=https://registry.npmjs.org/\n")
     env = home_env(server, tmp_path, NPM_CONFIG_USERCONFIG=str(rc))
@@ -175,7 +172,7 @@ def test_arca_login_npm_and_scope(server, repos, tmp_path):
     assert [x for x in lines if x.startswith("registry=")] == [f"registry={server.endpoint(repos, 'npm', 'js')}"]
     assert mode(rc) == 0o600
     project = ns.write_consumer(tmp_path / "app", {"login-lib": "1.0.0"})
-    run(["npm", "install"], env, cwd=project)
+    run([npm, "install"], env, cwd=project)
     assert ns.installed_version(project, "login-lib") == "1.0.0"
     arca_login(env, "--tool", "npm", "--domain", repos, "--repository", "js", "--namespace", "acme")
     text = rc.read_text()
@@ -239,4 +236,4 @@ def test_config_writers_are_idempotent():
     assert login.npmrc_config(npmrc, "http://h:1/d/npm/r/", "U", None).count("_authToken") == 1
     xml = login.maven_settings("", "http://h:1/d/maven/r/", "codeartifact")
     assert login.maven_settings(xml, "http://h:1/d/maven/r/", "codeartifact") == xml
-    assert json.dumps(login.TOOLS)  # every tool maps to a repository format
+    assert login.TOOLS == {"pip": "pypi", "twine": "pypi", "npm": "npm", "maven": "maven"}  # tool -> format

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
+from tests.maven_support import Mvn
 from tests.support.server import clean_env, require_tool
 
 

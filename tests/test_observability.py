@@ -10,22 +10,25 @@ import json
 import signal
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.maven_support import mvn  # noqa: F401  (module-scoped fixture)
 from tests.npm_support import Registry, write_npmrc
-from tests.pypi_support import make_wheel, twine_upload
+from tests.pypi_support import make_wheel, twine_upload, wait_for
 from tests.support.server import start_server
 
 SECRET = "hook-secret-0123456789"
 
 
 class Receiver:
-    """A local webhook receiver; `failing` makes it answer 503 (a receiver that is down)."""
+    """A local webhook receiver; `failing` makes it answer 503 (a receiver that is down).
+
+    It handles one connection at a time, in the order they were accepted (HTTP/1.0: one request per
+    connection), so `barrier()` (a request of our own) returns only after every delivery that
+    reached the receiver before it has been recorded."""
 
     def __init__(self):
         self.events: list[dict] = []
@@ -36,6 +39,10 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("X-Test-Barrier"):
+                    self.send_response(204)
+                    self.end_headers()
+                    return
                 outer.attempts += 1
                 if outer.failing:
                     self.send_response(503)
@@ -49,16 +56,19 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
 
+    def barrier(self) -> None:
+        assert httpx.post(self.url, content=b"{}", headers={"X-Test-Barrier": "1"}, timeout=60).status_code == 204
+
     def wait(self, predicate, timeout: float = 60.0) -> list[dict]:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
             found = [e for e in self.events if predicate(e["json"]["detail"])]
             if found:
                 return found
@@ -102,6 +112,13 @@ def _counter(srv, name: str, **labels) -> float:
     return total
 
 
+def _grew(srv, before: float, by: float, name: str, **labels) -> bool:
+    """Whether a counter grew by `by` since `before` (waited for: it may be recorded just after the
+    response). Deltas, not totals: the module's tests may run on different xdist workers, each with
+    its own server."""
+    return wait_for(lambda: _counter(srv, name, **labels) >= before + by, timeout=30)
+
+
 def _check_signature(event: dict) -> None:
     want = "sha256=" + hmac.new(SECRET.encode(), event["body"], hashlib.sha256).hexdigest()
     assert hmac.compare_digest(event["headers"]["x-arca-signature-256"], want)
@@ -116,19 +133,22 @@ def _check_signature(event: dict) -> None:
 
 def test_maven_deploy_and_curl_publish_events_and_metrics(node, acme, receiver, mvn, tmp_path):
     url = node.endpoint("acme", "maven", "libs")
-    before = _counter(node, "arca_http_requests_total", plane="data", format="maven", method="PUT")
+    puts = _counter(node, "arca_http_requests_total", plane="data", format="maven", method="PUT")
+    publishes = _counter(node, "arca_publishes_total", format="maven")
+    uploads = _counter(node, "arca_uploads_total", format="maven")
     proj = mvn.project("obs-app", "com.acme.obs", "app", "1.0.0", url)
     proj.write_class("com.acme.obs", "App")
     mvn.run(proj, "deploy", repo_url=url, token=acme)
     events = receiver.wait(lambda d: d["packageName"] == "app" and d["packageVersionState"] == "Published")
     _check_signature(events[0])
     assert events[0]["json"]["detail"]["packageNamespace"] == "com.acme.obs"
-    assert _counter(node, "arca_http_requests_total", plane="data", format="maven", method="PUT") >= before + 6
-    assert _counter(node, "arca_publishes_total", format="maven") >= 1
+    assert _grew(node, puts, 6, "arca_http_requests_total", plane="data", format="maven", method="PUT")
+    assert _grew(node, publishes, 1, "arca_publishes_total", format="maven")
+    assert _grew(node, uploads, 2, "arca_uploads_total", format="maven")  # the jar and the pom
 
     jar = b"PK\x05\x06" + b"\x00" * 18
     r = httpx.put(url + "com/acme/obs/curled/2.0.0/curled-2.0.0.jar", content=jar, auth=("aws", acme))
-    assert r.status_code in (200, 201), r.text
+    assert r.status_code == 201, r.text  # a new file
     receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
     node.cli("update-package-versions-status", "--domain", "acme", "--repository", "libs", "--format", "maven",
              "--namespace", "com.acme.obs", "--package", "curled", "--versions", "2.0.0",
@@ -141,11 +161,14 @@ def test_maven_deploy_and_curl_publish_events_and_metrics(node, acme, receiver, 
 
 
 def test_twine_and_npm_publish_events_and_metrics(node, acme, receiver, tmp_path):
+    before = {(name, fmt): _counter(node, name, format=fmt) for name in ("arca_publishes_total", "arca_uploads_total")
+              for fmt in ("pypi", "npm")}
+    posts = _counter(node, "arca_http_requests_total", plane="data", format="pypi", method="POST")
     wheel = make_wheel(tmp_path, "Obs_Pkg", "1.0")
     twine_upload(node.endpoint("acme", "pypi", "py"), acme, [wheel])
     ev = receiver.wait(lambda d: d["packageFormat"] == "pypi" and d["packageName"] == "obs-pkg")
     _check_signature(ev[0])
-    assert _counter(node, "arca_http_requests_total", plane="data", format="pypi", method="POST") >= 1
+    assert _grew(node, posts, 1, "arca_http_requests_total", plane="data", format="pypi", method="POST")
 
     reg = Registry(node, "acme", "js", acme, tmp_path / "npm")
     write_npmrc(reg.npmrc, reg.url, acme)
@@ -153,30 +176,27 @@ def test_twine_and_npm_publish_events_and_metrics(node, acme, receiver, tmp_path
     ev = receiver.wait(lambda d: d["packageFormat"] == "npm" and d["packageName"] == "obs-lib")
     assert ev[0]["json"]["detail"]["packageNamespace"] == "acme"
     _check_signature(ev[0])
-    before = _counter(node, "arca_http_requests_total", plane="data", format="npm", method="GET")
+    gets = _counter(node, "arca_http_requests_total", plane="data", format="npm", method="GET")
     consumer = tmp_path / "npm" / "consumer"
     consumer.mkdir(parents=True)
     (consumer / "package.json").write_text(json.dumps({"name": "c", "version": "1.0.0",
                                                        "dependencies": {"@acme/obs-lib": "^1.0.0"}}))
     reg.npm("install", cwd=consumer)
     # the packument at least (npm may take the tarball from the cache that publish filled)
-    assert _counter(node, "arca_http_requests_total", plane="data", format="npm", method="GET") >= before + 1
-    assert _counter(node, "arca_publishes_total", format="npm") >= 1
-    assert _counter(node, "arca_publishes_total", format="pypi") >= 1
-    for fmt in ("pypi", "npm", "maven"):
-        assert _counter(node, "arca_uploads_total", format=fmt) >= 1, fmt
+    assert _grew(node, gets, 1, "arca_http_requests_total", plane="data", format="npm", method="GET")
+    for (name, fmt), value in before.items():
+        assert _grew(node, value, 1, name, format=fmt), (name, fmt)
 
 
 def test_receiver_down_then_back(node, acme, receiver, tmp_path):
     receiver.failing = True
-    attempts = receiver.attempts
-    twine_upload(node.endpoint("acme", "pypi", "py"), acme, [make_wheel(tmp_path, "late-pkg", "1.0")])
-    deadline = time.time() + 30
-    while receiver.attempts == attempts and time.time() < deadline:
-        time.sleep(0.2)
-    assert receiver.attempts > attempts, "the deliverer never tried"
-    assert not [e for e in receiver.events if e["json"]["detail"]["packageName"] == "late-pkg"]
-    receiver.failing = False
+    try:
+        attempts = receiver.attempts
+        twine_upload(node.endpoint("acme", "pypi", "py"), acme, [make_wheel(tmp_path, "late-pkg", "1.0")])
+        assert wait_for(lambda: receiver.attempts > attempts, timeout=30), "the deliverer never tried"
+        assert not [e for e in receiver.events if e["json"]["detail"]["packageName"] == "late-pkg"]
+    finally:
+        receiver.failing = False
     ev = receiver.wait(lambda d: d["packageName"] == "late-pkg", timeout=60)
     assert len(ev) == 1
 
@@ -190,17 +210,22 @@ def test_event_survives_sigkill(tmp_path, receiver):
         srv.admin("create-webhook", "--domain", "crash", "--url", receiver.url, "--secret", SECRET)
         token = srv.token("crash")
         twine_upload(srv.endpoint("crash", "pypi", "py"), token, [make_wheel(tmp_path, "crash-pkg", "1.0")])
-        time.sleep(1.0)  # the deliverer is off: nothing may arrive
-        assert not [e for e in receiver.events if e["json"]["detail"]["domainName"] == "crash"]
         srv.stop(signal.SIGKILL)
+        # The process is gone: whatever it sent has reached the receiver before our barrier request.
+        receiver.barrier()
+        assert not [e for e in receiver.events if e["json"]["detail"]["domainName"] == "crash"], \
+            "delivered although the deliverer was off"
         srv.env["ARCA_WEBHOOKS"] = "1"
         srv.start()
         ev = receiver.wait(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg")
         srv.stop()
         srv.start()  # a second restart must not deliver it again
-        time.sleep(2.0)
+        # A newer event to the same webhook goes out only after every earlier pending one (outbox
+        # order per webhook), so once it has arrived, a redelivery of crash-pkg would have too.
+        twine_upload(srv.endpoint("crash", "pypi", "py"), token, [make_wheel(tmp_path, "crash-pkg-2", "1.0")])
+        receiver.wait(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg-2")
         ids = [e["json"]["detail"]["eventDeduplicationId"] for e in receiver.events
-               if e["json"]["detail"]["domainName"] == "crash"]
+               if e["json"]["detail"]["domainName"] == "crash" and e["json"]["detail"]["packageName"] == "crash-pkg"]
         assert len(ids) == len(set(ids)) == 1, ids
         _check_signature(ev[0])
     finally:

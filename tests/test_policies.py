@@ -14,7 +14,6 @@ from botocore.exceptions import ClientError
 
 from tests import npm_support as ns
 from tests import pypi_support as ps
-from tests.maven_support import mvn  # noqa: F401  (module-scoped fixture)
 
 ACCOUNT = "000000000000"
 
@@ -184,7 +183,7 @@ def test_maven_layout_read_only_user(server, domain, reader):
     assert denied.status_code == 403
     assert admin.list_packages(domain=domain, repository="libs")["packages"] == []
     created = httpx.put(url, content=b"jar bytes", headers=_basic(admin_token), timeout=30)
-    assert 200 <= created.status_code < 300
+    assert created.status_code == 201, created.text
     admin.update_package_versions_status(domain=domain, repository="libs", format="maven", namespace="com.acme",
                                          package="x", versions=["1.0"], targetStatus="Published")
     got = httpx.get(url, headers=_basic(user_token), timeout=30)

@@ -1,9 +1,8 @@
 """In-process checks of the PyPI pieces that need no server: name rules, Accept negotiation, and
-that a 5,000-file project page costs one database query."""
+that a 5,000-file project page costs one database query (how long it takes is measured by
+tests/bench/bench_pypi_page.py, not asserted here)."""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 from sqlalchemy import event
@@ -103,14 +102,11 @@ def test_five_thousand_files_render_from_one_query(tmp_path):
         pid = p.id
     statements = []
     event.listen(db.read_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    started = time.perf_counter()
     with db.read() as s:
         rows = simple.project_rows(index_files(s, PackageState(pid, 0, None)))
     html_body = simple.render_project_html("big", rows)
     json_body = simple.render_project_json("big", rows)
-    elapsed = time.perf_counter() - started
     selects = [x for x in statements if x.lstrip().upper().startswith("SELECT")]
     assert len(selects) == 1, selects
     assert len(rows) == 5000 and html_body.count(b"<a ") == 5000 and json_body.count(b'"filename"') == 5000
-    assert elapsed < 10, elapsed  # typically ~0.2 s; generous for a loaded CI machine
     db.dispose()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -61,8 +63,13 @@ def test_tour_with_aws_cli(server, unique):
     run("create-repository", "--domain", d, "--repository", "libs", "--description", "x")
     assert run("describe-repository", "--domain", d, "--repository", "libs")["repository"]["description"] == "x"
     assert "libs" in [x["name"] for x in run("list-repositories-in-domain", "--domain", d)["repositories"]]
+    before = time.time()
     tok = run("get-authorization-token", "--domain", d)
-    assert tok["authorizationToken"] and tok["expiration"]
+    after = time.time()
+    expiration = tok["expiration"]  # AWS CLI v1 prints the wire value: epoch seconds
+    assert math.floor(before) + 43200 <= expiration <= math.ceil(after) + 43200  # the default: 12 hours
+    assert httpx.get(server.endpoint(d, "pypi", "libs") + "simple/",
+                     auth=("aws", tok["authorizationToken"])).status_code == 200
     assert run("get-repository-endpoint", "--domain", d, "--repository", "libs", "--format", "pypi") == {
         "repositoryEndpoint": f"{server.url}/{d}/pypi/libs/"}
     run("delete-repository", "--domain", d, "--repository", "libs")
@@ -78,8 +85,12 @@ def test_tour_with_boto3(server, unique):
     assert c.list_repositories_in_domain(domain=d)["repositories"][0]["name"] == "libs"
     c.update_repository(domain=d, repository="libs", description="new")
     assert c.describe_repository(domain=d, repository="libs")["repository"]["description"] == "new"
+    before = time.time()
     tok = c.get_authorization_token(domain=d, durationSeconds=900)
-    assert tok["expiration"].timestamp() - tok["expiration"].timestamp() == 0
+    after = time.time()
+    # 900 s from the moment the server issued it (whole seconds), which lies between before and after
+    assert math.floor(before) + 900 <= tok["expiration"].timestamp() <= math.ceil(after) + 900
+    assert httpx.get(server.endpoint(d, "maven", "libs"), auth=("aws", tok["authorizationToken"])).status_code == 200
     with pytest.raises(c.exceptions.ConflictException):
         c.delete_domain(domain=d)
     c.delete_repository(domain=d, repository="libs")

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
 import zipfile
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.maven_support import Mvn, mvn  # noqa: F401  (module-scoped fixture)
-from tests.support.server import free_port, start_server
-from tests.upstream_support import Process, Remote
+from tests.support.checks import stored_assets
+from tests.support.server import start_server
+from tests.upstream_support import Remote, start_static
 
 
 def _jar(marker: str) -> bytes:
@@ -51,18 +50,12 @@ def lay_out(root: Path, group: str, artifact: str, versions: list[str], bad_sha1
         f"<release>{versions[-1]}</release><versions>{versions_xml}</versions></versioning></metadata>")
 
 
-def static_server(directory: Path, log: Path) -> Process:
-    port = free_port()
-    return Process([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port), "--directory",
-                    directory], f"http://127.0.0.1:{port}", log, ready="/")
-
-
 @pytest.fixture(scope="module")
 def central(tmp_path_factory):
     root = tmp_path_factory.mktemp("central")
     files = root / "files"
     files.mkdir()
-    srv = static_server(files, root / "http.log")
+    srv = start_static(files, root / "http.log")
     remote = Remote(srv.url)
     remote.files = files
     yield remote
@@ -92,13 +85,8 @@ def chain(arca, unique):
 
 
 def _assets(arca, d, repo, group, artifact, version):
-    c = arca.boto()
-    try:
-        out = c.list_package_version_assets(domain=d, repository=repo, format="maven", namespace=group,
-                                            package=artifact, packageVersion=version)
-    except c.exceptions.ResourceNotFoundException:
-        return []
-    return sorted(a["name"] for a in out["assets"])
+    return stored_assets(arca.boto(), domain=d, repository=repo, format="maven", namespace=group, package=artifact,
+                         version=version)
 
 
 def _get(arca, d, repo, path):
@@ -111,7 +99,7 @@ def test_mvn_resolves_through_the_chain_and_retained_files_survive_the_remote(ar
     pub_group, int_group = f"org.pub{unique}", f"com.int{unique}"
     files = tmp_path / "own-central"
     lay_out(files / "maven2", pub_group, "pubm", ["1.0", "2.0"])
-    own = static_server(files, tmp_path / "own-http.log")
+    own = start_static(files, tmp_path / "own-http.log")
     saved = central.target
     central.target = own.url
     try:

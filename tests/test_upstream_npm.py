@@ -3,12 +3,11 @@ remote and real npm as the client: app -> libs -> proxy (public:npmjs)."""
 
 from __future__ import annotations
 
-import json
 
-import httpx
 import pytest
 
 from tests.npm_support import Registry, installed_version, write_consumer, write_npmrc
+from tests.support.checks import stored_versions
 from tests.support.server import start_server
 from tests.upstream_support import Remote, Verdaccio
 
@@ -51,12 +50,7 @@ def chain(arca, unique, tmp_path):
 
 
 def _versions(arca, d, repo, name):
-    c = arca.boto()
-    try:
-        r = c.list_package_versions(domain=d, repository=repo, format="npm", package=name)
-    except c.exceptions.ResourceNotFoundException:
-        return []
-    return sorted(v["version"] for v in r["versions"])
+    return sorted(stored_versions(arca.boto(), domain=d, repository=repo, format="npm", package=name))
 
 
 def test_npm_install_through_two_level_chain_and_retention(arca, verd, chain, unique):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
-import shutil
-import time
+import threading
 
 import httpx
 import pytest
 
 from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload, wait_for, wheel_filename
+from tests.support.checks import stored_versions
 from tests.support.server import clean_env, start_server
 from tests.upstream_support import Remote, start_pypiserver
 
@@ -63,12 +62,7 @@ def _pip_install(arca, d, repo, target, *reqs, check=True):
 
 
 def _versions(arca, d, repo, name):
-    c = arca.boto()
-    try:
-        r = c.list_package_versions(domain=d, repository=repo, format="pypi", package=name)
-    except c.exceptions.ResourceNotFoundException:
-        return []
-    return sorted(v["version"] for v in r["versions"])
+    return sorted(stored_versions(arca.boto(), domain=d, repository=repo, format="pypi", package=name))
 
 
 def _get(arca, d, repo, path, **headers):
@@ -138,13 +132,15 @@ def test_hash_mismatch_from_the_remote_is_refused(arca, pub, chain, unique, tmp_
     make_wheel(pub.files, f"bad-{unique}", "1.0")
     pub.tamper[f"/packages/bad_{unique}-"] = lambda body: body + b"tampered"
     name = wheel_filename(f"bad-{unique}", "1.0")
-    r = _get(arca, d, "app", f"simple/bad-{unique}/{name}")
-    assert r.status_code == 502 and "sha256" in r.text
-    proc = _pip_install(arca, d, "app", tmp_path / "t", f"bad-{unique}", check=False)
-    assert proc.returncode != 0
-    assert _versions(arca, d, "proxy", f"bad-{unique}") == []
+    try:
+        r = _get(arca, d, "app", f"simple/bad-{unique}/{name}")
+        assert r.status_code == 502 and "sha256" in r.text
+        proc = _pip_install(arca, d, "app", tmp_path / "t", f"bad-{unique}", check=False)
+        assert proc.returncode != 0
+        assert _versions(arca, d, "proxy", f"bad-{unique}") == []
+    finally:  # the remote is shared by the module's tests
+        pub.tamper.pop(f"/packages/bad_{unique}-", None)
     # A correct remote file is accepted afterwards.
-    del pub.tamper[f"/packages/bad_{unique}-"]
     assert _get(arca, d, "app", f"simple/bad-{unique}/{name}").status_code == 200
     assert _versions(arca, d, "proxy", f"bad-{unique}") == ["1.0"]
 
@@ -160,20 +156,29 @@ def test_single_flight_one_remote_fetch_for_concurrent_requests(arca, pub, chain
     def get(p):
         return httpx.get(base + p, auth=("aws", token), timeout=60)
 
+    def held() -> int:
+        """Requests for the gated path that reached the remote and wait at the gate."""
+        return sum(1 for p, s, _ in pub.requests if p == gate_key and s == 0)
+
     for gate_key, rel in ((gate_page, f"simple/sf-{unique}/"), (gate_file, f"simple/sf-{unique}/{path.name}")):
-        pub.gate[gate_key] = gate = __import__("threading").Event()
-        with concurrent.futures.ThreadPoolExecutor(8) as pool:
-            futures = [pool.submit(get, rel) for _ in range(8)]
-            assert wait_for(lambda: sum(1 for p, s, _ in pub.requests if p == gate_key and s == 0) >= 1)
-            time.sleep(0.5)  # observation window: concurrent requests would reach the remote now
-            arrivals = sum(1 for p, s, _ in pub.requests if p == gate_key and s == 0)
+        pub.gate[gate_key] = gate = threading.Event()
+        try:
+            with concurrent.futures.ThreadPoolExecutor(8) as pool:
+                futures = [pool.submit(get, rel) for _ in range(8)]
+                # The first fetch is held at the remote: the flight cannot end, so every request
+                # that is not sharing it reaches the gate as well. Count once the first is there,
+                # then release (no observation window: a request that comes after the flight
+                # ended is a new fetch, legitimately, and is not counted as held).
+                assert wait_for(lambda: held() >= 1)
+                arrivals = held()
+                gate.set()
+                results = [f.result() for f in futures]
+        finally:
             gate.set()
-            results = [f.result() for f in futures]
-        del pub.gate[gate_key]
+            pub.gate.pop(gate_key, None)
         assert arrivals == 1, pub.requests
         assert [r.status_code for r in results] == [200] * 8
         assert len({r.content for r in results}) == 1
-    assert pub.count(gate_file) == 1
     assert hashlib.sha256(get(f"simple/sf-{unique}/{path.name}").content).hexdigest() == \
         hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -8,6 +8,7 @@ import http.client
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.support.server import VENV_BIN, clean_env, free_port
+from tests.support.server import VENV_BIN, clean_env, wait_listening
 
 
 class Remote:
@@ -95,26 +96,32 @@ class Remote:
 
 
 class Process:
-    """A third-party server started as its own process group, stopped by PID."""
+    """A third-party server started as its own process group, stopped by PID. `cmd` tells it to
+    listen on 127.0.0.1 port 0; the port it got is read from /proc (none of these servers prints it
+    reliably), so no port is guessed and none can be taken by another process in between."""
 
-    def __init__(self, cmd: list[str], url: str, log: Path, env: dict | None = None, cwd: Path | None = None,
+    def __init__(self, cmd: list[str], log: Path, env: dict | None = None, cwd: Path | None = None,
                  ready: str = ""):
-        self.url = url
         self.log = log
-        fh = open(log, "ab")
-        self.proc = subprocess.Popen([str(c) for c in cmd], env=env or clean_env(), cwd=cwd, stdout=fh,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited {self.proc.returncode}:\n{log.read_text(errors='replace')}")
-            try:
-                httpx.get(url + ready, timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{cmd[0]} did not start:\n{log.read_text(errors='replace')}")
+        with open(log, "ab") as fh:
+            self.proc = subprocess.Popen([str(c) for c in cmd], env=env or clean_env(), cwd=cwd, stdout=fh,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            self.port = wait_listening(self.proc, str(cmd[0]), log)
+            self.url = f"http://127.0.0.1:{self.port}"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"{cmd[0]} exited {self.proc.returncode}:\n{log.read_text(errors='replace')}")
+                try:
+                    httpx.get(self.url + ready, timeout=1)
+                    return
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            raise RuntimeError(f"{cmd[0]} did not answer:\n{log.read_text(errors='replace')}")
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -127,12 +134,17 @@ class Process:
 
 
 def start_pypiserver(directory: Path, log: Path) -> Process:
-    port = free_port()
     exe = VENV_BIN / "pypi-server"
     if not exe.exists():
         raise RuntimeError("pypiserver is not installed in the venv (pip install pypiserver)")
-    return Process([exe, "run", "-p", str(port), "-i", "127.0.0.1", "-a", ".", "-P", ".", str(directory)],
-                   f"http://127.0.0.1:{port}", log, ready="/simple/")
+    return Process([exe, "run", "-p", "0", "-i", "127.0.0.1", "-a", ".", "-P", ".", str(directory)], log,
+                   ready="/simple/")
+
+
+def start_static(directory: Path, log: Path) -> Process:
+    """`python -m http.server` over a directory."""
+    return Process([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", directory], log,
+                   ready="/")
 
 
 # ---- Verdaccio (npm) ---------------------------------------------------------------------------
@@ -190,10 +202,9 @@ class Verdaccio(Process):
     def __init__(self, root: Path):
         exe = install_verdaccio()
         root.mkdir(parents=True, exist_ok=True)
-        port = free_port()
         (root / "config.yaml").write_text(VERDACCIO_CONFIG.format(storage=root / "storage", root=root))
-        super().__init__([exe, "--config", root / "config.yaml", "--listen", f"127.0.0.1:{port}"],
-                         f"http://127.0.0.1:{port}", root / "verdaccio.log", cwd=root, ready="/-/ping")
+        super().__init__([exe, "--config", root / "config.yaml", "--listen", "127.0.0.1:0"], root / "verdaccio.log",
+                         cwd=root, ready="/-/ping")
         self.root = root
         r = httpx.put(self.url + "/-/user/org.couchdb.user:tester",
                       json={"name": "tester", "password": "tester-password-1", "type": "user", "roles": []},

@@ -17,7 +17,6 @@ import pytest
 from tests.support.server import ARCA, ArcaServer, require_tool
 
 PASSWORD = "correct horse battery staple"
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screenshots"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 _CSRF_RE = re.compile(r'name="csrf" value="([0-9a-f]+)"')
@@ -150,12 +149,21 @@ def browser():
             b.close()
 
 
-def shot(page, name: str) -> Path:
-    """A full-page screenshot for people to look at (test-artifacts/ is git-ignored)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    out = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(out), full_page=True)
-    return out
+@pytest.fixture(scope="session")
+def shot(tmp_path_factory):
+    """`shot(page, name)`: a full-page screenshot for people to look at, in
+    $ARCA_TEST_ARTIFACTS/screenshots/ when that is set, else in the run's temporary directory
+    (never in the checkout)."""
+    chosen = os.environ.get("ARCA_TEST_ARTIFACTS")
+    where = Path(chosen) / "screenshots" if chosen else tmp_path_factory.mktemp("screenshots")
+
+    def take(page, name: str) -> Path:
+        where.mkdir(parents=True, exist_ok=True)
+        out = where / f"{name}.png"
+        page.screenshot(path=str(out), full_page=True)
+        return out
+
+    return take
 
 
 def browser_login(page, server: ArcaServer, name: str, password: str = PASSWORD) -> None:

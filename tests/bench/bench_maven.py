@@ -30,7 +30,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.server import clean_env, free_port, start_server  # noqa: E402
+from tests.support.server import clean_env, start_server, wait_listening  # noqa: E402
 
 GROUP, ARTIFACT, VERSION = "com/acme", "app", "1.0.0"
 JAR = f"{GROUP}/{ARTIFACT}/{VERSION}/{ARTIFACT}-{VERSION}.jar"
@@ -175,9 +175,9 @@ def main() -> None:
             fh.write(block)
 
     arca = start_server(work / "arca")
-    static_port = free_port()
-    static_proc = subprocess.Popen([sys.executable, "-c", STATIC_SERVER, str(static_port), str(static)],
+    static_proc = subprocess.Popen([sys.executable, "-c", STATIC_SERVER, "0", str(static)],
                                    env=clean_env(), start_new_session=True)
+    static_port = wait_listening(static_proc, "static file server")
     try:
         arca.create_repo("bench", "libs")
         auth = ("aws", arca.token("bench"))

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests.npm_support import escape, make_tarball, publish_body, write_consumer, write_npmrc  # noqa: E402
-from tests.support.server import clean_env, free_port, start_server  # noqa: E402
+from tests.support.server import clean_env, start_server, wait_listening  # noqa: E402
 
 CORGI = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
 VERDACCIO_CONFIG = """storage: {storage}
@@ -87,13 +87,14 @@ class Verdaccio:
     def __init__(self, tools: Path, root: Path):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        self.root, self.port = root, free_port()
+        self.root = root
         (root / "config.yaml").write_text(VERDACCIO_CONFIG.format(storage=root / "storage", root=root))
         self.log = open(root / "verdaccio.log", "wb")
         self.proc = subprocess.Popen(
             [str(tools / "node_modules" / ".bin" / "verdaccio"), "--config", str(root / "config.yaml"),
-             "--listen", f"127.0.0.1:{self.port}"], cwd=root, env=clean_env(), stdout=self.log,
+             "--listen", "127.0.0.1:0"], cwd=root, env=clean_env(), stdout=self.log,
             stderr=subprocess.STDOUT, start_new_session=True)
+        self.port = wait_listening(self.proc, "verdaccio", root / "verdaccio.log")
         self.url = f"http://127.0.0.1:{self.port}/"
         deadline = time.time() + 60
         while time.time() < deadline:

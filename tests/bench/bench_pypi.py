@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from tests import pypi_support as ps  # noqa: E402
-from tests.support.server import clean_env, free_port, start_server  # noqa: E402
+from tests.support.server import clean_env, start_server, wait_listening  # noqa: E402
 
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 PIP_ACCEPT = f"{JSON_V1}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
@@ -127,12 +127,12 @@ class PypiServer:
                             "pypiserver[cache]", "waitress"], env=clean_env(), check=True, timeout=900)
         self.version = subprocess.run([str(venv / "bin" / "pypi-server"), "--version"], capture_output=True,
                                       text=True).stdout.strip()
-        self.port = free_port()
         self.log = open(workdir / "pypiserver.log", "wb")
         self.proc = subprocess.Popen(
-            [str(venv / "bin" / "pypi-server"), "run", "-p", str(self.port), "-i", "127.0.0.1", "-a", ".", "-P", ".",
+            [str(venv / "bin" / "pypi-server"), "run", "-p", "0", "-i", "127.0.0.1", "-a", ".", "-P", ".",
              "--server", "auto", "--backend", "cached-dir", str(packages)],
             env=clean_env(), stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.port = wait_listening(self.proc, "pypi-server", workdir / "pypiserver.log")
         deadline = time.time() + 60
         while time.time() < deadline:
             try:

@@ -1,4 +1,4 @@
-"""A throwaway S3 endpoint for tests: moto's standalone server on a free loopback port.
+"""A throwaway S3 endpoint for tests: moto's standalone server on a loopback port it binds itself.
 
 Started as a subprocess (its own session), stopped by PID. `MotoS3.client()` is a boto3 S3
 client with dummy credentials; `MotoS3.env()` is what an `arca serve` process needs to use it."""
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.server import free_port
+from tests.support.server import wait_listening
 
 VENV_BIN = Path(sys.executable).parent
 CREDS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
@@ -35,23 +35,24 @@ class MotoS3:
 
     def start(self, log_dir: Path) -> "MotoS3":
         self.log_path = Path(log_dir) / "moto.log"
-        for _attempt in range(3):  # another process may take the free port between probe and bind
-            self.port = free_port()
-            log = open(self.log_path, "ab")
-            exe = VENV_BIN / "moto_server"
-            cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
-            self.proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", str(self.port)], stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True,
-                                         env={**os.environ, "MOTO_CALL_RESET_API": "false"})
-            log.close()
-            deadline = time.time() + 30
-            while time.time() < deadline and self.proc.poll() is None:
+        exe = VENV_BIN / "moto_server"
+        cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([*cmd, "-H", "127.0.0.1", "-p", "0"], stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True, env={**os.environ, "MOTO_CALL_RESET_API": "false"})
+        try:
+            self.port = wait_listening(self.proc, "moto_server", self.log_path, timeout=30)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
                     httpx.get(self.url + "/moto-api/", timeout=1)
                     return self
                 except httpx.HTTPError:
                     time.sleep(0.05)
+        except BaseException:
             self.stop()
+            raise
+        self.stop()
         raise RuntimeError(f"moto_server did not start:\n{self.log()}")
 
     def stop(self) -> None:

@@ -1,9 +1,12 @@
-"""Start real `arca serve` processes for tests: free port, own data dir, own database, stop by PID."""
+"""Start real `arca serve` processes for tests: a port the server binds itself (`--port 0`), own data
+dir, own database, stop by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,10 +23,63 @@ VENV_BIN = Path(sys.executable).parent
 ARCA = str(VENV_BIN / "arca")
 
 
-def free_port() -> int:
+# The first line `arca serve` prints, once its socket is bound: the port the kernel chose for --port 0.
+SERVING_RE = re.compile(r"^Arca serving on http://127\.0\.0\.1:(\d+)  \(", re.MULTILINE)
+
+
+@contextlib.contextmanager
+def refused_port():
+    """A loopback port where nothing listens (connections are refused), held for the block: the
+    socket is bound, so no other process can take the port meanwhile, and never listens."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports a process listens on (Linux /proc): how the tests learn the port of a
+    third-party server that was told to bind port 0 but does not print the port it got."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return set()
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:  # 0A: LISTEN
+                ports.add(int(f[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def wait_listening(proc: subprocess.Popen, what: str, log: Path | None = None, timeout: float = 60) -> int:
+    """The one port `proc` (started with port 0) listens on, once it does; a failure with its log
+    if it exits or does not listen within `timeout` seconds."""
+    def text() -> str:
+        return log.read_text(errors="replace") if log is not None and log.exists() else ""
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited {proc.returncode}:\n{text()}")
+        ports = listening_ports(proc.pid)
+        if len(ports) == 1:
+            return ports.pop()
+        if len(ports) > 1:
+            raise RuntimeError(f"{what} listens on several ports {sorted(ports)}")
+        time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen within {timeout}s:\n{text()}")
 
 
 def fresh_database_url(data_dir: Path) -> str:
@@ -56,8 +112,14 @@ def shared_s3_env(bucket_prefix: str = "arca") -> dict:
     from tests.support.moto_server import CREDS, MotoS3
 
     if _MOTO is None:
-        _MOTO = MotoS3().start(Path(tempfile.mkdtemp(prefix="moto-")))
-        atexit.register(_MOTO.stop)
+        log_dir = Path(tempfile.mkdtemp(prefix="arca-moto-"))
+        _MOTO = MotoS3().start(log_dir)
+
+        def stop():
+            _MOTO.stop()
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+        atexit.register(stop)
     bucket = _MOTO.new_bucket()
     return {"ARCA_BLOB_STORE": f"s3://{bucket}/{bucket_prefix}", "ARCA_S3_ENDPOINT_URL": _MOTO.url,
             "AWS_ACCESS_KEY_ID": CREDS["aws_access_key_id"],
@@ -96,23 +158,48 @@ class ArcaServer:
     log_level: str = "warning"
 
     def start(self, workers: int = 1, port: int | None = None) -> "ArcaServer":
-        self.port = port or self.port or free_port()
-        log = open(self.root / "server.log", "ab")
-        self.proc = subprocess.Popen(
-            [ARCA, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--log-level", self.log_level],
-            env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"arca serve exited {self.proc.returncode}:\n{self.log()}")
+        """Start the server. The first start binds a port the kernel picks (`--port 0`) and reads it
+        from the server's first line; a restart asks for the port it had (or `port`), so URLs that
+        clients and other servers hold stay valid."""
+        requested = port or self.port or 0
+        log_path = self.root / "server.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0  # the log is appended to on restarts
+        with open(log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [ARCA, "serve", "--host", "127.0.0.1", "--port", str(requested), "--workers", str(workers),
+                 "--log-level", self.log_level],
+                env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 120
+        self.port = self._announced_port(log_path, offset, deadline)
+        if requested and self.port != requested:
+            raise RuntimeError(f"arca serve was asked for port {requested} but announced {self.port}")
+        while time.monotonic() < deadline:
+            self._check_running()
             try:
                 if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"arca serve did not start:\n{self.log()}")
+        self.stop()
+        raise RuntimeError(f"arca serve did not become healthy:\n{self.log()}")
+
+    def _check_running(self) -> None:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"arca serve exited {self.proc.returncode}:\n{self.log()}")
+
+    def _announced_port(self, log_path: Path, offset: int, deadline: float) -> int:
+        """The port in the `Arca serving on ...` line this process wrote after `offset`."""
+        while time.monotonic() < deadline:
+            with open(log_path, "rb") as fh:
+                fh.seek(offset)
+                m = SERVING_RE.search(fh.read().decode(errors="replace"))
+            if m:
+                return int(m.group(1))
+            self._check_running()
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"arca serve did not announce its port:\n{self.log()}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:
@@ -198,12 +285,12 @@ def start_server(root: Path, *, workers: int = 1, env: dict | None = None,
 
 
 def require_tool(name: str) -> str:
-    """A client binary a test needs: missing is a failure in CI (CI=true), a skip elsewhere."""
-    path = shutil.which(name) or (str(VENV_BIN / name) if (VENV_BIN / name).exists() else None)
+    """A binary a test needs: the virtualenv's own (pip-installed tools such as aws, twine, uv) before
+    PATH. Missing is a failure, everywhere: scripts/test installs every tool the suite uses."""
+    venv = VENV_BIN / name
+    path = str(venv) if venv.exists() else shutil.which(name)
     if path:
         return path
     import pytest
 
-    if os.environ.get("CI"):
-        pytest.fail(f"{name} is required in CI but is not installed")
-    pytest.skip(f"{name} is not installed")
+    pytest.fail(f"{name} is not installed: scripts/test installs every tool the tests need", pytrace=False)
