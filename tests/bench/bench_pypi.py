@@ -85,8 +85,9 @@ def insert_direct(env: dict, domain: str, repo: str, paths: list[Path]) -> None:
     try:
         from app.config import settings_from_env
         from app.db.models import Domain, Repository
-        from app.formats import pypi_dists as dists
-        from app.services import packages as pk
+        from app.domain.coords import Coordinates
+        from app.formats.pypi import dists
+        from app.services import rows as pk
         from app.services.context import Arca
         from sqlalchemy import select
 
@@ -102,8 +103,8 @@ def insert_direct(env: dict, domain: str, repo: str, paths: list[Path]) -> None:
                 d = s.scalar(select(Domain).where(Domain.name == domain))
                 r = s.scalar(select(Repository).where(Repository.domain_id == d.id, Repository.name == repo))
                 for dist, core, info, meta_info in batch:
-                    pkg = pk.get_or_create_package(s, r, pk.Coordinates("pypi", "", dist.name), core.name)
-                    ver, _ = pk.get_or_create_version(s, pkg, str(dist.version), status=pk.PUBLISHED,
+                    pkg = pk.get_or_create_package(s, r, Coordinates("pypi", "", dist.name), core.name)
+                    ver, _ = pk.get_or_create_version(s, pkg, str(dist.version), status="Published",
                                                       summary=core.summary, attributes=core.attributes)
                     pk.blob_row(s, d.id, meta_info)
                     pk.put_asset(s, d, ver, dist.filename, info, attributes={

@@ -21,7 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Repository  # noqa: E402
 from app.db.session import Database, upgrade  # noqa: E402
-from app.formats import pypi_simple as simple  # noqa: E402
+from app.domain.views import PackageState  # noqa: E402
+from app.formats.pypi import simple  # noqa: E402
+from app.services.resolve import index_files  # noqa: E402
 
 
 def fill(db: Database, versions: int, files: int) -> int:
@@ -65,7 +67,7 @@ def main() -> None:
         for _ in range(args.rounds):
             t0 = time.perf_counter()
             with db.read() as s:
-                rows = simple.project_rows(s, pid)
+                rows = simple.project_rows(index_files(s, PackageState(pid, 0, None)))
             simple.render_project_html("big", rows)
             simple.render_project_json("big", rows)
             times.append(time.perf_counter() - t0)
