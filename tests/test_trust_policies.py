@@ -19,7 +19,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.support.server import start_server
-from tests.web_support import console_user, signed_in
+from tests.web_support import console_user, services, signed_in
 
 ACCOUNT = "000000000000"
 
@@ -139,6 +139,32 @@ def test_a_refused_document_never_takes_effect(server, domain, alice):
             st("Deny", name, "codeartifact:*", NotResource=repo_arn(domain, "libs"))))
     assert "Resource and NotResource cannot be used together" in exc.value.response["Error"]["Message"]
     assert not denied(user.describe_repository, domain=domain, repository="libs")
+
+
+def test_a_document_stored_before_these_rules_fails_safe(server, domain, alice):
+    """A row written by an older Arca (which stored unknown elements and ignored them) still decides,
+    in the safe direction: a statement it breaks grants nothing if it allows, and denies if it denies."""
+    from app.db.models import Policy
+
+    name, key = alice
+    admin, user = server.boto(), server.boto(key)
+    admin.create_repository(domain=domain, repository="libs")
+    admin.put_domain_permissions_policy(domain=domain, policyDocument=policy(
+        st("Allow", name, "codeartifact:DescribeRepository")))
+
+    def legacy(*statements) -> None:
+        with services(server).db.session() as s:
+            row = s.query(Policy).filter(Policy.resource_arn.endswith(f":domain/{domain}")).one()
+            row.document = policy(*statements)
+
+    legacy(st("Allow", name, "codeartifact:DescribeRepository"),
+           st("Allow", name, "codeartifact:ListPackages", Condition={"StringEqualz": {"aws:username": "x"}}))
+    assert not denied(user.describe_repository, domain=domain, repository="libs")
+    assert denied(user.list_packages, domain=domain, repository="libs")
+    legacy(st("Allow", name, "codeartifact:DescribeRepository"),
+           st("Deny", "someone-else", "codeartifact:ListPackages", Conditions={"Bool": {"aws:SecureTransport": "true"}}))
+    assert denied(user.describe_repository, domain=domain, repository="libs")
+    assert admin.describe_repository(domain=domain, repository="libs")  # admins are always allowed
 
 
 # ---- NotAction, NotResource, NotPrincipal --------------------------------------------------------
