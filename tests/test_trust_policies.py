@@ -162,7 +162,8 @@ def test_a_document_stored_before_these_rules_fails_safe(server, domain, alice):
     assert not denied(user.describe_repository, domain=domain, repository="libs")
     assert denied(user.list_packages, domain=domain, repository="libs")
     legacy(st("Allow", name, "codeartifact:DescribeRepository"),
-           st("Deny", "someone-else", "codeartifact:ListPackages", Conditions={"Bool": {"aws:SecureTransport": "true"}}))
+           st("Deny", "someone-else", "codeartifact:ListPackages",
+              Conditions={"Bool": {"aws:SecureTransport": "true"}}))
     assert denied(user.describe_repository, domain=domain, repository="libs")
     assert admin.describe_repository(domain=domain, repository="libs")  # admins are always allowed
 
@@ -207,7 +208,7 @@ def test_not_resource_grants_and_denies_all_but_the_named_resources(server, doma
 
 
 def test_not_principal_denies_everyone_but_the_named(server, domain, alice, bob):
-    (a_name, a_key), (b_name, b_key) = alice, bob
+    (a_name, a_key), (_, b_key) = alice, bob
     admin = server.boto()
     admin.create_repository(domain=domain, repository="libs")
     admin.put_domain_permissions_policy(domain=domain, policyDocument=policy(
@@ -245,7 +246,8 @@ def _families():
     tag = "aws:PrincipalTag/team"  # users have no tags: the key is absent
     return [
         ("StringEquals", {"StringEquals": {"aws:username": "{name}"}}, {"StringEquals": {"aws:username": "{NAME}"}}),
-        ("StringNotEquals", {"StringNotEquals": {"aws:username": "x"}}, {"StringNotEquals": {"aws:username": "{name}"}}),
+        ("StringNotEquals", {"StringNotEquals": {"aws:username": "x"}},
+         {"StringNotEquals": {"aws:username": "{name}"}}),
         ("StringEqualsIgnoreCase", {"StringEqualsIgnoreCase": {"aws:username": "{NAME}"}},
          {"StringEqualsIgnoreCase": {"aws:username": "x"}}),
         ("StringLike", {"StringLike": {"aws:username": "alice*"}}, {"StringLike": {"aws:username": "bob*"}}),
@@ -275,7 +277,8 @@ def _families():
          {"ForAnyValue:StringLike": {"aws:username": ["nobody"]}}),
         ("ForAllValues", {"ForAllValues:StringLike": {"aws:username": ["alice*"]}},
          {"ForAllValues:StringLike": {"aws:username": ["nobody"]}}),
-        ("several operators (AND)", {"Bool": {"aws:SecureTransport": "false"}, "IpAddress": {"aws:SourceIp": "127.0.0.1"}},
+        ("several operators (AND)",
+         {"Bool": {"aws:SecureTransport": "false"}, "IpAddress": {"aws:SourceIp": "127.0.0.1"}},
          {"Bool": {"aws:SecureTransport": "false"}, "IpAddress": {"aws:SourceIp": "10.0.0.1"}}),
     ]
 

@@ -267,7 +267,8 @@ def _value(family: str, base: str, v: Any, where: str, variables: bool):
             raise ValidationError(f"{where}: value {v!r} must be an IP address or CIDR block") from None
     if family == "Arn":
         if not is_arn(v):
-            raise ValidationError(f"{where}: value {v!r} must be an ARN (arn:partition:service:region:account:resource)")
+            raise ValidationError(f"{where}: value {v!r} must be an ARN "
+                                  f"(arn:partition:service:region:account:resource)")
         return tuple(glob(part) for part in v.split(":", 5))
     if "Like" in base:
         return glob(v)
