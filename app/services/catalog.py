@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Asset, DistTag, Package, PackageVersion, Repository
 from app.domain.errors import NotFound
-from app.domain.names import check_coordinate, check_format, check_status
+from app.domain.names import check_coordinate
 from app.domain.pep503 import normalize as pep503
 from app.domain.status import ARCHIVED, DELETED, DISPOSED, PUBLISHED
 from app.services import rows
@@ -93,7 +93,7 @@ def list_packages(arca: Arca, principal: Principal, domain: str, repository: str
         _d, r = repository_for(arca, s, principal, "codeartifact:ListPackages", domain, repository, owner)
         q = select(Package).where(Package.repository_id == r.id)
         if fmt:
-            q = q.where(Package.format == check_format(fmt))
+            q = q.where(Package.format == fmt)
         if namespace:
             q = q.where(Package.namespace.startswith(namespace.lstrip("@"), autoescape=True))
         if prefix:
@@ -125,7 +125,7 @@ def list_package_versions(arca: Arca, principal: Principal, at: PackageAt, *, st
         r, p = package_for(arca, s, principal, "codeartifact:ListPackageVersions", at)
         q = select(PackageVersion).where(PackageVersion.package_id == p.id)
         if status:
-            q = q.where(PackageVersion.status == check_status(status))
+            q = q.where(PackageVersion.status == status)
         if origin_type:
             q = q.where(PackageVersion.origin_type == origin_type)
         order = (PackageVersion.published_time, PackageVersion.id) if sort_by == "PUBLISHED_TIME" \
