@@ -76,6 +76,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Callable]] = {
 STREAMING = {("GET", "/v1/package/version/asset"): "GetPackageVersionAsset",
              ("POST", "/v1/package/version/publish"): "PublishPackageVersion"}
 MAX_JSON_BODY = 1024 * 1024
+# The members that page a List operation; its nextToken is bound to all the others.
+PAGING = ("maxResults", "nextToken")
 
 
 def _json_default(value):
@@ -112,6 +114,11 @@ def _base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
 
 
+def _listing(params: dict) -> dict:
+    """What a List operation's nextToken is bound to: its input but the paging members."""
+    return {k: v for k, v in params.items() if k not in PAGING}
+
+
 async def control_plane(request: Request) -> Response:
     key = (request.method, request.url.path.rstrip("/") or "/")
     try:
@@ -135,13 +142,18 @@ async def control_plane(request: Request) -> Response:
         # The operation's input, checked against the service model before any handler runs.
         params = inputs.read_input(inputs.operation(name), request.query_params.multi_items(),
                                    {k.lower(): v for k, v in request.headers.items()}, _json_object(body))
+        if params.get("nextToken"):
+            params["nextToken"] = arca.pages.open(name, _listing(params), params["nextToken"])
         ctx = OpContext(arca, principal, params, _base_url(request))
         if key == ("POST", "/v1/package/version/publish"):
             # The body is the asset: streamed to the blob store, verified against x-amz-content-sha256.
             return _ok(await og.publish_package_version(ctx, request.stream()))
         if key in STREAMING:
             return await _get_asset(ctx)
-        return _ok(await run_in_threadpool(ROUTES[key][1], ctx))
+        out = await run_in_threadpool(ROUTES[key][1], ctx)
+        if out.get("nextToken"):
+            out["nextToken"] = arca.pages.seal(name, _listing(params), out["nextToken"])
+        return _ok(out)
     except ArcaError as exc:
         return arca_error_response(exc)
 
