@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Callable
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from app.api import inputs, ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
@@ -156,6 +156,13 @@ async def control_plane(request: Request) -> Response:
         return _ok(out)
     except ArcaError as exc:
         return arca_error_response(exc)
+    except ClientDisconnect:
+        raise  # nobody to answer
+    except Exception:
+        # A bug, not the client's fault: answered in CodeArtifact's shape (which SDKs retry), and
+        # the connection stays usable instead of being dropped by the server's last-resort handler.
+        log.exception("control plane: %s %s failed", request.method, request.url.path)
+        return error_response("InternalServerException", "Internal error; the server log has the details", 500)
 
 
 async def _get_asset(ctx: OpContext) -> Response:
