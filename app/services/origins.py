@@ -11,11 +11,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Domain, Package, PackageVersion, Repository
-from app.domain.errors import AccessDenied, ValidationError
+from app.domain.errors import AccessDenied
 from app.domain.pep503 import normalize as pep503
 from app.services.package_groups import Groups
-
-MODES = ("ALLOW", "BLOCK")
 
 
 def origin_restrictions(pkg: Package, has_internal: bool) -> dict:
@@ -32,12 +30,6 @@ def has_internal_versions(s: Session, pkg: Package) -> bool:
 
 def restrictions_of(s: Session, pkg: Package) -> dict:
     return origin_restrictions(pkg, has_internal_versions(s, pkg))
-
-
-def check_modes(publish: object, upstream: object) -> None:
-    for key, value in (("publish", publish), ("upstream", upstream)):
-        if value not in MODES:
-            raise ValidationError(f"restrictions.{key} must be ALLOW or BLOCK, not {value!r}")
 
 
 def _normalise(fmt: str, namespace: str | None, name: str) -> tuple[str, str]:
