@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.domain.coords import Coordinates
-from app.domain.errors import AccessDenied, ArcaError, NotFound, ValidationError
+from app.domain.errors import AccessDenied, ArcaError, NotFound, TooManyRequests, ValidationError
 from app.observability.context import note
 from app.services import console, identity
 from app.services.context import Arca
@@ -108,7 +108,8 @@ def page(handler, *, public: bool = False):
     return endpoint
 
 
-TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
+TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict",
+          429: "Too many attempts", 503: "Unavailable"}
 
 
 def _error_page(ctx: Ctx, exc: ArcaError) -> Response:
@@ -133,7 +134,13 @@ def login(ctx: Ctx) -> Response:
             return RedirectResponse(_safe_next(ctx.q("next")), status_code=303)
         return ctx.render("login.html", next=_safe_next(ctx.q("next")), error=None, name="")
     name = ctx.form.get("username", "").strip()
-    ws = session.authenticate(ctx.arca, name, ctx.form.get("password", ""))
+    note(operation="SignIn")
+    client = ctx.request.client
+    try:
+        ws = session.authenticate(ctx.arca, name, ctx.form.get("password", ""), client.host if client else None)
+    except TooManyRequests as exc:
+        return ctx.render("login.html", http_status=429, headers={"Retry-After": str(exc.retry_after)},
+                          next=_safe_next(ctx.form.get("next")), name=name, error=exc.message)
     if ws is None:
         return ctx.render("login.html", http_status=401, next=_safe_next(ctx.form.get("next")), name=name,
                           error="Wrong user name or password (passwords are set with `arca admin set-password`).")
