@@ -91,11 +91,12 @@ class Settings:
     request_header_timeout: float = 30.0
     request_body_timeout: float = 30.0
     # console sign-in: failures allowed per user name / per client address within the window (0 = no
-    # limit), then refused for the lockout (seconds)
+    # limit), then refused for the lockout (seconds); the largest console form body (bytes)
     signin_max_failures: int = 5
     signin_max_failures_per_address: int = 20
     signin_window: float = 900.0
     signin_lockout: float = 900.0
+    console_max_form_bytes: int = 16 * 1024
 
     @property
     def secret_key(self) -> str:
@@ -146,6 +147,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         signin_max_failures_per_address=_at_least(env, "ARCA_SIGNIN_MAX_FAILURES_PER_ADDRESS", 20, 0),
         signin_window=_at_least(env, "ARCA_SIGNIN_WINDOW", 900.0, 1, float),
         signin_lockout=_at_least(env, "ARCA_SIGNIN_LOCKOUT", 900.0, 1, float),
+        console_max_form_bytes=_at_least(env, "ARCA_CONSOLE_MAX_FORM_BYTES", 16 * 1024, 1024),
     )
 
 
