@@ -197,8 +197,10 @@ def _forget_expired(arca: Arca, batch: int = 500) -> None:
 
 
 def _audit(s: Session, action: str, name: str, address: str | None, principal: str | None, **details) -> None:
-    """One audit row per sign-in outcome (the password never, the name as typed, shortened)."""
+    """One audit row per sign-in outcome: never the password; the name as typed, shortened, with
+    anything unprintable replaced (`arca admin audit` prints it to a terminal)."""
     ri = request_info()
-    s.add(AuditEvent(principal=principal, action=action, resource_type="user", resource=name[:MAX_NAME * 2],
+    shown = "".join(c if c.isprintable() else "?" for c in name[:MAX_NAME * 2])
+    s.add(AuditEvent(principal=principal, action=action, resource_type="user", resource=shown,
                      domain=None, source_ip=address or (ri.source_ip if ri else None),
                      request_id=ri.request_id if ri else None, details=details))
