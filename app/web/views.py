@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, ArcaError, NotFound, PayloadTooLarge, TooManyRequests, ValidationError
+from app.formats.http import BodyReader
 from app.observability.context import note
 from app.services import console, identity
 from app.services.context import Arca
@@ -115,17 +116,10 @@ async def read_form(request: Request, limit: int) -> dict[str, str]:
     """A POSTed form, read whole before it is parsed. A body of more than `limit` bytes is refused
     with 413 unparsed, and unread when its Content-Length already says so. Console forms hold a few
     short fields; the sign-in form is open to anyone, so its size must not be theirs to choose."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"The form is larger than {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"The form is larger than {limit} bytes")
+    body = await BodyReader(request).read(limit, "The form")
 
     async def replay() -> dict:
-        return {"type": "http.request", "body": bytes(body), "more_body": False}
+        return {"type": "http.request", "body": body, "more_body": False}
 
     form = await Request(request.scope, replay).form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
