@@ -97,6 +97,9 @@ class Settings:
     signin_window: float = 900.0
     signin_lockout: float = 900.0
     console_max_form_bytes: int = 16 * 1024
+    # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
+    # for that file
+    maven_hold_seconds: float = 3600.0
 
     @property
     def secret_key(self) -> str:
@@ -127,6 +130,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_upload_bytes=_number(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3),
         npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
         npm_max_unpacked_bytes=_number(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2),
+        maven_hold_seconds=_number(env, "ARCA_MAVEN_HOLD_SECONDS", 3600.0, float),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
         external=external,
         external_allow=allow,
