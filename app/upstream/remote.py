@@ -200,6 +200,30 @@ class Remotes:
             await resp.aclose()
         return Answer(resp.status_code, resp.headers, bytes(body), str(resp.url))
 
+    async def post(self, connection: str, url: str, body: bytes, headers: dict | None = None) -> Answer:
+        """POST a small document to an allowed URL (npm audit), no redirects followed; the answer is
+        read whole (at most MAX_DOCUMENT bytes). Failures count against the breaker as for GETs."""
+        self.check_breaker(connection)
+        self.check_allowed(connection, url)
+        try:
+            self.requests += 1
+            async with self._client().stream("POST", url, content=body, headers=headers or {}) as resp:
+                data = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_DOCUMENT:
+                        raise UpstreamUnavailable(f"External connection {connection} answered {url} with more "
+                                                  f"than {MAX_DOCUMENT} bytes")
+        except httpx.HTTPError as exc:
+            self.failed(connection)
+            raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
+                                      f"posting to {url}") from None
+        if resp.status_code >= 500:
+            self.failed(connection)
+            raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+        self.succeeded(connection)
+        return Answer(resp.status_code, resp.headers, bytes(data), str(resp.url))
+
     async def fetch_to_file(self, connection: str, url: str, path: Path, expected: dict,
                             limit: int | None = None) -> BlobInfo:
         """Stream a remote file to a local staging `path`, verified against `expected` hashes (a

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from datetime import datetime, timezone
+
 from starlette.responses import JSONResponse, Response
 
 from app.domain.coords import Coordinates
-from app.domain.errors import ArcaError, NotFound, PayloadTooLarge, ValidationError
+from app.domain.errors import ArcaError, NotFound, NotSupported, PayloadTooLarge, ValidationError
 from app.domain.status import DOWNLOADABLE, PUBLISHED
 from app.domain.views import PackageView, document_rev
 from app.formats.base import Format
 from app.formats.http import BodyReader, DataPlane, blob_response, not_modified, reads_through
-from app.formats.npm import names as npm_names, packument as pm, publish_body as pub
+from app.formats.npm import audit, names as npm_names, packument as pm, publish_body as pub, search as npm_search
 from app.formats.npm.manifest import version_attributes
-from app.services import packages, publish, resolve
+from app.services import packages, publish, resolve, search
 from app.upstream import npm as upstream
 
 JSON_LIMIT = 1024 * 1024  # dist-tag bodies and the like
@@ -71,6 +73,10 @@ async def _special(dp: DataPlane, reader: BodyReader, segs: list[str], method: s
     if segs == ["ping"]:
         await dp.run(resolve.check_permission, dp.arca, dp.principal, resolve.READ, dp.repo)
         return JSONResponse({})
+    if segs == ["v1", "search"] and method in ("GET", "HEAD"):
+        return JSONResponse(await search_packages(dp))
+    if "/".join(["-", *segs]) in (audit.BULK, audit.QUICK) and method == "POST":
+        return JSONResponse(await forward_audit(dp, reader, "/".join(["-", *segs])))
     if segs == ["whoami"]:
         # The principal behind the token (CodeArtifact's data plane knows only the token; npm
         # shows this string after `npm whoami`).
@@ -180,6 +186,36 @@ async def get_tarball(dp: DataPlane, name: str, filename: str) -> Response:
     headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{row.sha256}"'}
     return await dp.run(blob_response, dp, row.sha256, media_type="application/octet-stream", headers=headers,
                         filename=filename, size=row.size)
+
+
+async def search_packages(dp: DataPlane) -> dict:
+    """npm search over this repository and its upstreams, merged with the first npm external
+    connection's answer when the repository reads through one (a remote that fails adds nothing)."""
+    q = npm_search.parse_query(dp.request.query_params)
+    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo)
+    hits = await dp.run(search.search_packages, dp.arca, dp.principal, dp.repo, "npm", list(q.words), where)
+    local = [o for o in (npm_search.local_object(q.words, h.namespace, h.name, h.version, h.summary, h.published,
+                                                 h.attributes) for h in hits) if o is not None]
+    remote, remote_total = [], 0
+    for connection in upstream.npm_connections(where)[:1]:
+        remote, remote_total = await upstream.remote_search(dp, connection, q)
+    return npm_search.render(local, remote, remote_total, q, datetime.now(timezone.utc))
+
+
+async def forward_audit(dp: DataPlane, reader: BodyReader, path: str) -> dict:
+    """npm audit: the advisories are the external connection's registry's (Arca keeps no advisory
+    database); a repository that reads through no npm registry says so (501) instead of "no
+    vulnerabilities"."""
+    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo)
+    body = audit.read_body(await reader.read(audit.MAX_BODY, "The audit request"),
+                           dp.request.headers.get("content-encoding"), path)
+    connections = upstream.npm_connections(where)
+    if not connections:
+        raise NotSupported(f"npm audit needs a registry with security advisories: repository {dp.repo.repository} "
+                           "has no external connection to public:npmjs (nor has any of its upstreams), so Arca "
+                           "cannot audit. Associate one (associate-external-connection) or run npm audit with "
+                           "--registry pointing at a registry that has advisories")
+    return await upstream.remote_audit(dp, connections[0], path, body)
 
 
 # ---- writes ------------------------------------------------------------------------------------
