@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+import json
 from datetime import datetime, timezone
 
 from starlette.responses import JSONResponse, Response
 
 from app.domain.coords import Coordinates
+from app.domain import sigstore
 from app.domain.errors import ArcaError, NotFound, NotSupported, PayloadTooLarge, ValidationError
 from app.domain.status import DOWNLOADABLE, PUBLISHED
 from app.domain.views import PackageView, document_rev
@@ -77,6 +79,8 @@ async def _special(dp: DataPlane, reader: BodyReader, segs: list[str], method: s
         return JSONResponse(await search_packages(dp))
     if "/".join(["-", *segs]) in (audit.BULK, audit.QUICK) and method == "POST":
         return JSONResponse(await forward_audit(dp, reader, "/".join(["-", *segs])))
+    if segs[:3] == ["npm", "v1", "attestations"] and len(segs) > 3 and method in ("GET", "HEAD"):
+        return JSONResponse(await get_attestations(dp, unquote("/".join(segs[3:]))))
     if segs == ["whoami"]:
         # The principal behind the token (CodeArtifact's data plane knows only the token; npm
         # shows this string after `npm whoami`).
@@ -218,6 +222,20 @@ async def forward_audit(dp: DataPlane, reader: BodyReader, path: str) -> dict:
     return await upstream.remote_audit(dp, connections[0], path, body)
 
 
+async def get_attestations(dp: DataPlane, spec: str) -> dict:
+    """`-/npm/v1/attestations/NAME@VERSION`: the provenance bundle stored with the version."""
+    name, _, version = spec.rpartition("@")
+    if not name or not npm_names.is_semver(version):
+        raise NotFound(f"No attestations for {spec!r}: expected NAME@VERSION")
+    view = await _view(dp, name, DOWNLOADABLE)
+    row = next((r for r in view.versions if r.version == version), None)
+    provenance = row.attributes.get("provenance") if row is not None else None
+    if not isinstance(provenance, dict) or not provenance.get("sha256"):
+        raise NotFound(f"{name}@{version} has no attestations in this repository")
+    raw = await dp.run(dp.arca.blobs.read_bytes, provenance["sha256"])
+    return pm.attestations_doc(json.loads(raw), provenance["predicateType"])
+
+
 # ---- writes ------------------------------------------------------------------------------------
 
 async def put_package(dp: DataPlane, reader: BodyReader, name: str, rev: str | None) -> Response:
@@ -256,11 +274,18 @@ async def _publish(dp: DataPlane, coords: Coordinates, name: str, doc: dict, att
     digests = pub.check_digests(p.attachment, p.expected)
     await dp.run(publish.preflight, dp.arca, dp.principal, dp.repo, coords, rules=RULES, version=p.version)
     await dp.run(pub.check_tarball, p.attachment.path, name, p.version, dp.arca.settings.npm_max_unpacked_bytes)
+    provenance, extra = None, ()
+    if p.provenance is not None:  # npm publish --provenance: a Sigstore bundle for this very tarball
+        checked = sigstore.check_bundle(p.provenance, pm.purl(name, p.version), digests["sha512"])
+        bundle = await dp.run(dp.arca.blobs.put_bytes, p.provenance.encode())
+        provenance, extra = {"predicateType": checked.predicate_type, "sha256": bundle.sha256,
+                             "size": bundle.size}, (bundle,)
     info = await dp.run(dp.arca.blobs.commit_file, p.attachment.path, digests)
     readme = p.manifest.get("readme") or doc.get("readme") or ""
     summary = p.manifest.get("description") if isinstance(p.manifest.get("description"), str) else None
     f = publish.File(coords, p.version, f"{coords.name}-{p.version}.tgz", info, display_name=name, summary=summary,
-                     version_attributes=version_attributes(name, p.manifest, readme), tags=dict(p.tags))
+                     version_attributes=version_attributes(name, p.manifest, readme, provenance), tags=dict(p.tags),
+                     extra_blobs=extra)
     added = await dp.run(publish.add_file, dp.arca, dp.principal, dp.repo, f, RULES)
     return JSONResponse({"ok": "created new package version", "success": True, "id": name,
                          "rev": document_rev(added.package_id, added.package_revision)}, status_code=201)

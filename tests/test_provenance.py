@@ -1,0 +1,117 @@
+"""Provenance and attestations: npm's Sigstore provenance bundles (`NAME-VERSION.sigstore`) and
+PEP 740 attestations (`twine upload --attestations`), checked against the uploaded file, stored,
+and served as the public registries serve them. The Sigstore material is made locally
+(tests/sigstore_support.py): no network."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import httpx
+import pytest
+
+from tests.npm_support import escape, make_tarball, publish_body, setup_registry
+from tests.sigstore_support import SLSA_V1, Signer, npm_bundle, statement
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    return Signer.new()
+
+
+def provenance_body(name: str, version: str, bundle: dict | str, tgz: bytes | None = None) -> dict:
+    """The publish body libnpmpublish builds for `npm publish --provenance`: the tarball, and the bundle
+    as a second attachment whose data is the bundle's JSON text."""
+    body = publish_body(name, version, tgz)
+    data = bundle if isinstance(bundle, str) else json.dumps(bundle)
+    body["_attachments"][f"{name}-{version}.sigstore"] = {
+        "content_type": "application/vnd.dev.sigstore.bundle.v0.3+json", "data": data, "length": len(data)}
+    return body
+
+
+def purl(name: str, version: str) -> str:
+    return f"pkg:npm/{name.replace('@', '%40')}@{version}"
+
+
+def sha512_hex(data: bytes) -> str:
+    return hashlib.sha512(data).hexdigest()
+
+
+def test_a_provenance_bundle_is_checked_stored_and_served(server, unique, tmp_path, signer):
+    reg = setup_registry(server, tmp_path, unique)
+    name, version = "@acme/proven", "1.0.0"
+    tgz = make_tarball(name, version)
+    bundle = npm_bundle(signer, purl(name, version), sha512_hex(tgz))
+    with reg.http() as c:
+        r = c.put(escape(name), json=provenance_body(name, version, bundle, tgz))
+        assert r.status_code == 201, r.text
+        doc = reg.packument(name).json()
+        att = doc["versions"][version]["dist"]["attestations"]
+        assert att == {"url": f"{reg.url}-/npm/v1/attestations/@acme%2fproven@1.0.0",
+                       "provenance": {"predicateType": SLSA_V1}}
+        corgi = reg.packument(name, accept="application/vnd.npm.install-v1+json").json()
+        assert corgi["versions"][version]["dist"]["attestations"] == att
+        got = c.get(att["url"])
+        assert got.status_code == 200
+        assert got.json() == {"attestations": [{"predicateType": SLSA_V1, "bundle": bundle}]}
+        assert c.get("-/npm/v1/attestations/@acme/proven@1.0.0").json() == got.json()
+        assert c.get("-/npm/v1/attestations/@acme/proven@2.0.0").status_code == 404
+    # The real npm reads it as it reads the public registry's.
+    assert reg.npm_json("view", f"{name}@{version}", "dist.attestations") == att
+    assets = server.boto().list_package_version_assets(domain=reg.domain, repository=reg.repo, format="npm",
+                                                       namespace="acme", package="proven", packageVersion=version)
+    assert [a["name"] for a in assets["assets"]] == ["proven-1.0.0.tgz"]  # the bundle is no asset
+
+
+@pytest.mark.parametrize("case", ["other-digest", "other-package", "bad-signature", "other-key", "not-json",
+                                  "not-a-bundle", "no-certificate", "wrong-name", "two-subjects"])
+def test_a_bad_provenance_bundle_refuses_the_publish_and_nothing_is_kept(server, unique, tmp_path, signer, case):
+    reg = setup_registry(server, tmp_path, unique)
+    name, version = "widget", "1.0.0"
+    tgz = make_tarball(name, version)
+    good = npm_bundle(signer, purl(name, version), sha512_hex(tgz))
+    bundle: dict | str = good
+    reason = {"other-digest": "digest is not the uploaded file's", "other-package": "subject is",
+              "bad-signature": "does not verify", "other-key": "does not verify", "not-json": "not JSON",
+              "not-a-bundle": "not a Sigstore bundle", "no-certificate": "no signing certificate",
+              "wrong-name": "must be named widget-1.0.0.sigstore", "two-subjects": "exactly one subject"}[case]
+    if case == "other-digest":
+        bundle = npm_bundle(signer, purl(name, version), sha512_hex(b"another tarball"))
+    elif case == "other-package":
+        bundle = npm_bundle(signer, purl("gadget", version), sha512_hex(tgz))
+    elif case == "bad-signature":
+        bundle["dsseEnvelope"]["signatures"][0]["sig"] = base64.b64encode(b"\x30\x06\x02\x01\x01\x02\x01\x01").decode()
+    elif case == "other-key":  # signed by one key, carrying another's certificate
+        bundle["verificationMaterial"]["certificate"]["rawBytes"] = base64.b64encode(Signer.new().cert_der).decode()
+    elif case == "not-json":
+        bundle = "{not json"
+    elif case == "not-a-bundle":
+        bundle = {**good, "mediaType": "application/json"}
+    elif case == "no-certificate":
+        bundle = {**good, "verificationMaterial": {"publicKey": {"hint": "x"}}}
+    elif case == "two-subjects":
+        payload = json.dumps({"_type": "https://in-toto.io/Statement/v1", "predicateType": SLSA_V1, "subject": [
+            {"name": purl(name, version), "digest": {"sha512": sha512_hex(tgz)}},
+            {"name": "pkg:npm/other@1.0.0", "digest": {"sha512": "00"}}]}).encode()
+        bundle = npm_bundle(signer, purl(name, version), sha512_hex(tgz), payload=payload)
+    body = provenance_body(name, version, bundle, tgz)
+    if case == "wrong-name":
+        body["_attachments"]["other-1.0.0.sigstore"] = body["_attachments"].pop(f"{name}-{version}.sigstore")
+    with reg.http() as c:
+        r = c.put(name, json=body)
+        assert r.status_code == 400 and reason in r.json()["error"], (case, r.text)
+        assert c.get(name).status_code == 404  # no version, no package
+    assert server.boto().list_packages(domain=reg.domain, repository=reg.repo)["packages"] == []
+
+
+def test_a_forged_dist_attestations_field_is_not_served(server, unique, tmp_path):
+    """Only the registry says where attestations are: a manifest that claims some itself loses the claim."""
+    reg = setup_registry(server, tmp_path, unique)
+    body = publish_body("claims", "1.0.0")
+    body["versions"]["1.0.0"]["dist"]["attestations"] = {"url": "https://evil.invalid/x",
+                                                        "provenance": {"predicateType": SLSA_V1}}
+    with reg.http() as c:
+        assert c.put("claims", json=body).status_code == 201
+    assert "attestations" not in reg.packument("claims").json()["versions"]["1.0.0"]["dist"]
