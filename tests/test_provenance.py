@@ -115,3 +115,93 @@ def test_a_forged_dist_attestations_field_is_not_served(server, unique, tmp_path
     with reg.http() as c:
         assert c.put("claims", json=body).status_code == 201
     assert "attestations" not in reg.packument("claims").json()["versions"]["1.0.0"]["dist"]
+
+
+# ---- PEP 740: twine upload --attestations ------------------------------------------------------------
+
+def _pypi_repo(server, unique):
+    from tests.pypi_support import index_url
+
+    d = f"pa{unique}"
+    server.create_repo(d, "py")
+    token = server.token(d)
+    return d, token, server.endpoint(d, "pypi", "py"), index_url(server, d, "py", token)
+
+
+def _with_attestation(tmp_path, name, version, signer, *, tamper=None):
+    from tests.pypi_support import make_wheel
+    from tests.sigstore_support import pep740_attestation
+
+    dist = tmp_path / "dist"
+    wheel = make_wheel(dist, name, version)
+    att = pep740_attestation(signer, wheel.name, hashlib.sha256(wheel.read_bytes()).hexdigest())
+    if tamper:
+        att = tamper(att, wheel)
+    (dist / f"{wheel.name}.publish.attestation").write_text(json.dumps(att))
+    return wheel, att
+
+
+def test_twine_attestations_are_stored_and_served_through_the_simple_api_and_integrity_api(
+        server, unique, tmp_path, signer):
+    from tests.pypi_support import twine_upload
+
+    d, token, upload_url, _index = _pypi_repo(server, unique)
+    wheel, att = _with_attestation(tmp_path, "attested", "1.0", signer)
+    proc = twine_upload(upload_url, token, [wheel, wheel.parent / f"{wheel.name}.publish.attestation"],
+                        extra=["--attestations"])
+    assert proc.returncode == 0
+    simple = f"{upload_url}simple/attested/"
+    with httpx.Client(auth=("aws", token)) as c:
+        page = c.get(simple, headers={"Accept": "application/vnd.pypi.simple.v1+json"}).json()
+        assert page["meta"]["api-version"] == "1.3"
+        (f,) = page["files"]
+        assert f["provenance"] == f"../../integrity/attested/1.0/{wheel.name}/provenance"
+        html_page = c.get(simple).text
+        assert f'data-provenance="../../integrity/attested/1.0/{wheel.name}/provenance"' in html_page
+        r = c.get(httpx.URL(simple).join(f["provenance"]))
+        assert r.status_code == 200 and r.headers["content-type"] == "application/vnd.pypi.integrity.v1+json"
+        prov = r.json()
+        assert prov["version"] == 1
+        (bundle,) = prov["attestation_bundles"]
+        assert bundle["attestations"] == [att] and bundle["publisher"]["kind"] == "Arca"
+        assert c.get(f"{upload_url}integrity/attested/1.0/nope-1.0-py3-none-any.whl/provenance").status_code == 404
+
+
+@pytest.mark.parametrize("case", ["other-file", "other-digest", "bad-signature", "not-pep740"])
+def test_bad_attestations_refuse_the_upload_and_nothing_is_kept(server, unique, tmp_path, signer, case):
+    from tests.pypi_support import twine_upload
+    from tests.sigstore_support import pep740_attestation
+
+    def tamper(att, wheel):
+        if case == "other-file":
+            return pep740_attestation(signer, "other-1.0-py3-none-any.whl",
+                                      hashlib.sha256(wheel.read_bytes()).hexdigest())
+        if case == "other-digest":
+            return pep740_attestation(signer, wheel.name, hashlib.sha256(b"x").hexdigest())
+        if case == "bad-signature":
+            return {**att, "envelope": {**att["envelope"], "signature": base64.b64encode(b"junk").decode()}}
+        return {"version": 2}
+
+    reason = {"other-file": "subject is", "other-digest": "digest is not the uploaded file's",
+              "bad-signature": "signature", "not-pep740": "version 1"}[case]
+    d, token, upload_url, _index = _pypi_repo(server, unique)
+    wheel, _att = _with_attestation(tmp_path, "refused", "1.0", signer, tamper=tamper)
+    proc = twine_upload(upload_url, token, [wheel, wheel.parent / f"{wheel.name}.publish.attestation"],
+                        extra=["--attestations", "--verbose"], check=False)
+    assert proc.returncode != 0 and "400" in proc.stdout + proc.stderr and reason in proc.stdout + proc.stderr
+    assert server.boto().list_packages(domain=d, repository="py")["packages"] == []
+
+
+def test_a_malformed_attestations_field_is_refused(server, unique, tmp_path):
+    from tests.pypi_support import make_wheel
+
+    d, token, upload_url, _index = _pypi_repo(server, unique)
+    wheel = make_wheel(tmp_path, "raw-att", "1.0")
+    data = wheel.read_bytes()
+    for value, reason in (("{not json", "not JSON"), ("{}", "non-empty JSON list"), ("[]", "non-empty JSON list"),
+                          (json.dumps([{}] * 9), "At most 8"), ('["x"]', "must be a JSON object")):
+        form = {":action": "file_upload", "protocol_version": "1", "name": "raw-att", "version": "1.0",
+                "filetype": "bdist_wheel", "sha256_digest": hashlib.sha256(data).hexdigest(), "attestations": value}
+        r = httpx.post(upload_url, data=form, files={"content": (wheel.name, data)}, auth=("aws", token))
+        assert r.status_code == 400 and reason in r.text, (value, r.text)
+    assert server.boto().list_packages(domain=d, repository="py")["packages"] == []

@@ -135,7 +135,9 @@ def check_bundle(raw: object, purl: str, sha512: str) -> Checked:
 def check_attestation(raw: object, filename: str, sha256: str) -> Checked:
     """A PEP 740 attestation object for the distribution `filename` with this SHA-256."""
     what = f"The attestation for {filename}"
-    a = _load(raw, what)
+    if not isinstance(raw, dict):
+        raise ValidationError(f"{what} must be a JSON object")
+    a = raw
     if a.get("version") != 1:
         raise ValidationError(f"{what} must be version 1 (PEP 740)")
     material = a.get("verification_material") if isinstance(a.get("verification_material"), dict) else {}
