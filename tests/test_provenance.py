@@ -1,7 +1,8 @@
 """Provenance and attestations: npm's Sigstore provenance bundles (`NAME-VERSION.sigstore`) and
 PEP 740 attestations (`twine upload --attestations`), checked against the uploaded file, stored,
 and served as the public registries serve them. The Sigstore material is made locally
-(tests/sigstore_support.py): no network."""
+(tests/sigstore_support.py), or, for the real `npm publish --provenance`, by local stand-ins for
+the CI's OIDC endpoint, Fulcio and Rekor (tests/fake_sigstore.py): no network."""
 
 from __future__ import annotations
 
@@ -205,3 +206,37 @@ def test_a_malformed_attestations_field_is_refused(server, unique, tmp_path):
         r = httpx.post(upload_url, data=form, files={"content": (wheel.name, data)}, auth=("aws", token))
         assert r.status_code == 400 and reason in r.text, (value, r.text)
     assert server.boto().list_packages(domain=d, repository="py")["packages"] == []
+
+
+# ---- the real npm publish --provenance (a local Sigstore stand-in) ------------------------------------
+
+def test_the_real_npm_publish_provenance_is_accepted_and_served(server, unique, tmp_path):
+    import subprocess
+
+    from tests.fake_sigstore import FakeSigstore
+    from tests.npm_support import write_package
+    from tests.support.server import require_tool
+
+    fake = FakeSigstore(tmp_path / "sigstore")
+    try:
+        reg = setup_registry(server, tmp_path / "reg", unique)
+        pkg = write_package(tmp_path / "src", "@acme/signed", "1.0.0")
+        env = reg.env(**fake.env())
+        proc = subprocess.run([require_tool("npm"), "publish", "--provenance", "--access", "public", "--loglevel=notice"], cwd=pkg,
+                              env=env, capture_output=True, text=True, timeout=180)
+        assert proc.returncode == 0, proc.stdout + proc.stderr + server.log()[-2000:]
+        assert "Signed provenance statement" in proc.stderr + proc.stdout
+        assert ("fulcio.sigstore.dev", "/api/v2/signingCert") in fake.requests
+        assert ("rekor.sigstore.dev", "/api/v1/log/entries") in fake.requests
+    finally:
+        fake.close()
+    att = reg.npm_json("view", "@acme/signed@1.0.0", "dist.attestations")
+    assert att["provenance"] == {"predicateType": SLSA_V1}
+    with reg.http() as c:
+        (entry,) = c.get(att["url"]).json()["attestations"]
+    bundle = entry["bundle"]
+    statement_doc = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    tgz = httpx.get(reg.packument("@acme/signed").json()["versions"]["1.0.0"]["dist"]["tarball"],
+                    headers={"Authorization": f"Bearer {reg.token}"}).content
+    assert statement_doc["subject"] == [{"name": "pkg:npm/%40acme/signed@1.0.0",
+                                         "digest": {"sha512": hashlib.sha512(tgz).hexdigest()}}]
