@@ -208,10 +208,12 @@ def test_remote_metadata_reused_for_max_age(tmp_path, unique):
 ])
 def test_only_urls_under_the_connection_are_allowed(url, ok):
     from app.config import settings_from_env
-    from app.upstream.remote import Remotes, is_allowed
+    from app.services.connections import public_connection
+    from app.upstream.remote import is_allowed
 
-    remotes = Remotes(settings_from_env({"ARCA_EXTERNAL_PUBLIC_PYPI": "http://mirror.test/simple/"}))
-    assert is_allowed(url, remotes.allowed_prefixes("public:pypi")) is ok
+    conn = public_connection(settings_from_env({"ARCA_EXTERNAL_PUBLIC_PYPI": "http://mirror.test/simple/"}),
+                             "public:pypi")
+    assert is_allowed(url, conn.prefixes()) is ok
 
 
 def test_single_flight_shares_one_call_and_its_error():

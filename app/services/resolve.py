@@ -15,11 +15,12 @@ from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Asset, Blob, DistTag, Domain, Package, PackageVersion, Repository, RepositoryUpstream
+from app.domain.connections import Connection
 from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, NotFound
 from app.domain.status import DOWNLOADABLE, PUBLISHED
 from app.domain.views import FileRow, IndexFile, PackageState, PackageView, VersionRow
-from app.services import authz
+from app.services import authz, connections
 from app.services.caches import MISS, Cache
 from app.services.context import Arca, Principal, RepoRef
 from app.services.origins import check_upstream_allowed
@@ -227,12 +228,14 @@ class RepoNode:
 @dataclass(frozen=True)
 class Node:
     """One place to look: a repository's own versions (`external` None), or the external
-    connection `external` of repository `repository_id` (retained copies go there)."""
+    connection `external` of repository `repository_id` (retained copies go there), fetched
+    through `connection`."""
 
     repository_id: int
     repository: str
     external: str | None = None
     depth: int = 0
+    connection: Connection | None = None
 
 
 def graph(arca: Arca, s: Session, domain_id: int, need: int | None = None) -> dict[int, RepoNode]:
@@ -274,11 +277,11 @@ def reads_through(arca: Arca, ref: RepoRef) -> bool:
     return value
 
 
-def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordinates,
-          supported: tuple[str, ...] = ()) -> list[Node]:
+def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordinates) -> list[Node]:
     """The places to look for one package, first hit wins. A repository's upstreams (and its
     external connection) are skipped when its origin controls or package groups block taking
-    this package from there; `supported` lists the external connections this format can use."""
+    this package from there; an external connection of another format than the package's, or
+    without a URL, is skipped too."""
     g = graph(arca, s, domain_id, repository_id)
     out: list[Node] = []
     seen: set[int] = set()
@@ -306,9 +309,9 @@ def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordin
             for uid in info.upstreams:
                 if uid not in seen:
                     visit(uid, depth + 1)
-        ext = info.external_connection
-        if ext and (not supported or ext in supported) and allowed(rid, True):
-            out.append(Node(rid, info.name, ext, depth))
+        conn = connections.lookup(arca, s, info.external_connection)
+        if conn is not None and conn.format == c.format and allowed(rid, True):
+            out.append(Node(rid, info.name, conn.name, depth, conn))
 
     visit(repository_id, 0)
     return out
@@ -332,13 +335,13 @@ class Chain:
         return [n.repository_id for n in self.nodes if n.external is None]
 
 
-def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *, supported: tuple[str, ...],
+def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
           load: Callable[[Session, PackageState], Any] | None = None) -> Chain:
     """The resolution order for a package (READ checked) and, with `load`, each repository's view
     of it (None where it has no such package)."""
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
-        nodes = order(arca, s, ref.domain_id, ref.repository_id, c, supported)
+        nodes = order(arca, s, ref.domain_id, ref.repository_id, c)
         local: dict[int, Local] = {}
         if load is not None:
             for n in nodes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 
+from app.domain.connections import Connection
 from app.domain.errors import ArcaError, NotFound, UpstreamUnavailable
 from app.domain.views import FileRow
 from app.formats.http import DataPlane
@@ -22,14 +23,13 @@ from app.upstream import retained
 from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 
-CONNECTIONS = ("public:maven-central",)
 POM_LIMIT = 1024 * 1024
 
 
 async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
     """`mp.filename` through the chain: the first repository holding it, else imported from the
     first external connection that has it."""
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords, supported=CONNECTIONS)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords)
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), mp.coords, mp.version, mp.filename)
     if row is not None:
         return row
@@ -48,20 +48,20 @@ async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
                               f"{mp.version} or its upstreams")
 
 
-async def _fetch_sha1(dp: DataPlane, connection: str, url: str) -> str | None:
+async def _fetch_sha1(dp: DataPlane, connection: Connection, url: str) -> str | None:
     resp = await dp.arca.remotes.read(connection, url + ".sha1")
     if resp.status_code != 200:
         return None
     try:
         return parse_checksum(resp.content, "sha1", url)
     except ArcaError:
-        raise UpstreamUnavailable(f"{url}.sha1 from {connection} does not hold a SHA-1 checksum") from None
+        raise UpstreamUnavailable(f"{url}.sha1 from {connection.name} does not hold a SHA-1 checksum") from None
 
 
 async def _import(dp: DataPlane, node: Node, mp: MavenPath) -> None:
     arca = dp.arca
     await dp.run(publish.check_import_open, arca, node.repository_id, mp.coords, mp.version)
-    base = arca.remotes.base_url(node.external)
+    base = node.connection.url
     main = f"{mp.artifact_id}-{mp.version}"
     wanted = [mp.filename] + [f for f in (f"{main}.pom", f"{main}.jar") if f != mp.filename]
     stored = []
@@ -75,13 +75,13 @@ async def _import(dp: DataPlane, node: Node, mp: MavenPath) -> None:
         if await dp.run(resolve.first_file, arca, [node.repository_id], mp.coords, mp.version, filename):
             continue
         url = base + mp.file_path(filename)
-        sha1 = await _fetch_sha1(dp, node.external, url)
+        sha1 = await _fetch_sha1(dp, node.connection, url)
         if sha1 is None:
             if i == 0:
                 # No checksum: nothing to verify against, so nothing is taken (also a missing file).
                 raise NotFound(f"{filename} (with its .sha1) is not available from {node.external}")
             continue
-        info = await arca.remotes.fetch_to_blob(arca.blobs, node.external, url, {"sha1": sha1},
+        info = await arca.remotes.fetch_to_blob(arca.blobs, node.connection, url, {"sha1": sha1},
                                                 limit=arca.settings.max_upload_bytes)
         stored.append((filename, info))
     summary, attrs = None, {}
@@ -103,7 +103,7 @@ def _parse_remote_metadata(resp) -> dict:
 
 
 async def metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords, supported=CONNECTIONS,
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords,
                          load=resolve.published_version_times)
     versions: set[str] = set()
     latest = None
@@ -116,9 +116,9 @@ async def metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
     for n in chain.nodes:
         if not n.external:
             continue
-        url = dp.arca.remotes.base_url(n.external) + mp.metadata_path()
+        url = n.connection.url + mp.metadata_path()
         try:
-            data = await retained.metadata(dp.arca, repository_id=n.repository_id, connection=n.external,
+            data = await retained.metadata(dp.arca, repository_id=n.repository_id, connection=n.connection,
                                            coords=mp.coords, display=None, url=url,
                                            accept="application/xml, text/xml, */*", parse=_parse_remote_metadata)
         except UpstreamUnavailable as exc:

@@ -28,7 +28,6 @@ from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
-CONNECTIONS = ("public:npmjs",)
 
 
 def _expected(dist: dict) -> dict | None:
@@ -78,10 +77,10 @@ def _name(coords: Coordinates) -> str:
 async def remote_packument(dp: DataPlane, node: Node, coords: Coordinates) -> dict | None:
     name = _name(coords)
     remotes = dp.arca.remotes
-    prefixes = remotes.allowed_prefixes(node.external)
+    prefixes = node.connection.prefixes()
     return await retained.metadata(
-        dp.arca, repository_id=node.repository_id, connection=node.external, coords=coords, display=name,
-        url=remotes.base_url(node.external) + quote(name, safe="@"), accept="application/json",
+        dp.arca, repository_id=node.repository_id, connection=node.connection, coords=coords, display=name,
+        url=node.connection.url + quote(name, safe="@"), accept="application/json",
         parse=lambda resp: parse_packument(resp, name, prefixes))
 
 
@@ -90,7 +89,7 @@ async def remote_packument(dp: DataPlane, node: Node, coords: Coordinates) -> di
 async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     name = _name(coords)
     base_url = dp.base_url
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS,
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords,
                          load=resolve.package_view)
     versions: dict[str, dict] = {}
     times: dict[str, str] = {}
@@ -150,7 +149,7 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
 # ---- tarballs ----------------------------------------------------------------------------------
 
 async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filename: str) -> FileRow:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords)
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, version, filename)
     if row is not None:
         return row
@@ -173,7 +172,7 @@ async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, 
     if row is not None:
         return row
     await dp.run(publish.check_import_open, arca, node.repository_id, coords, version)
-    info = await arca.remotes.fetch_to_blob(arca.blobs, node.external, manifest["dist"]["tarball"],
+    info = await arca.remotes.fetch_to_blob(arca.blobs, node.connection, manifest["dist"]["tarball"],
                                             _expected(manifest["dist"]), limit=arca.settings.max_upload_bytes)
     name = _name(coords)
     desc = manifest.get("description") if isinstance(manifest.get("description"), str) else None

@@ -25,7 +25,6 @@ from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
-CONNECTIONS = ("public:pypi",)
 ACCEPT = (f"{simple.JSON_V1}, {simple.HTML_V1};q=0.2, text/html;q=0.1")
 
 
@@ -109,17 +108,17 @@ def _coords(project: str) -> Coordinates:
 
 async def remote_files(dp: DataPlane, node: Node, project: str) -> list[dict] | None:
     remotes = dp.arca.remotes
-    prefixes = remotes.allowed_prefixes(node.external)
+    prefixes = node.connection.prefixes()
     return await retained.metadata(
-        dp.arca, repository_id=node.repository_id, connection=node.external, coords=_coords(project), display=None,
-        url=urljoin(remotes.base_url(node.external), f"{project}/"), accept=ACCEPT,
+        dp.arca, repository_id=node.repository_id, connection=node.connection, coords=_coords(project), display=None,
+        url=urljoin(node.connection.url, f"{project}/"), accept=ACCEPT,
         parse=lambda resp: parse_page(resp, project, prefixes))
 
 
 # ---- the merged page ---------------------------------------------------------------------------
 
 async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project), supported=CONNECTIONS,
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project),
                          load=resolve.index_files)
     seen: set[str] = set()
     out: list[simple.FileRow] = []
@@ -157,7 +156,7 @@ async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
 async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> FileRow:
     """The file found through the chain, imported from a remote index when nobody holds it."""
     coords = _coords(project)
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords)
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, None, filename)
     if row is not None:
         return row
@@ -186,7 +185,7 @@ async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
     await dp.run(publish.check_import_open, arca, node.repository_id, coords, f["version"])
     staged = arca.blobs.new_temp()
     try:
-        info = await arca.remotes.fetch_to_file(node.external, f["url"], staged, {"sha256": f["sha256"]},
+        info = await arca.remotes.fetch_to_file(node.connection, f["url"], staged, {"sha256": f["sha256"]},
                                                 limit=arca.settings.max_upload_bytes)
         try:
             data = await dp.run(dists.read_core_metadata, staged, dist)

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 from starlette.concurrency import run_in_threadpool
 
+from app.domain.connections import Connection
 from app.domain.coords import Coordinates
 from app.domain.errors import ArcaError, UpstreamUnavailable
 from app.services import remote_index
@@ -33,7 +34,7 @@ def _parsed(parse: Callable[[Answer], Any], resp: Answer, connection: str, url: 
         raise UpstreamUnavailable(f"External connection {connection} answered {url} with {reason}") from None
 
 
-async def metadata(arca: Arca, *, repository_id: int, connection: str, coords: Coordinates, display: str | None,
+async def metadata(arca: Arca, *, repository_id: int, connection: Connection, coords: Coordinates, display: str | None,
                    url: str, accept: str, parse: Callable[[Answer], Any]) -> Any:
     """The parsed remote metadata of one package (None when the remote does not know it)."""
     record = await run_in_threadpool(remote_index.load_record, arca, repository_id, coords)
@@ -56,7 +57,7 @@ async def metadata(arca: Arca, *, repository_id: int, connection: str, coords: C
             return record.get("data")
         if resp.status_code == 200:
             try:
-                data = _parsed(parse, resp, connection, url)
+                data = _parsed(parse, resp, connection.name, url)
             except UpstreamUnavailable:
                 if record:
                     return record.get("data")  # what the remote said before still stands
@@ -69,6 +70,6 @@ async def metadata(arca: Arca, *, repository_id: int, connection: str, coords: C
             return None
         if record:
             return record.get("data")
-        raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+        raise UpstreamUnavailable(f"External connection {connection.name} answered {resp.status_code} for {url}")
 
     return await arca.remotes.single_flight(("meta", repository_id, coords), refresh)
