@@ -182,3 +182,53 @@ def test_dependency_confusion_internal_maven_artifact_wins(arca, central, chain,
     assert "<version>1.0</version>" in md.text and "9.0" not in md.text
     assert _get(arca, d, "app", f"{rel}/9.0/core-9.0.jar").status_code == 404
     assert _assets(arca, d, "proxy", group, "core", "9.0") == []
+
+
+def _extra_files(root: Path, group: str, artifact: str, version: str) -> dict[str, bytes]:
+    """Classifier and extension files beside a laid-out version (sources, javadoc, Gradle module
+    metadata, a signature), each with its .sha1, as Maven Central has them."""
+    d = root / Path(*group.split(".")) / artifact / version
+    files = {f"{artifact}-{version}-sources.jar": _jar(f"sources of {artifact}"),
+             f"{artifact}-{version}-javadoc.jar": _jar(f"javadoc of {artifact}"),
+             f"{artifact}-{version}.module": b'{"formatVersion": "1.1"}\n',
+             f"{artifact}-{version}.jar.asc": b"-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n"}
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+        (d / f"{name}.sha1").write_text(hashlib.sha1(data).hexdigest())
+    return files
+
+
+def test_every_classifier_of_a_retained_version_is_fetched_on_demand(arca, central, chain, unique, mvn):
+    """After a build retained pom and jar, another build asking for -sources and -javadoc (and a
+    Gradle .module, a .asc signature) gets them: fetched, verified by .sha1, into the same version."""
+    d = chain
+    group = f"org.clf{unique}"
+    lay_out(central.files / "maven2", group, "clf", ["1.0"])
+    extra = _extra_files(central.files / "maven2", group, "clf", "1.0")
+    token = arca.token(d)
+    app_url = arca.endpoint(d, "maven", "app")
+    first = mvn.project(f"first-{unique}", f"com.c{unique}", "first", "1.0", app_url, deps=[(group, "clf", "1.0")])
+    first.write_class(f"com.c{unique}", "Main")
+    mvn.run(first, "compile", repo_url=app_url, token=token, strict=True)
+    assert _assets(arca, d, "proxy", group, "clf", "1.0") == ["clf-1.0.jar", "clf-1.0.pom"]
+
+    second = mvn.project(f"second-{unique}", f"com.c{unique}", "second", "1.0", app_url,
+                         deps=[(group, "clf", "1.0"), (group, "clf", "1.0")])
+    pom = (second.dir / "pom.xml").read_text()
+    for classifier in ("sources", "javadoc"):
+        pom = pom.replace("<version>1.0</version></dependency>",
+                          f"<version>1.0</version><classifier>{classifier}</classifier></dependency  >", 1)
+    (second.dir / "pom.xml").write_text(pom.replace("</dependency  >", "</dependency>"))
+    second.write_class(f"com.c{unique}", "Main")
+    mvn.run(second, "compile", repo_url=app_url, token=token, strict=True)
+    local = mvn.local_repo / Path(*group.split(".")) / "clf" / "1.0"
+    for classifier in ("sources", "javadoc"):
+        name = f"clf-1.0-{classifier}.jar"
+        assert (local / name).read_bytes() == extra[name]
+    base = f"{group.replace('.', '/')}/clf/1.0/"
+    for name in ("clf-1.0.module", "clf-1.0.jar.asc"):
+        r = _get(arca, d, "app", base + name)
+        assert r.status_code == 200 and r.content == extra[name]
+    assert _assets(arca, d, "proxy", group, "clf", "1.0") == sorted(["clf-1.0.jar", "clf-1.0.pom", *extra])
+    assert arca.boto().list_package_versions(domain=d, repository="proxy", format="maven", namespace=group,
+                                             package="clf")["versions"][0]["origin"]["originType"] == "EXTERNAL"

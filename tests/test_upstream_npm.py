@@ -3,7 +3,7 @@ remote and real npm as the client: app -> libs -> proxy (public:npmjs)."""
 
 from __future__ import annotations
 
-
+import httpx
 import pytest
 
 from tests.npm_support import Registry, installed_version, write_consumer, write_npmrc
@@ -130,3 +130,31 @@ def test_dependency_confusion_internal_npm_name_wins(arca, verd, chain, unique, 
     with app.http() as c:
         assert c.get(f"{name}/-/{name}-9.0.0.tgz").status_code == 404
     assert _versions(arca, app.domain, "proxy", name) == []
+
+
+def test_a_retained_version_keeps_every_field_the_remote_gives(arca, verd, chain, unique, tmp_path):
+    """The entry of a version retained from the remote is the remote's, field by field (engines,
+    funding, gitHead, _npmUser, dist.fileCount ...), and follows the remote when it changes
+    (a deprecation there shows here, and npm warns about it)."""
+    app = chain["app"]
+    name = f"fields-{unique}"
+    extra = {"engines": {"node": ">=18"}, "funding": "https://example.invalid/fund", "keywords": ["a", "b"],
+             "gitHead": "0123456789abcdef", "bin": {f"fields-{unique}": "index.js"}, "os": ["linux", "darwin"]}
+    verd.verdaccio.publish(name, "1.0.0", extra=extra)
+    p = write_consumer(tmp_path / "c", {name: "1.0.0"})
+    app.npm("install", cwd=p)
+    assert _versions(arca, app.domain, "proxy", name) == ["1.0.0"]
+
+    remote = httpx.get(f"{verd.verdaccio.url}/{name}", timeout=30).json()["versions"]["1.0.0"]
+    ours = app.packument(name).json()["versions"]["1.0.0"]
+    assert {k: v for k, v in ours.items() if k != "dist"} == {k: v for k, v in remote.items() if k != "dist"}
+    assert {k: v for k, v in ours["dist"].items() if k != "tarball"} == \
+        {k: v for k, v in remote["dist"].items() if k != "tarball"}
+    assert ours["dist"]["tarball"] == app.url + f"{name}/-/{name}-1.0.0.tgz"
+    corgi = app.packument(name, accept="application/vnd.npm.install-v1+json").json()["versions"]["1.0.0"]
+    assert corgi["engines"] == {"node": ">=18"} and corgi["os"] == ["linux", "darwin"]
+
+    verd.verdaccio.npm("deprecate", f"{name}@1.0.0", "use 2.x")
+    assert app.packument(name).json()["versions"]["1.0.0"]["deprecated"] == "use 2.x"
+    fresh = app.npm("install", cwd=write_consumer(tmp_path / "c2", {name: "1.0.0"}), cache=tmp_path / "cache2")
+    assert "use 2.x" in fresh.stderr

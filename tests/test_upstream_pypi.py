@@ -10,9 +10,10 @@ import threading
 import httpx
 import pytest
 
-from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload, wait_for, wheel_filename
-from tests.support.checks import stored_versions
-from tests.support.server import clean_env, start_server
+from tests.pypi_support import PY, index_url, make_sdist, make_wheel, pip_cmd, run, sdist_filename, twine_upload, \
+    wait_for, wheel_filename
+from tests.support.checks import stored_assets, stored_versions
+from tests.support.server import clean_env, require_tool, start_server
 from tests.upstream_support import Remote, start_pypiserver
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -260,3 +261,65 @@ def test_package_group_blocks_external_upstream(arca, pub, chain, unique, tmp_pa
     wait_for(lambda: _get(arca, d, "app", f"simple/{blocked}/", Accept=JSON).status_code == 200)
     _pip_install(arca, d, "app", tmp_path / "u", blocked)
     assert _versions(arca, d, "proxy", blocked) == ["1.0"]
+
+
+# ---- merge by file: one version, a wheel per platform ------------------------------------------
+
+PLATFORMS = {"linux": "py3-none-manylinux_2_17_x86_64", "mac": "py3-none-macosx_11_0_arm64",
+             "win": "py3-none-win_amd64"}
+
+
+def _assets(arca, d, repo, name, version):
+    return stored_assets(arca.boto(), domain=d, repository=repo, format="pypi", package=name, version=version)
+
+
+def test_machines_of_other_platforms_install_a_version_another_machine_retained(arca, pub, chain, unique,
+                                                                                tmp_path):
+    """One version, three platform wheels and an sdist on the remote. A Linux machine (pip) pulls
+    its wheel first, which retains the version; a Mac (uv) and a Windows machine (pip
+    --platform) still find and install theirs, each fetched into the same retained version."""
+    d = chain
+    name = f"plat-{unique}"
+    wheels = {k: make_wheel(pub.files, name, "1.0", tag=tag, module_source=f"PLATFORM = {k!r}\n").name
+              for k, tag in PLATFORMS.items()}
+    make_sdist(pub.files, name, "1.0")
+    everything = sorted([*wheels.values(), sdist_filename(name, "1.0")])
+    url = index_url(arca, d, "app", arca.token(d))
+    module = f"plat_{unique}"
+
+    _pip_install(arca, d, "app", tmp_path / "linux", name)
+    assert (tmp_path / "linux" / module / "__init__.py").read_text() == "PLATFORM = 'linux'\n"
+    assert _assets(arca, d, "proxy", name, "1.0") == [wheels["linux"]]
+    # The retained version still lists every file the remote has for it.
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert sorted(f["filename"] for f in page["files"]) == everything
+
+    run([require_tool("uv"), "pip", "install", "--no-cache", "--python", PY, "--target", str(tmp_path / "mac"),
+         "--python-platform", "aarch64-apple-darwin", "--index-url", url, name], env=clean_env())
+    assert (tmp_path / "mac" / module / "__init__.py").read_text() == "PLATFORM = 'mac'\n"
+    run(pip_cmd(PY, "install", "--target", str(tmp_path / "win"), "--platform", "win_amd64", "--only-binary=:all:",
+                "--python-version", "3.11", "--index-url", url, name), env=clean_env())
+    assert (tmp_path / "win" / module / "__init__.py").read_text() == "PLATFORM = 'win'\n"
+
+    assert _assets(arca, d, "proxy", name, "1.0") == sorted(wheels.values())
+    assert _versions(arca, d, "proxy", name) == ["1.0"]
+    remote = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in pub.files.iterdir()
+              if p.name.startswith(module)}
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert {f["filename"]: f["hashes"]["sha256"] for f in page["files"]} == remote
+
+
+def test_a_remote_file_never_joins_a_version_published_internally(arca, pub, chain, unique, tmp_path):
+    """libs publishes 1.0 (a wheel) of a name the remote also has as 1.0 with an sdist: the version
+    is libs's, so the remote's sdist is neither listed nor fetched, even with upstream allowed."""
+    d = chain
+    name = f"own-{unique}"
+    make_sdist(pub.files, name, "1.0")
+    twine_upload(arca.endpoint(d, "pypi", "libs"), arca.token(d), [make_wheel(tmp_path / "dist", name, "1.0")])
+    arca.boto().put_package_origin_configuration(domain=d, repository="libs", format="pypi", package=name,
+                                                 restrictions={"publish": "ALLOW", "upstream": "ALLOW"})
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert [f["filename"] for f in page["files"]] == [wheel_filename(name, "1.0")]
+    assert _get(arca, d, "app", f"simple/{name}/{sdist_filename(name, '1.0')}").status_code == 404
+    assert _versions(arca, d, "proxy", name) == []
+    assert _assets(arca, d, "libs", name, "1.0") == [wheel_filename(name, "1.0")]

@@ -212,18 +212,26 @@ class Verdaccio(Process):
         r.raise_for_status()
         self.token = r.json()["token"]
 
-    def publish(self, name: str, version: str, deps: dict | None = None, source: str | None = None) -> None:
-        """`npm publish` of a small package to this Verdaccio."""
-        from tests.npm_support import write_npmrc, write_package
-        from tests.support.server import require_tool
+    def publish(self, name: str, version: str, deps: dict | None = None, source: str | None = None,
+                extra: dict | None = None) -> None:
+        """`npm publish` of a small package to this Verdaccio (`extra`: more package.json fields)."""
+        from tests.npm_support import write_package
 
-        d = write_package(self.root / "src" / f"{name.replace('/', '_')}-{version}", name, version, deps)
+        d = write_package(self.root / "src" / f"{name.replace('/', '_')}-{version}", name, version, deps, extra)
         if source is not None:
             (d / "index.js").write_text(source)
+        self.npm("publish", cwd=d)
+
+    def npm(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """npm as the Verdaccio user (publish, deprecate, dist-tag ...)."""
+        from tests.npm_support import write_npmrc
+        from tests.support.server import require_tool
+
         write_npmrc(self.root / ".npmrc", self.url + "/", self.token)
         env = clean_env(npm_config_userconfig=str(self.root / ".npmrc"),
                         npm_config_cache=str(self.root / "npm-cache"), npm_config_update_notifier="false")
-        proc = subprocess.run([require_tool("npm"), "publish"], cwd=d, env=env, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run([require_tool("npm"), *args], cwd=cwd or self.root, env=env, capture_output=True,
+                              text=True, timeout=120)
         if proc.returncode != 0:
-            raise AssertionError(f"npm publish to Verdaccio failed:\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(f"npm {' '.join(args)} against Verdaccio failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc

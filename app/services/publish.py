@@ -247,13 +247,17 @@ def publish_listed(arca: Arca, principal: Principal, ref: RepoRef, coords: Coord
 
 def check_import_open(arca: Arca, repository_id: int, coords: Coordinates, version: str) -> None:
     """NotFound when the repository holds the version in a status that must not be served (an
-    Archived or Disposed copy is never re-fetched behind the administrator's back)."""
+    Archived or Disposed copy is never re-fetched behind the administrator's back), or holds it
+    as its own (published there, not retained from a remote)."""
     with arca.db.read() as s:
         repo = s.get(Repository, repository_id)
         pkg = pk.find_package(s, repo, coords)
         ver = pk.find_version(s, pkg, version) if pkg is not None else None
         if ver is not None and ver.status not in DOWNLOADABLE:
             raise NotFound(f"Version {version} of {_label(coords)} is {ver.status} in repository {repo.name}")
+        if ver is not None and ver.origin_type != "EXTERNAL":
+            raise NotFound(f"Version {version} of {_label(coords)} was published to repository {repo.name}; "
+                           "a remote's files are not added to it")
 
 
 def import_external(arca: Arca, repository_id: int, connection: str, coords: Coordinates, version: str,
@@ -278,5 +282,9 @@ def import_external(arca: Arca, repository_id: int, connection: str, coords: Coo
                                           attributes=head.version_attributes)
         if ver.status not in DOWNLOADABLE:
             raise NotFound(f"Version {version} of {_label(coords)} is {ver.status} in repository {repo.name}")
+        if ver.origin_type != "EXTERNAL":
+            # A remote's file never joins a version published here: that version is ours, file by file.
+            raise NotFound(f"Version {version} of {_label(coords)} was published to repository {repo.name}; "
+                           f"files from {connection} are not added to it")
         for f in files:
             _attach(s, domain, ver, f, replaceable=False)

@@ -8,7 +8,7 @@ transaction as the read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, exists, select
@@ -319,11 +319,14 @@ def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordin
 
 @dataclass
 class Local:
-    """What one repository of a chain holds of a package: its view (from `load`), and every
-    version it has in any status (a version it holds is never taken from its remote)."""
+    """What one repository of a chain holds of a package: its view (from `load`), every version it
+    has in any status (a version it holds is never taken from its remote as a new version), and
+    which of them were retained from its external connection (origin EXTERNAL: the remote's
+    other files of such a version may still join it)."""
 
     view: Any
     held: set[str]
+    retained: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -334,11 +337,29 @@ class Chain:
     def repository_ids(self) -> list[int]:
         return [n.repository_id for n in self.nodes if n.external is None]
 
+    def held_before(self, node: Node, version: str) -> str | None:
+        """The repository ahead of `node` in the order that holds `version` (other than `node`'s
+        own retained copy, which a remote file may join), or None."""
+        for n in self.nodes:
+            if n is node:
+                return None
+            local = self.local.get(n.repository_id)
+            if n.external is None and local is not None and version in local.held:
+                if n.repository_id == node.repository_id and version in local.retained:
+                    continue
+                return n.repository
+        return None
+
+
+def no_view(s: Session, state: PackageState) -> None:
+    """A `load` for callers that need only what each repository holds."""
+    return None
+
 
 def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
           load: Callable[[Session, PackageState], Any] | None = None) -> Chain:
     """The resolution order for a package (READ checked) and, with `load`, each repository's view
-    of it (None where it has no such package)."""
+    of it (None where it has no such package) and the versions it holds."""
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
         nodes = order(arca, s, ref.domain_id, ref.repository_id, c)
@@ -351,6 +372,8 @@ def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
                 if state is None:
                     local[n.repository_id] = Local(None, set())
                     continue
-                held = set(s.scalars(select(PackageVersion.version).where(PackageVersion.package_id == state.id)))
-                local[n.repository_id] = Local(load(s, state), held)
+                origins = dict(s.execute(select(PackageVersion.version, PackageVersion.origin_type)
+                                         .where(PackageVersion.package_id == state.id)).all())
+                local[n.repository_id] = Local(load(s, state), set(origins),
+                                               {v for v, o in origins.items() if o == "EXTERNAL"})
         return Chain(nodes, local)

@@ -29,7 +29,7 @@ POM_LIMIT = 1024 * 1024
 async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
     """`mp.filename` through the chain: the first repository holding it, else imported from the
     first external connection that has it."""
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords, load=resolve.no_view)
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), mp.coords, mp.version, mp.filename)
     if row is not None:
         return row
@@ -37,7 +37,10 @@ async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
     async def find(n: Node) -> bool | None:
         if mp.is_snapshot:
             return None  # SNAPSHOTs are never taken from a remote
-        await dp.arca.remotes.single_flight(("maven", n.repository_id, mp.group_id, mp.artifact_id, mp.version),
+        if chain.held_before(n, mp.version):
+            return None  # a version another repository holds is that repository's, file by file
+        await dp.arca.remotes.single_flight(("maven", n.repository_id, mp.group_id, mp.artifact_id, mp.version,
+                                             mp.filename),
                                             lambda: _import(dp, n, mp))
         return True
 

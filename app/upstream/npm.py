@@ -92,19 +92,21 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords,
                          load=resolve.package_view)
     versions: dict[str, dict] = {}
+    owner: dict[str, int] = {}  # version -> the repository whose copy is listed
     times: dict[str, str] = {}
     tags: dict[str, str] = {}
     failures = []
     for n in chain.nodes:
+        local = chain.local.get(n.repository_id) or resolve.Local(None, set())
         if n.external is None:
-            view = chain.local[n.repository_id].view
-            if view is None:
+            if local.view is None:
                 continue
-            for r in pm.sort_versions(view).versions:
+            for r in pm.sort_versions(local.view).versions:
                 if r.version not in versions:
                     versions[r.version] = pm.version_doc(name, r, base_url)
+                    owner[r.version] = n.repository_id
                     times[r.version] = pm.iso(r.published)
-            for t, v in pm.visible_tags(view).items():
+            for t, v in pm.visible_tags(local.view).items():
                 tags.setdefault(t, v)
             continue
         try:
@@ -114,13 +116,19 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
             continue
         if not doc:
             continue
-        held = chain.local[n.repository_id].held if n.repository_id in chain.local else set()
         for v, m in doc["versions"].items():
-            if v in versions or v in held:
+            if v in versions:
+                if owner[v] == n.repository_id and v in local.retained:
+                    # Retained from this remote: the entry is the remote's, every field of it, as it is now.
+                    ours = versions[v]["dist"]
+                    versions[v] = _remote_entry(m, {k: ours[k] for k in ("tarball", "integrity", "shasum")
+                                                    if k in ours})
+                    times[v] = doc["time"].get(v, times.get(v))
                 continue
-            m = dict(m)
-            m["dist"] = {**m["dist"], "tarball": base_url + pm.tarball_path(name, v)}
-            versions[v] = m
+            if v in local.held:
+                continue
+            versions[v] = _remote_entry(m, {"tarball": base_url + pm.tarball_path(name, v)})
+            owner[v] = n.repository_id
             if v in doc["time"]:
                 times[v] = doc["time"][v]
         for t, v in doc["dist-tags"].items():
@@ -146,15 +154,25 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     return pm.Rendered(0, body, etag, media)
 
 
+def _remote_entry(manifest: dict, ours: dict) -> dict:
+    """A remote's version entry with this repository's tarball URL (and, for a retained copy, the
+    digests of the stored file, which were verified to be the remote's)."""
+    m = dict(manifest)
+    m["dist"] = {**m["dist"], **ours}
+    return m
+
+
 # ---- tarballs ----------------------------------------------------------------------------------
 
 async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filename: str) -> FileRow:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.no_view)
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, version, filename)
     if row is not None:
         return row
 
     async def find(n: Node) -> dict | None:
+        if chain.held_before(n, version):
+            return None
         return ((await remote_packument(dp, n, coords)) or {}).get("versions", {}).get(version)
 
     async def take(n: Node, manifest: dict) -> FileRow:

@@ -1,10 +1,11 @@
-"""PyPI through upstreams and the `public:pypi` external connection.
+"""PyPI through upstreams and PyPI external connections.
 
 A project page of a repository with upstreams or a connection merges, per version, the first
 place in the resolution order that has it (own Published files, then upstreams depth-first,
-then a repository's remote index). A file not held anywhere in the chain is fetched from where
-the remote index says (only under the connection's URL), verified against its `#sha256`, and
-stored as an EXTERNAL version in the repository that holds the connection."""
+then a repository's remote index), and by file within a version retained from a remote. A file
+not held anywhere in the chain is fetched from where the remote index says (only under the
+connection's URL), verified against its `#sha256`, and stored in the EXTERNAL version of the
+repository that holds the connection."""
 
 from __future__ import annotations
 
@@ -118,32 +119,36 @@ async def remote_files(dp: DataPlane, node: Node, project: str) -> list[dict] | 
 # ---- the merged page ---------------------------------------------------------------------------
 
 async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project),
-                         load=resolve.index_files)
-    seen: set[str] = set()
+    """The files of every place in the order, merged by file: a version belongs to the first place
+    that has it, and a version retained from a remote keeps listing the remote's other files (the
+    other platforms' wheels, the sdist), which are fetched into it on first download."""
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project), load=resolve.index_files)
+    owner: dict[str, Node] = {}  # version -> the place whose copy is listed
+    names: set[str] = set()
     out: list[simple.FileRow] = []
     failures: list[str] = []
     for n in chain.nodes:
+        local = chain.local.get(n.repository_id) or resolve.Local(None, set())
         if n.external is None:
-            local = chain.local[n.repository_id]
-            fresh = [r for r in simple.project_rows(local.view or []) if r.version not in seen]
+            fresh = [r for r in simple.project_rows(local.view or []) if r.version not in owner]
+            for r in fresh:
+                owner.setdefault(r.version, n)
+                names.add(r.filename)
             out += fresh
-            seen |= {r.version for r in fresh}
             continue
         try:
             files = await remote_files(dp, n, project)
         except UpstreamUnavailable as exc:
             failures.append(exc.message)
             continue
-        held = chain.local[n.repository_id].held if n.repository_id in chain.local else set()
-        added = set()
         for f in files or []:
-            if f["version"] in seen or f["version"] in held:
+            version = f["version"]
+            if f["filename"] in names or not _joins(version, n, owner, local):
                 continue
-            added.add(f["version"])
-            out.append(simple.FileRow(f["version"], f["filename"], f["sha256"], f["size"], f["requires_python"],
+            owner.setdefault(version, n)
+            names.add(f["filename"])
+            out.append(simple.FileRow(version, f["filename"], f["sha256"], f["size"], f["requires_python"],
                                       None, f["upload_time"], f["yanked"]))
-        seen |= added
     if not out:
         if failures:
             raise UpstreamUnavailable(failures[0])
@@ -151,12 +156,22 @@ async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
     return simple.sort_rows(out)
 
 
+def _joins(version: str, node: Node, owner: dict[str, Node], local: resolve.Local) -> bool:
+    """May a remote file of `version` be listed? A new version, yes (unless its repository holds
+    it in a status that is not listed); a listed one only when it is this remote's, or this
+    repository's own copy retained from this remote (merge by file)."""
+    first = owner.get(version)
+    if first is None:
+        return version not in local.held
+    return first is node or (first.repository_id == node.repository_id and version in local.retained)
+
+
 # ---- files -------------------------------------------------------------------------------------
 
 async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> FileRow:
     """The file found through the chain, imported from a remote index when nobody holds it."""
     coords = _coords(project)
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.no_view)
     row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, None, filename)
     if row is not None:
         return row
@@ -164,7 +179,10 @@ async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> 
         raise NotFound(f"No core metadata is recorded for {filename}")
 
     async def find(n: Node) -> dict | None:
-        return next((f for f in await remote_files(dp, n, project) or [] if f["filename"] == filename), None)
+        match = next((f for f in await remote_files(dp, n, project) or [] if f["filename"] == filename), None)
+        if match is None or chain.held_before(n, match["version"]):
+            return None  # a version another repository holds is that repository's, file by file
+        return match
 
     async def take(n: Node, match: dict) -> FileRow:
         return await dp.arca.remotes.single_flight(("pypi-file", n.repository_id, filename),
