@@ -85,10 +85,13 @@ def test_only_published_upstream_versions_are_listed(server, domain, unique):
                                      versions=["3.0"], targetStatus="Unlisted")
     c.dispose_package_versions(domain=d, repository="libs", format="pypi", package=name, versions=["4.0"])
     page = _get(server, d, "app", f"simple/{name}/", Accept=JSON).json()
-    assert page["versions"] == ["1.0"]
+    # Unlisted: on a PyPI page as a PEP 592 yank (reason "Unlisted"); Archived and Disposed: absent.
+    assert page["versions"] == ["1.0", "3.0"]
+    assert {f["filename"]: f["yanked"] for f in page["files"]} == {
+        wheel_filename(name, "1.0"): False, wheel_filename(name, "3.0"): "Unlisted"}
     assert _get(server, d, "app", f"simple/{name}/{wheel_filename(name, '2.0')}").status_code == 404
     assert _get(server, d, "app", f"simple/{name}/{wheel_filename(name, '4.0')}").status_code == 404
-    # Unlisted: not in the index, but still downloadable by its exact file name.
+    # Unlisted: downloadable by its exact file name.
     assert _get(server, d, "app", f"simple/{name}/{wheel_filename(name, '3.0')}").status_code == 200
 
 

@@ -4,6 +4,7 @@ real pip as the client: app -> libs -> proxy (public:pypi)."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import hashlib
 import threading
 
@@ -323,3 +324,63 @@ def test_a_remote_file_never_joins_a_version_published_internally(arca, pub, cha
     assert _get(arca, d, "app", f"simple/{name}/{sdist_filename(name, '1.0')}").status_code == 404
     assert _versions(arca, d, "proxy", name) == []
     assert _assets(arca, d, "libs", name, "1.0") == [wheel_filename(name, "1.0")]
+
+
+def _yank(filename: str, reason: str):
+    """A tamper for the remote's project page: `filename` yanked with `reason` (HTML or JSON)."""
+    def tamper(body: bytes) -> bytes:
+        if body.lstrip().startswith(b"{"):
+            doc = json.loads(body)
+            for f in doc.get("files", []):
+                if f.get("filename") == filename:
+                    f["yanked"] = reason
+            return json.dumps(doc).encode()
+        return body.replace(f">{filename}</a>".encode(), f' data-yanked="{reason}">{filename}</a>'.encode())
+    return tamper
+
+
+def test_remote_yanks_are_kept_on_retained_files_and_follow_the_remote(arca, pub, chain, unique, tmp_path):
+    d = chain
+    name = f"yank-{unique}"
+    make_wheel(pub.files, name, "1.0")
+    w2 = make_wheel(pub.files, name, "2.0").name
+    key = f"/simple/{name}/"
+
+    def page_yanks(repo="app"):
+        return {f["filename"]: f["yanked"] for f in _get(arca, d, repo, f"simple/{name}/", Accept=JSON).json()["files"]}
+
+    pub.tamper[key] = _yank(w2, "broken build")
+    try:
+        _pip_install(arca, d, "app", tmp_path / "a", name)  # unpinned: the yanked 2.0 is skipped
+        assert (tmp_path / "a" / f"yank_{unique}-1.0.dist-info").is_dir()
+        _pip_install(arca, d, "app", tmp_path / "b", f"{name}=={2.0}")  # pinned: taken, and retained
+        assert (tmp_path / "b" / f"yank_{unique}-2.0.dist-info").is_dir()
+        assert _versions(arca, d, "proxy", name) == ["1.0", "2.0"]
+        assert page_yanks()[w2] == "broken build"
+        # The remote changes its mind: the retained file follows.
+        pub.tamper[key] = _yank(w2, "security")
+        assert page_yanks()[w2] == "security"
+    finally:
+        pub.tamper.pop(key, None)
+    assert page_yanks()[w2] is False  # un-yanked on the remote
+    _pip_install(arca, d, "app", tmp_path / "c", name)
+    assert (tmp_path / "c" / f"yank_{unique}-2.0.dist-info").is_dir()
+    pub.tamper[key] = _yank(w2, "security")
+    try:
+        assert page_yanks()[w2] == "security"
+        # Kept in the database: once the proxy has no connection (graphs are cached for a moment,
+        # so until its page is answered without asking the remote), its own page still says so.
+        arca.boto().disassociate_external_connection(domain=d, repository="proxy",
+                                                     externalConnection="public:pypi")
+
+        def hosted_page():
+            before = pub.count(key)
+            yanks = page_yanks("proxy")
+            return yanks if pub.count(key) == before else None
+
+        assert wait_for(hosted_page)
+    finally:
+        pub.tamper.pop(key, None)
+    before = pub.count(key)
+    assert page_yanks("proxy") == {wheel_filename(name, "1.0"): False, w2: "security"}
+    assert pub.count(key) == before

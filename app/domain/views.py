@@ -32,7 +32,7 @@ class PackageState:
 
 @dataclass(frozen=True)
 class IndexFile:
-    """A file as an index lists it (PyPI's simple pages)."""
+    """A file as an index lists it (PyPI's simple pages), with its version's status."""
 
     version: str
     filename: str
@@ -40,6 +40,7 @@ class IndexFile:
     size: int | None
     created: datetime | None
     attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    status: str = "Published"
 
 
 @dataclass

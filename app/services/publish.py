@@ -288,3 +288,28 @@ def import_external(arca: Arca, repository_id: int, connection: str, coords: Coo
                            f"files from {connection} are not added to it")
         for f in files:
             _attach(s, domain, ver, f, replaceable=False)
+
+
+def note_remote_yanks(arca: Arca, repository_id: int, coords: Coordinates, yanks: dict[str, str | bool]) -> None:
+    """Keep a remote's current yank (PEP 592: False, True or the reason) on the files retained from
+    it, by file name; the package revision moves when one changes."""
+    with arca.db.session() as s:
+        pkg = pk.find_package(s, s.get(Repository, repository_id), coords)
+        if pkg is None:
+            return
+        q = (select(Asset).join(PackageVersion, PackageVersion.id == Asset.package_version_id)
+             .where(PackageVersion.package_id == pkg.id, PackageVersion.origin_type == "EXTERNAL",
+                    Asset.name.in_(list(yanks))))
+        changed = False
+        for asset in s.scalars(q):
+            attrs = dict(asset.attributes or {})
+            if (attrs.get("yanked") or False) == yanks[asset.name]:
+                continue
+            if yanks[asset.name]:
+                attrs["yanked"] = yanks[asset.name]
+            else:
+                attrs.pop("yanked", None)
+            asset.attributes = attrs
+            changed = True
+        if changed:
+            pk.bump(s, pkg)

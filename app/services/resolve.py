@@ -171,12 +171,19 @@ def version_files(s: Session, state: PackageState, version: str) -> list[tuple[s
 
 def index_files(s: Session, state: PackageState, statuses: tuple[str, ...] = (PUBLISHED,)) -> list[IndexFile]:
     """Every file of the package's versions in `statuses`, in one indexed query."""
-    q = (select(PackageVersion.version, Asset.name, Asset.attributes, Asset.created_at, Blob.sha256, Blob.size)
+    q = (select(PackageVersion.version, PackageVersion.status, Asset.name, Asset.attributes, Asset.created_at,
+                Blob.sha256, Blob.size)
          .join(Asset, Asset.package_version_id == PackageVersion.id)
          .join(Blob, Blob.id == Asset.blob_id)
          .where(PackageVersion.package_id == state.id, PackageVersion.status.in_(statuses)))
-    return [IndexFile(v, name, sha256, size, created, attrs or {})
-            for v, name, attrs, created, sha256, size in s.execute(q)]
+    return [IndexFile(v, name, sha256, size, created, attrs or {}, status)
+            for v, status, name, attrs, created, sha256, size in s.execute(q)]
+
+
+def downloadable_files(s: Session, state: PackageState) -> list[IndexFile]:
+    """Every file of the package's Published and Unlisted versions (PyPI lists Unlisted ones as
+    yanked, PEP 592)."""
+    return index_files(s, state, DOWNLOADABLE)
 
 
 def package_view(s: Session, state: PackageState, statuses: tuple[str, ...] = (PUBLISHED,)) -> PackageView:

@@ -16,7 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from app.domain.coords import Coordinates
 from app.domain.errors import NotFound, UpstreamUnavailable, ValidationError
 from app.domain.status import PUBLISHED
-from app.domain.views import FileRow
+from app.domain.views import FileRow, IndexFile
 from app.formats.http import DataPlane
 from app.formats.pypi import dists, simple
 from app.services import publish, resolve
@@ -121,39 +121,64 @@ async def remote_files(dp: DataPlane, node: Node, project: str) -> list[dict] | 
 async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
     """The files of every place in the order, merged by file: a version belongs to the first place
     that has it, and a version retained from a remote keeps listing the remote's other files (the
-    other platforms' wheels, the sdist), which are fetched into it on first download."""
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project), load=resolve.index_files)
+    other platforms' wheels, the sdist), which are fetched into it on first download. A retained
+    file shows the remote's yank as the remote has it now, and keeps it (PEP 592)."""
+    coords = _coords(project)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.downloadable_files)
     owner: dict[str, Node] = {}  # version -> the place whose copy is listed
-    names: set[str] = set()
+    at: dict[str, int] = {}  # file name -> its row in `out`
     out: list[simple.FileRow] = []
     failures: list[str] = []
     for n in chain.nodes:
         local = chain.local.get(n.repository_id) or resolve.Local(None, set())
         if n.external is None:
-            fresh = [r for r in simple.project_rows(local.view or []) if r.version not in owner]
-            for r in fresh:
-                owner.setdefault(r.version, n)
-                names.add(r.filename)
-            out += fresh
+            for r in simple.project_rows(local.view or []):
+                if owner.setdefault(r.version, n) is n:
+                    at[r.filename] = len(out)
+                    out.append(r)
             continue
         try:
             files = await remote_files(dp, n, project)
         except UpstreamUnavailable as exc:
             failures.append(exc.message)
             continue
+        yanks: dict[str, str | bool] = {}
         for f in files or []:
             version = f["version"]
-            if f["filename"] in names or not _joins(version, n, owner, local):
+            if f["filename"] in at:
+                if owner[version].repository_id == n.repository_id and version in local.retained:
+                    yanks[f["filename"]] = f["yanked"]
+                continue
+            if not _joins(version, n, owner, local):
                 continue
             owner.setdefault(version, n)
-            names.add(f["filename"])
+            at[f["filename"]] = len(out)
             out.append(simple.FileRow(version, f["filename"], f["sha256"], f["size"], f["requires_python"],
                                       None, f["upload_time"], f["yanked"]))
+        await _follow_yanks(dp, n, coords, local, yanks, out, at)
     if not out:
         if failures:
             raise UpstreamUnavailable(failures[0])
         raise NotFound(f"No project {project!r} in repository {dp.repo.repository} or its upstreams")
     return simple.sort_rows(out)
+
+
+async def _follow_yanks(dp: DataPlane, node: Node, coords: Coordinates, local: resolve.Local,
+                        remote: dict[str, str | bool], out: list[simple.FileRow], at: dict[str, int]) -> None:
+    """Retained files take the remote's current yank (shown now, and kept in the database, so
+    it stays when the remote is gone)."""
+    stored = {f.filename: f for f in local.view or []}
+    changed = {}
+    for name, yanked in remote.items():
+        mine = stored.get(name)
+        if mine is None or (mine.attributes.get("yanked") or False) == yanked:
+            continue
+        changed[name] = yanked
+        shown = simple.file_row(IndexFile(mine.version, name, mine.sha256, mine.size, mine.created,
+                                          {**mine.attributes, "yanked": yanked}, mine.status))
+        out[at[name]] = shown
+    if changed:
+        await dp.run(publish.note_remote_yanks, dp.arca, node.repository_id, coords, changed)
 
 
 def _joins(version: str, node: Node, owner: dict[str, Node], local: resolve.Local) -> bool:
@@ -215,6 +240,8 @@ async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
         staged.unlink(missing_ok=True)
     meta = await dp.run(arca.blobs.put_bytes, data) if data is not None else None
     attrs = {"filetype": "bdist_wheel" if dist.kind == "wheel" else "sdist", "origin_url": f["url"]}
+    if f["yanked"]:
+        attrs["yanked"] = f["yanked"]
     if meta is not None:
         attrs["metadata_sha256"] = meta.sha256
         attrs["metadata_size"] = meta.size
