@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from app.api import ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
+from app.api import ops_arca, ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
 from app.api.auth import SigV4Error, authenticate
 from app.api.context import OpContext
 from app.api.errors import arca_error_response, error_response
@@ -72,6 +72,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Callable]] = {
         "ListAllowedRepositoriesForGroup", ogr.list_allowed_repositories_for_group),
     ("GET", "/v1/get-associated-package-group"): ("GetAssociatedPackageGroup", ogr.get_associated_package_group),
 }
+# Arca's own operations (app/arca_model), in the same style.
+ALL_ROUTES = {**ROUTES, **ops_arca.ROUTES}
 # Operations that stream their body and are handled below instead of through ROUTES.
 STREAMING = {("GET", "/v1/package/version/asset"): "GetPackageVersionAsset",
              ("POST", "/v1/package/version/publish"): "PublishPackageVersion"}
@@ -107,11 +109,11 @@ async def control_plane(request: Request) -> Response:
     try:
         if key in STREAMING:
             body = b""
-        elif key in ROUTES:
+        elif key in ALL_ROUTES:
             body = await _read_body(request)
         else:
             return error_response("UnknownOperationException", f"No operation at {key[0]} {key[1]}", 404)
-        note(operation=ROUTES[key][0] if key in ROUTES else STREAMING[key],
+        note(operation=ALL_ROUTES[key][0] if key in ALL_ROUTES else STREAMING[key],
              domain=request.query_params.get("domain"), repository=request.query_params.get("repository"),
              format=request.query_params.get("format"))
         try:
@@ -135,7 +137,7 @@ async def control_plane(request: Request) -> Response:
             return _ok(await og.publish_package_version(ctx, request.stream()))
         if key in STREAMING:
             return await _get_asset(ctx)
-        _name, handler = ROUTES[key]
+        _name, handler = ALL_ROUTES[key]
         return _ok(await run_in_threadpool(handler, ctx))
     except ArcaError as exc:
         return arca_error_response(exc)

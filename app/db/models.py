@@ -81,6 +81,8 @@ class Domain(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50), unique=True)
     encryption_key: Mapped[str | None] = mapped_column(String(1011))
+    # Arca's own domain settings (UpdateDomainSettings): {"dependencyConfusionProtection": bool}
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

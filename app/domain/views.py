@@ -18,6 +18,7 @@ class FileRow:
     size: int
     status: str  # of its version
     attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    version: str | None = None  # the version it belongs to, when read from the database
 
 
 @dataclass(frozen=True)

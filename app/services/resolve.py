@@ -8,7 +8,7 @@ transaction as the read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from sqlalchemy import bindparam, exists, select
@@ -20,7 +20,7 @@ from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, NotFound
 from app.domain.status import DOWNLOADABLE, PUBLISHED
 from app.domain.views import FileRow, IndexFile, PackageState, PackageView, VersionRow
-from app.services import authz, connections
+from app.services import authz, connections, origins
 from app.services.caches import MISS, Cache
 from app.services.context import Arca, Principal, RepoRef
 from app.services.origins import check_upstream_allowed
@@ -64,7 +64,8 @@ def check_permission(arca: Arca, principal: Principal, action: str, ref: RepoRef
 _PACKAGE = (Package.repository_id == bindparam("repo"), Package.format == bindparam("fmt"),
             Package.namespace == bindparam("ns"), Package.name == bindparam("name"))
 # Hot paths: prebuilt Core queries (column rows, no ORM objects), compiled once.
-_FILE = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status, Asset.attributes)
+_FILE = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status, Asset.attributes,
+                PackageVersion.version)
          .join_from(Package, PackageVersion, PackageVersion.package_id == Package.id)
          .join(Asset, Asset.package_version_id == PackageVersion.id)
          .join(Blob, Blob.id == Asset.blob_id))
@@ -87,7 +88,8 @@ def find_file(s: Session, repository_id: int, c: Coordinates, version: str | Non
         row = s.execute(_FILE_IN_VERSION, _params(repository_id, c, version=version, file=name)).first()
     if row is None:
         return None
-    return FileRow(row.sha256, row.sha1, row.md5, row.sha512, row.size, row.status, row.attributes or {})
+    return FileRow(row.sha256, row.sha1, row.md5, row.sha512, row.size, row.status, row.attributes or {},
+                   row.version)
 
 
 def readable_file(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, version: str | None,
@@ -113,6 +115,19 @@ def first_file(arca: Arca, repository_ids: list[int], c: Coordinates, version: s
             row = find_file(s, rid, c, version, name)
             if row is not None and row.status in DOWNLOADABLE:
                 return row
+    return None
+
+
+def chain_file(arca: Arca, chain: "Chain", c: Coordinates, version: str | None, name: str) -> FileRow | None:
+    """The first downloadable copy of a file in the repositories of a chain, in order, leaving out
+    versions a repository may not serve through it (`Local.hidden`)."""
+    with arca.db.read() as s:
+        for rid in chain.repository_ids():
+            row = find_file(s, rid, c, version, name)
+            local = chain.local.get(rid)
+            if row is None or row.status not in DOWNLOADABLE or (local is not None and row.version in local.hidden):
+                continue
+            return row
     return None
 
 
@@ -243,6 +258,9 @@ class Node:
     external: str | None = None
     depth: int = 0
     connection: Connection | None = None
+    # A repository whose versions retained from remotes are not served through this order
+    # (dependency-confusion protection): only what was published to it counts.
+    hide_external: bool = False
 
 
 def graph(arca: Arca, s: Session, domain_id: int, need: int | None = None) -> dict[int, RepoNode]:
@@ -284,24 +302,28 @@ def reads_through(arca: Arca, ref: RepoRef) -> bool:
     return value
 
 
-def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordinates) -> list[Node]:
+def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordinates,
+          blocked: list[str] | None = None) -> list[Node]:
     """The places to look for one package, first hit wins. A repository's upstreams (and its
     external connection) are skipped when its origin controls or package groups block taking
     this package from there; an external connection of another format than the package's, or
-    without a URL, is skipped too."""
+    without a URL, is skipped too; and so is every external connection when the package is
+    published internally anywhere in the order (dependency-confusion protection), unless allowed
+    explicitly. The reasons for the latter go to `blocked`."""
     g = graph(arca, s, domain_id, repository_id)
     out: list[Node] = []
+    paths: dict[int, list[int]] = {}  # index of an external node in `out` -> repository ids down to it
     seen: set[int] = set()
-    domain_row = None
+    stack: list[int] = []
+    domain_row = s.get(Domain, domain_id)
     repo_rows: dict[int, Repository] = {}
 
+    def row(rid: int) -> Repository:
+        return repo_rows.get(rid) or repo_rows.setdefault(rid, s.get(Repository, rid))
+
     def allowed(rid: int, external: bool) -> bool:
-        nonlocal domain_row
-        if domain_row is None:
-            domain_row = s.get(Domain, domain_id)
-        row = repo_rows.get(rid) or repo_rows.setdefault(rid, s.get(Repository, rid))
         try:
-            check_upstream_allowed(s, domain_row, row, c.format, c.namespace, c.name, external=external)
+            check_upstream_allowed(s, domain_row, row(rid), c.format, c.namespace, c.name, external=external)
         except AccessDenied:
             return False
         return True
@@ -311,6 +333,7 @@ def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordin
         info = g.get(rid)
         if info is None:
             return
+        stack.append(rid)
         out.append(Node(rid, info.name, None, depth))
         if info.upstreams and allowed(rid, False):
             for uid in info.upstreams:
@@ -318,10 +341,36 @@ def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordin
                     visit(uid, depth + 1)
         conn = connections.lookup(arca, s, info.external_connection)
         if conn is not None and conn.format == c.format and allowed(rid, True):
+            paths[len(out)] = list(stack)
             out.append(Node(rid, info.name, conn.name, depth, conn))
+        stack.pop()
 
     visit(repository_id, 0)
+    repos = [n.repository_id for n in out if n.external is None]
+    if (paths or len(repos) > 1) and origins.protection_on(domain_row):
+        holders = origins.internal_holders(s, repos, c.format, c.namespace, c.name)
+        if holders:
+            _protect(s, domain_row, out, paths, [row(h).name for h in holders], row, c, g[repository_id].name,
+                     blocked)
     return out
+
+
+def _protect(s: Session, domain_row: Domain, out: list[Node], paths: dict[int, list[int]], holders: list[str],
+             row: Callable[[int], Repository], c: Coordinates, asked: str, blocked: list[str] | None) -> None:
+    """The package is published internally in `holders`: drop every external connection of the
+    order, and hide every repository's retained external versions, except along a path someone
+    allowed explicitly."""
+    allowed: set[int] = set()
+    for i, path in sorted(paths.items(), reverse=True):
+        if origins.external_explicitly_allowed(s, domain_row, [row(r) for r in path], c.format, c.namespace, c.name):
+            allowed.add(out[i].repository_id)
+            continue
+        if blocked is not None and not blocked:
+            blocked.append(origins.confusion_reason(c.format, c.namespace, c.name, holders, asked))
+        del out[i]
+    for i, n in enumerate(out):
+        if n.external is None and n.repository_id not in allowed:
+            out[i] = replace(n, hide_external=True)
 
 
 @dataclass
@@ -334,12 +383,18 @@ class Local:
     view: Any
     held: set[str]
     retained: set[str] = field(default_factory=set)
+    hidden: set[str] = field(default_factory=set)  # retained versions not served through this order
 
 
 @dataclass
 class Chain:
     nodes: list[Node]
     local: dict[int, Local]
+    blocked: list[str] = field(default_factory=list)  # why an external connection was left out
+
+    def missing(self, message: str) -> str:
+        """A not-found message, with the reason an external connection was not asked."""
+        return f"{message}. {self.blocked[0]}" if self.blocked else message
 
     def repository_ids(self) -> list[int]:
         return [n.repository_id for n in self.nodes if n.external is None]
@@ -369,7 +424,8 @@ def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
     of it (None where it has no such package) and the versions it holds."""
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
-        nodes = order(arca, s, ref.domain_id, ref.repository_id, c)
+        blocked: list[str] = []
+        nodes = order(arca, s, ref.domain_id, ref.repository_id, c, blocked)
         local: dict[int, Local] = {}
         if load is not None:
             for n in nodes:
@@ -379,8 +435,9 @@ def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
                 if state is None:
                     local[n.repository_id] = Local(None, set())
                     continue
-                origins = dict(s.execute(select(PackageVersion.version, PackageVersion.origin_type)
-                                         .where(PackageVersion.package_id == state.id)).all())
-                local[n.repository_id] = Local(load(s, state), set(origins),
-                                               {v for v, o in origins.items() if o == "EXTERNAL"})
-        return Chain(nodes, local)
+                kinds = dict(s.execute(select(PackageVersion.version, PackageVersion.origin_type)
+                                       .where(PackageVersion.package_id == state.id)).all())
+                retained = {v for v, o in kinds.items() if o == "EXTERNAL"}
+                local[n.repository_id] = Local(load(s, state), set(kinds), retained,
+                                               retained if n.hide_external else set())
+        return Chain(nodes, local, blocked)

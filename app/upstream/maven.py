@@ -30,7 +30,7 @@ async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
     """`mp.filename` through the chain: the first repository holding it, else imported from the
     first external connection that has it."""
     chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, mp.coords, load=resolve.no_view)
-    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), mp.coords, mp.version, mp.filename)
+    row = await dp.run(resolve.chain_file, dp.arca, chain, mp.coords, mp.version, mp.filename)
     if row is not None:
         return row
 
@@ -47,8 +47,8 @@ async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
     async def take(n: Node, _imported: bool) -> FileRow | None:
         return await dp.run(resolve.first_file, dp.arca, [n.repository_id], mp.coords, mp.version, mp.filename)
 
-    return await first_remote(chain.nodes, find, take, f"{mp.filename} not found in {mp.group_id}:{mp.artifact_id}:"
-                              f"{mp.version} or its upstreams")
+    return await first_remote(chain.nodes, find, take, chain.missing(
+        f"{mp.filename} not found in {mp.group_id}:{mp.artifact_id}:{mp.version} or its upstreams"))
 
 
 async def _fetch_sha1(dp: DataPlane, connection: Connection, url: str) -> str | None:
@@ -113,6 +113,8 @@ async def metadata_doc(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
     for local in chain.local.values():
         # lastUpdated from the versions themselves: stable while they are (checksums match)
         for v, when in local.view or ():
+            if v in local.hidden:
+                continue
             versions.add(v)
             latest = max(latest, when) if latest else when
     failures = []

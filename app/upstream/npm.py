@@ -101,6 +101,7 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
         if n.external is None:
             if local.view is None:
                 continue
+            local.view.versions = [r for r in local.view.versions if r.version not in local.hidden]
             for r in pm.sort_versions(local.view).versions:
                 if r.version not in versions:
                     versions[r.version] = pm.version_doc(name, r, base_url)
@@ -136,7 +137,7 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     if not versions:
         if failures:
             raise UpstreamUnavailable(failures[0])
-        raise NotFound(f"{name} is not in this repository or its upstreams")
+        raise NotFound(chain.missing(f"{name} is not in this repository or its upstreams"))
     order = sorted(versions, key=npm_names.semver_key)
     versions = {v: versions[v] for v in order}
     tags = pm.effective_tags({t: v for t, v in tags.items() if v in versions}, order)
@@ -166,7 +167,7 @@ def _remote_entry(manifest: dict, ours: dict) -> dict:
 
 async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filename: str) -> FileRow:
     chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.no_view)
-    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, version, filename)
+    row = await dp.run(resolve.chain_file, dp.arca, chain, coords, version, filename)
     if row is not None:
         return row
 
@@ -180,7 +181,8 @@ async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filen
             ("npm-tarball", n.repository_id, coords.namespace, coords.name, version),
             lambda: _import(dp, n, coords, version, filename, manifest))
 
-    return await first_remote(chain.nodes, find, take, f"{filename} is not in this repository or its upstreams")
+    return await first_remote(chain.nodes, find, take,
+                              chain.missing(f"{filename} is not in this repository or its upstreams"))
 
 
 async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, filename: str,

@@ -133,7 +133,7 @@ async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
         local = chain.local.get(n.repository_id) or resolve.Local(None, set())
         if n.external is None:
             for r in simple.project_rows(local.view or []):
-                if owner.setdefault(r.version, n) is n:
+                if r.version not in local.hidden and owner.setdefault(r.version, n) is n:
                     at[r.filename] = len(out)
                     out.append(r)
             continue
@@ -159,7 +159,7 @@ async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
     if not out:
         if failures:
             raise UpstreamUnavailable(failures[0])
-        raise NotFound(f"No project {project!r} in repository {dp.repo.repository} or its upstreams")
+        raise NotFound(chain.missing(f"No project {project!r} in repository {dp.repo.repository} or its upstreams"))
     return simple.sort_rows(out)
 
 
@@ -197,7 +197,7 @@ async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> 
     """The file found through the chain, imported from a remote index when nobody holds it."""
     coords = _coords(project)
     chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.no_view)
-    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, None, filename)
+    row = await dp.run(resolve.chain_file, dp.arca, chain, coords, None, filename)
     if row is not None:
         return row
     if metadata:
@@ -213,8 +213,8 @@ async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> 
         return await dp.arca.remotes.single_flight(("pypi-file", n.repository_id, filename),
                                                    lambda: _import(dp, n, project, match))
 
-    return await first_remote(chain.nodes, find, take, f"No file {filename!r} for project {project!r} in "
-                              f"repository {dp.repo.repository} or its upstreams")
+    return await first_remote(chain.nodes, find, take, chain.missing(
+        f"No file {filename!r} for project {project!r} in repository {dp.repo.repository} or its upstreams"))
 
 
 async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
