@@ -384,3 +384,20 @@ def test_remote_yanks_are_kept_on_retained_files_and_follow_the_remote(arca, pub
     before = pub.count(key)
     assert page_yanks("proxy") == {wheel_filename(name, "1.0"): False, w2: "security"}
     assert pub.count(key) == before
+
+
+def test_the_root_index_lists_the_projects_of_every_repository_read_through(arca, pub, chain, unique, tmp_path):
+    d = chain
+    own, lib, ext = f"root-own-{unique}", f"root-lib-{unique}", f"root-ext-{unique}"
+    twine_upload(arca.endpoint(d, "pypi", "app"), arca.token(d), [make_wheel(tmp_path / "a", own, "1.0")])
+    twine_upload(arca.endpoint(d, "pypi", "libs"), arca.token(d), [make_wheel(tmp_path / "l", lib, "1.0")])
+    make_wheel(pub.files, ext, "1.0")
+    _pip_install(arca, d, "app", tmp_path / "t", ext)  # retained in proxy
+
+    names = [p["name"] for p in _get(arca, d, "app", "simple/", Accept=JSON).json()["projects"]]
+    assert {own, lib, ext} <= set(names) and len(names) == len(set(names))
+    html = _get(arca, d, "app", "simple/").text
+    assert all(f'href="{n}/"' in html for n in (own, lib, ext))
+    # libs reads through proxy only: app's own project is not its.
+    libs_names = [p["name"] for p in _get(arca, d, "libs", "simple/", Accept=JSON).json()["projects"]]
+    assert lib in libs_names and ext in libs_names and own not in libs_names

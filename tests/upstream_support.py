@@ -213,14 +213,14 @@ class Verdaccio(Process):
         self.token = r.json()["token"]
 
     def publish(self, name: str, version: str, deps: dict | None = None, source: str | None = None,
-                extra: dict | None = None) -> None:
+                extra: dict | None = None, tag: str | None = None) -> None:
         """`npm publish` of a small package to this Verdaccio (`extra`: more package.json fields)."""
         from tests.npm_support import write_package
 
         d = write_package(self.root / "src" / f"{name.replace('/', '_')}-{version}", name, version, deps, extra)
         if source is not None:
             (d / "index.js").write_text(source)
-        self.npm("publish", cwd=d)
+        self.npm("publish", *(["--tag", tag] if tag else []), cwd=d)
 
     def npm(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         """npm as the Verdaccio user (publish, deprecate, dist-tag ...)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.db.models import Asset, Blob, DistTag, Domain, Package, PackageVersion, Repository, RepositoryUpstream
@@ -228,14 +228,35 @@ def read_view(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
 
 
 def project_names(arca: Arca, principal: Principal, ref: RepoRef, fmt: str) -> list[tuple[str, str]]:
-    """(name, display name) of every package of `fmt` with at least one Published version."""
+    """(name, display name) of every package of `fmt` with at least one Published version in the
+    repository and, when it reads through upstreams, in every repository it reaches (the remote
+    behind an external connection counts with what was retained from it)."""
     published = exists().where(PackageVersion.package_id == Package.id, PackageVersion.status == PUBLISHED)
-    q = (select(Package.name, Package.display_name)
-         .where(Package.repository_id == ref.repository_id, Package.format == fmt, published)
-         .order_by(Package.name))
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
-        return [(n, d or n) for n, d in s.execute(q)]
+        ids = reachable(arca, s, ref)
+        q = (select(Package.name, Package.display_name)
+             .where(Package.repository_id.in_(ids), Package.format == fmt, published)
+             .order_by(Package.name))
+        names: dict[str, str] = {}
+        for n, d in s.execute(q):
+            names.setdefault(n, d or n)
+        return list(names.items())
+
+
+def packages_under(arca: Arca, principal: Principal, ref: RepoRef, fmt: str,
+                   namespace: str) -> list[tuple[str, str]]:
+    """(namespace, name) of every package of `fmt` with a Published version whose namespace is
+    `namespace` or lies below it (`namespace` + "." ...), in the repository and every repository
+    it reads through (directory listings)."""
+    published = exists().where(PackageVersion.package_id == Package.id, PackageVersion.status == PUBLISHED)
+    below = Package.namespace.startswith(namespace + ".", autoescape=True) if namespace else true()
+    with arca.db.read() as s:
+        authz.require_ref(arca, s, principal, READ, ref)
+        q = (select(Package.namespace, Package.name).distinct()
+             .where(Package.repository_id.in_(reachable(arca, s, ref)), Package.format == fmt, published,
+                    or_(Package.namespace == namespace, below)))
+        return [tuple(r) for r in s.execute(q)]
 
 
 # ---- upstreams --------------------------------------------------------------------------------------
@@ -281,6 +302,22 @@ def graph(arca: Arca, s: Session, domain_id: int, need: int | None = None) -> di
         ups.setdefault(rid, []).append(uid)
     value = {rid: RepoNode(name, ext, tuple(ups.get(rid, ()))) for rid, (name, ext) in repos.items()}
     return arca.caches.graphs.put(domain_id, value)
+
+
+def reachable(arca: Arca, s: Session, ref: RepoRef) -> list[int]:
+    """The repository and every repository it reads through, depth-first (no package's origin
+    controls applied: for listings of names)."""
+    g = graph(arca, s, ref.domain_id, ref.repository_id)
+    out: list[int] = []
+
+    def visit(rid: int) -> None:
+        out.append(rid)
+        for uid in g[rid].upstreams if rid in g else ():
+            if uid not in out:
+                visit(uid)
+
+    visit(ref.repository_id)
+    return out
 
 
 def cached_reads_through(arca: Arca, ref: RepoRef) -> bool | None:

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from app.domain.coords import Coordinates
@@ -86,7 +87,16 @@ async def remote_packument(dp: DataPlane, node: Node, coords: Coordinates) -> di
 
 # ---- the merged packument ----------------------------------------------------------------------
 
-async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
+@dataclass
+class Merged:
+    """The versions (in semver order), dist-tags and times of a packument merged through the chain."""
+
+    versions: dict[str, dict]
+    tags: dict[str, str]
+    times: dict[str, str]
+
+
+async def merged_parts(dp: DataPlane, coords: Coordinates) -> Merged:
     name = _name(coords)
     base_url = dp.base_url
     chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords,
@@ -141,6 +151,14 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     order = sorted(versions, key=npm_names.semver_key)
     versions = {v: versions[v] for v in order}
     tags = pm.effective_tags({t: v for t, v in tags.items() if v in versions}, order)
+    return Merged(versions, tags, times)
+
+
+async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
+    """The full or abbreviated packument through the chain (ETag: a hash of the body)."""
+    name = _name(coords)
+    m = await merged_parts(dp, coords)
+    versions, tags, times = m.versions, m.tags, m.times
     if kind == "corgi":
         out = {"name": name, "dist-tags": tags,
                "versions": {v: {k: m[k] for k in pm.CORGI_VERSION_FIELDS if k in m} for v, m in versions.items()}}
@@ -153,6 +171,15 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     body = json.dumps(out, separators=(",", ":"), ensure_ascii=False).encode()
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return pm.Rendered(0, body, etag, media)
+
+
+async def merged_version(dp: DataPlane, coords: Coordinates, spec: str) -> dict:
+    """`GET /{name}/{version}` or `/{name}/{dist-tag}` through the chain: the merged entry."""
+    m = await merged_parts(dp, coords)
+    version = spec if npm_names.is_semver(spec) else m.tags.get(spec)
+    if version not in m.versions:
+        raise NotFound(f"{_name(coords)}@{spec} is not in this repository or its upstreams")
+    return m.versions[version]
 
 
 def _remote_entry(manifest: dict, ours: dict) -> dict:

@@ -35,9 +35,10 @@ def _parsed(parse: Callable[[Answer], Any], resp: Answer, connection: str, url: 
 
 
 async def metadata(arca: Arca, *, repository_id: int, connection: Connection, coords: Coordinates, display: str | None,
-                   url: str, accept: str, parse: Callable[[Answer], Any]) -> Any:
-    """The parsed remote metadata of one package (None when the remote does not know it)."""
-    record = await run_in_threadpool(remote_index.load_record, arca, repository_id, coords)
+                   url: str, accept: str, parse: Callable[[Answer], Any], document: str | None = None) -> Any:
+    """The parsed remote metadata of one package (None when the remote does not know it);
+    `document` names another document of the package than its index (kept beside it)."""
+    record = await run_in_threadpool(remote_index.load_record, arca, repository_id, coords, document)
     if record and record.get("url") == url and time.time() - record.get("fetched", 0) < arca.settings.upstream_max_age:
         return record.get("data")
 
@@ -53,7 +54,8 @@ async def metadata(arca: Arca, *, repository_id: int, connection: Connection, co
             raise
         if resp.status_code == 304 and record:
             new = {**record, "fetched": time.time()}
-            await run_in_threadpool(remote_index.save_record, arca, repository_id, coords, display, new, False)
+            await run_in_threadpool(remote_index.save_record, arca, repository_id, coords, display, new, False,
+                                    document)
             return record.get("data")
         if resp.status_code == 200:
             try:
@@ -64,7 +66,8 @@ async def metadata(arca: Arca, *, repository_id: int, connection: Connection, co
                 raise
             new = {"url": url, "etag": resp.headers.get("etag"), "fetched": time.time(), "data": data}
             changed = not record or record.get("data") != data
-            await run_in_threadpool(remote_index.save_record, arca, repository_id, coords, display, new, changed)
+            await run_in_threadpool(remote_index.save_record, arca, repository_id, coords, display, new, changed,
+                                    document)
             return data
         if resp.status_code in (404, 410):
             return None
@@ -72,4 +75,4 @@ async def metadata(arca: Arca, *, repository_id: int, connection: Connection, co
             return record.get("data")
         raise UpstreamUnavailable(f"External connection {connection.name} answered {resp.status_code} for {url}")
 
-    return await arca.remotes.single_flight(("meta", repository_id, coords), refresh)
+    return await arca.remotes.single_flight(("meta", repository_id, coords, document), refresh)
