@@ -262,3 +262,23 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     event: Mapped[OutboxEvent] = relationship()
+
+
+class RemoteBreaker(Base):
+    """A remote's consecutive failures, shared by every node: once they reach the threshold, no
+    node asks it before `open_until` (ms since the epoch)."""
+
+    __tablename__ = "remote_breakers"
+    connection: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    open_until: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RemoteLease(Base):
+    """One node of the cluster fetches a remote file (or document) at a time: the holder of the
+    lease, until `expires_at` (ms since the epoch), renewed while it fetches."""
+
+    __tablename__ = "remote_leases"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)

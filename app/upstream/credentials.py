@@ -87,17 +87,17 @@ async def _fetch_token(remotes: "Remotes", connection: Connection) -> tuple[str,
     """(token, seconds it lives) from the remote's GetAuthorizationToken."""
     c = connection.credentials
     name = connection.name
-    remotes.check_breaker(name)
+    await remotes.check_breaker(name)
     url, sent, body = _signed(c)
     where = c.endpoint_url
     try:
         resp = await remotes._client().post(url, headers=sent, content=body)
     except httpx.HTTPError as exc:
-        remotes.failed(name)
+        await remotes.failed(name)
         raise UpstreamUnavailable(f"External connection {name} could not get an authorization token from "
                                   f"{where}: {type(exc).__name__}") from None
     if resp.status_code >= 500:
-        remotes.failed(name)
+        await remotes.failed(name)
     if resp.status_code != 200:
         code = resp.headers.get("x-amzn-errortype", "").split(":")[0] or str(resp.status_code)
         raise UpstreamUnavailable(f"External connection {name} could not get an authorization token from "

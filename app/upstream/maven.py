@@ -44,9 +44,13 @@ async def locate_file(dp: DataPlane, mp: MavenPath) -> FileRow:
             return None  # `X-SNAPSHOT.jar` changes with every deploy: only timestamped builds are retained
         if chain.held_before(n, mp.version):
             return None  # a version another repository holds is that repository's, file by file
-        await dp.arca.remotes.single_flight(("maven", n.repository_id, mp.group_id, mp.artifact_id, mp.version,
-                                             mp.filename),
-                                            lambda: _import(dp, n, mp))
+        # One import per version at a time (it takes the pom and jar along); a request for
+        # another file of the version that shared it imports that file after it.
+        for _attempt in range(2):
+            await dp.arca.remotes.flight(("maven", n.repository_id, mp.group_id, mp.artifact_id, mp.version),
+                                         lambda: _import(dp, n, mp))
+            if await dp.run(resolve.first_file, dp.arca, [n.repository_id], mp.coords, mp.version, mp.filename):
+                break
         return True
 
     async def take(n: Node, _imported: bool) -> FileRow | None:

@@ -204,7 +204,7 @@ async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filen
         return ((await remote_packument(dp, n, coords)) or {}).get("versions", {}).get(version)
 
     async def take(n: Node, manifest: dict) -> FileRow:
-        return await dp.arca.remotes.single_flight(
+        return await dp.arca.remotes.flight(
             ("npm-tarball", n.repository_id, coords.namespace, coords.name, version),
             lambda: _import(dp, n, coords, version, filename, manifest))
 

@@ -210,7 +210,7 @@ async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> 
         return match
 
     async def take(n: Node, match: dict) -> FileRow:
-        return await dp.arca.remotes.single_flight(("pypi-file", n.repository_id, filename),
+        return await dp.arca.remotes.flight(("pypi-file", n.repository_id, filename),
                                                    lambda: _import(dp, n, project, match))
 
     return await first_remote(chain.nodes, find, take, chain.missing(

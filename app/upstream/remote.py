@@ -15,9 +15,10 @@ Infrastructure like `app.storage`: it knows settings and the blob store, not the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -32,6 +33,7 @@ from app.upstream import credentials
 
 MAX_REDIRECTS = 3
 MAX_DOCUMENT = 64 * 1024 * 1024
+LEASE_POLL = 0.05  # seconds between looks at another node's fetch in progress
 
 
 def is_allowed(url: str, prefixes: list[str]) -> bool:
@@ -73,14 +75,29 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-class Remotes:
-    """Per process: one httpx client, the breaker state per external connection, and the flights
-    in progress."""
+class SharedState(Protocol):
+    """What the nodes of a cluster share about remotes (app.services.fleet): blocking calls, made
+    from a worker thread."""
 
-    def __init__(self, settings: Settings):
+    def breaker(self, connection: str) -> tuple[int, float]: ...  # (failures, open until, epoch s)
+    def failed(self, connection: str, threshold: int, seconds: float) -> tuple[int, float]: ...
+    def succeeded(self, connection: str) -> None: ...
+    def acquire(self, key: str, seconds: float) -> bool: ...  # the lease on a fetch; False: held
+    def extend(self, key: str, seconds: float) -> None: ...
+    def held(self, key: str) -> bool: ...
+    def release(self, key: str) -> None: ...
+
+
+class Remotes:
+    """Per process: one httpx client, the breaker state per external connection (shared with the
+    other nodes through `shared`), and the flights in progress."""
+
+    def __init__(self, settings: Settings, shared: SharedState | None = None):
         self.settings = settings
+        self.shared = shared
         self.client: httpx.AsyncClient | None = None
-        self.state: dict[str, list] = {}  # connection -> [consecutive failures, open until]
+        self.state: dict[str, list] = {}  # connection -> [consecutive failures, open until (monotonic)]
+        self.known: dict[str, int] = {}  # connection -> failures the cluster had counted, last we looked
         self.flights: dict[Any, asyncio.Future] = {}
         self.tokens: dict[Any, tuple[str, float]] = {}  # credentials -> (remote token, fresh until)
         self.requests = 0
@@ -133,20 +150,69 @@ class Remotes:
                                             trust_env=False, headers={"User-Agent": "arca-upstream/1"})
         return self.client
 
-    def check_breaker(self, connection: str) -> None:
+    def _open(self, connection: str, failures: int, until: float) -> None:
+        """Open the local breaker until `until` (seconds since the epoch)."""
+        self.state[connection] = [failures, time.monotonic() + max(until - time.time(), 0.0)]
+
+    async def check_breaker(self, connection: str) -> None:
+        """UpstreamUnavailable while the remote's breaker is open, here or on another node."""
         st = self.state.get(connection)
+        if (st is None or st[1] <= time.monotonic()) and self.shared is not None:
+            self.state.pop(connection, None)
+            failures, until = await anyio.to_thread.run_sync(self.shared.breaker, connection)
+            self.known[connection] = failures
+            if until > time.time():
+                self._open(connection, failures, until)
+            st = self.state.get(connection)
         if st and st[1] > time.monotonic():
             raise UpstreamUnavailable(f"External connection {connection} is unavailable (it failed {st[0]} "
                                       "times in a row; retrying later)")
 
-    def failed(self, connection: str) -> None:
+    async def failed(self, connection: str) -> None:
+        threshold, seconds = self.settings.upstream_breaker_failures, self.settings.upstream_breaker_seconds
+        if self.shared is not None:
+            failures, until = await anyio.to_thread.run_sync(self.shared.failed, connection, threshold, seconds)
+            self.known[connection] = failures
+            if until > time.time():
+                self._open(connection, failures, until)
+            return
         st = self.state.setdefault(connection, [0, 0.0])
         st[0] += 1
-        if st[0] >= self.settings.upstream_breaker_failures:
-            st[1] = time.monotonic() + self.settings.upstream_breaker_seconds
+        if st[0] >= threshold:
+            st[1] = time.monotonic() + seconds
 
-    def succeeded(self, connection: str) -> None:
+    async def succeeded(self, connection: str) -> None:
         self.state.pop(connection, None)
+        if self.shared is not None and self.known.pop(connection, 0):
+            await anyio.to_thread.run_sync(self.shared.succeeded, connection)
+
+    # ---- one fetch at a time across the cluster ----------------------------------------------------
+
+    async def flight(self, key: Any, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """`fn` once for concurrent callers of `key` in this process, and in one process of the
+        cluster at a time: the others wait for its lease to end, then run `fn`, which finds what
+        the first stored (every importer checks the database first)."""
+        return await self.single_flight(key, lambda: self._leased(key, fn))
+
+    async def _leased(self, key: Any, fn: Callable[[], Awaitable[Any]]) -> Any:
+        if self.shared is None:
+            return await fn()
+        lease = hashlib.sha256(repr(key).encode()).hexdigest()
+        seconds = max(60.0, 4 * self.settings.upstream_timeout)
+        while not await anyio.to_thread.run_sync(self.shared.acquire, lease, seconds):
+            while await anyio.to_thread.run_sync(self.shared.held, lease):
+                await asyncio.sleep(LEASE_POLL)
+        renew = asyncio.create_task(self._renew(lease, seconds))
+        try:
+            return await fn()
+        finally:
+            renew.cancel()
+            await anyio.to_thread.run_sync(self.shared.release, lease)
+
+    async def _renew(self, lease: str, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            await anyio.to_thread.run_sync(self.shared.extend, lease, seconds)
 
     async def _credentials(self, connection: Connection, url: str) -> dict:
         """The Authorization header for `url` (only to the connection's own site)."""
@@ -160,7 +226,7 @@ class Remotes:
         against the breaker and raise UpstreamUnavailable; other statuses are returned. With
         `stream`, the caller must close the response."""
         name = connection.name
-        self.check_breaker(name)
+        await self.check_breaker(name)
         for _hop in range(MAX_REDIRECTS + 1):
             self.check_allowed(connection, url)
             sent = {**(headers or {}), **await self._credentials(connection, url)}
@@ -169,14 +235,14 @@ class Remotes:
                 self.requests += 1
                 resp = await self._client().send(req, stream=stream)
             except httpx.HTTPError as exc:
-                self.failed(name)
+                await self.failed(name)
                 raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                           f"fetching {url}") from None
             if resp.status_code >= 500:
                 await resp.aclose()
-                self.failed(name)
+                await self.failed(name)
                 raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
-            self.succeeded(name)
+            await self.succeeded(name)
             if resp.status_code == 401 and "Authorization" in sent and credentials.renewable(connection):
                 # A token the remote no longer accepts (revoked, its key rotated): get a new one once.
                 await resp.aclose()
@@ -186,7 +252,7 @@ class Remotes:
                                                  stream=stream)
                 if resp.status_code >= 500:
                     await resp.aclose()
-                    self.failed(name)
+                    await self.failed(name)
                     raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
             if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("location"):
                 await resp.aclose()
@@ -211,7 +277,7 @@ class Remotes:
                     raise UpstreamUnavailable(f"External connection {name} answered {url} with more than "
                                               f"{MAX_DOCUMENT} bytes; a metadata document is never that large")
         except httpx.HTTPError as exc:
-            self.failed(name)
+            await self.failed(name)
             raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
         finally:
@@ -241,7 +307,7 @@ class Remotes:
                                       ) from None
         except httpx.HTTPError as exc:
             path.unlink(missing_ok=True)
-            self.failed(name)
+            await self.failed(name)
             raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
         except BaseException:

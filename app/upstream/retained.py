@@ -42,7 +42,15 @@ async def metadata(arca: Arca, *, repository_id: int, connection: Connection, co
     if record and record.get("url") == url and time.time() - record.get("fetched", 0) < arca.settings.upstream_max_age:
         return record.get("data")
 
+    asked = time.time()
+
     async def refresh():
+        nonlocal record
+        if arca.remotes.shared is not None:
+            # Another node may have fetched it while this one waited for its turn.
+            record = await run_in_threadpool(remote_index.load_record, arca, repository_id, coords, document)
+            if record and record.get("url") == url and record.get("fetched", 0) >= asked:
+                return record.get("data")
         headers = {"Accept": accept}
         if record and record.get("etag") and record.get("url") == url:
             headers["If-None-Match"] = record["etag"]
@@ -75,4 +83,4 @@ async def metadata(arca: Arca, *, repository_id: int, connection: Connection, co
             return record.get("data")
         raise UpstreamUnavailable(f"External connection {connection.name} answered {resp.status_code} for {url}")
 
-    return await arca.remotes.single_flight(("meta", repository_id, coords, document), refresh)
+    return await arca.remotes.flight(("meta", repository_id, coords, document), refresh)
