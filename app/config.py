@@ -42,6 +42,13 @@ def _number(env: Mapping[str, str], name: str, default: float, kind=int):
         raise SettingError(f"{name} must be a {'whole ' if kind is int else ''}number, not {raw!r}") from None
 
 
+def _at_least(env: Mapping[str, str], name: str, default: float, minimum: float, kind=int):
+    value = _number(env, name, default, kind)
+    if value < minimum:
+        raise SettingError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw in (None, ""):
@@ -89,6 +96,13 @@ class Settings:
     # a client that stops sending is dropped after these many seconds (headers / a pause in a body)
     request_header_timeout: float = 30.0
     request_body_timeout: float = 30.0
+    # console sign-in: failures allowed per user name / per client address within the window (0 = no
+    # limit), then refused for the lockout (seconds); the largest console form body (bytes)
+    signin_max_failures: int = 5
+    signin_max_failures_per_address: int = 20
+    signin_window: float = 900.0
+    signin_lockout: float = 900.0
+    console_max_form_bytes: int = 16 * 1024
 
     @property
     def secret_key(self) -> str:
@@ -136,6 +150,11 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         webhooks=(env.get("ARCA_WEBHOOKS") or "1") != "0",
         request_header_timeout=_number(env, "ARCA_REQUEST_HEADER_TIMEOUT", 30.0, float),
         request_body_timeout=_number(env, "ARCA_REQUEST_BODY_TIMEOUT", 30.0, float),
+        signin_max_failures=_at_least(env, "ARCA_SIGNIN_MAX_FAILURES", 5, 0),
+        signin_max_failures_per_address=_at_least(env, "ARCA_SIGNIN_MAX_FAILURES_PER_ADDRESS", 20, 0),
+        signin_window=_at_least(env, "ARCA_SIGNIN_WINDOW", 900.0, 1, float),
+        signin_lockout=_at_least(env, "ARCA_SIGNIN_LOCKOUT", 900.0, 1, float),
+        console_max_form_bytes=_at_least(env, "ARCA_CONSOLE_MAX_FORM_BYTES", 16 * 1024, 1024),
     )
 
 

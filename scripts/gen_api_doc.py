@@ -51,6 +51,18 @@ NEVER_RAISED = {"ThrottlingException": "Arca does not throttle",
                 "InternalServerException": "raised only on a server fault"}
 
 
+INPUT_NOTE = (
+    "Input: each request's query parameters, headers and JSON body are read into the operation's input "
+    "members as the model places them, and checked against the model before the operation runs (types, "
+    "required members, lengths, ranges, list and map sizes, enums, patterns; unknown members and repeated "
+    "query parameters are refused). A request that does not fit is a 400 `ValidationException` (`reason` "
+    "`FIELD_VALIDATION_FAILED`) whose one-line message names the member, e.g. `Invalid value for "
+    "tags[0].key: length 129 is more than the maximum 128`. A `nextToken` is opaque: signed with the server "
+    "key, and valid only for the operation and the parameters (`maxResults` aside) of the listing that "
+    "issued it."
+)
+
+
 def load(results: Path) -> dict:
     files = sorted(results.glob("*.json"))
     if not files:
@@ -93,6 +105,8 @@ def render(data: dict) -> tuple[str, list[str]]:
         "members, enum values). **Error types seen** are the error codes the test provoked and checked, each "
         "one documented for that operation in the model. **Paged** marks List operations that the test "
         "read over more than one page with `maxResults`/`nextToken`.",
+        "",
+        INPUT_NOTE,
         "",
     ]
     for title, ops in GROUPS:

@@ -93,7 +93,7 @@ def test_sha256_mismatch_stores_nothing(server, domain):
 @pytest.mark.parametrize("kwargs, reason", [
     ({"fmt": "npm", "ns": "x"}, "generic"),
     ({"ns": None}, "namespace"),
-    ({"asset": "bad\x01name"}, "asset name"),
+    ({"asset": "bad\x01name"}, "assetname"),
     ({"version": "1 0"}, "version"),
 ])
 def test_invalid_requests_store_nothing(server, domain, kwargs, reason):

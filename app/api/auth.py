@@ -11,10 +11,11 @@ from app.services import identity
 from app.services.context import Arca, Principal
 
 
-def authenticate(arca: Arca, request: Request, body: bytes) -> Principal:
+def authenticate(arca: Arca, request: Request, body: bytes | None) -> Principal:
+    """The principal of a correctly signed request whose signature covers `body`, the bytes received.
+    `body` None: the body streams after this (PublishPackageVersion); the signature then covers the
+    signed x-amz-content-sha256, which the handler checks against the bytes as it stores them."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in request.scope["headers"]}
-    signed_payload = headers.get("x-amz-content-sha256")
-    payload_hash = signed_payload if signed_payload else hashlib.sha256(body).hexdigest()
     found: dict = {}
 
     def lookup(key_id: str):
@@ -27,7 +28,8 @@ def authenticate(arca: Arca, request: Request, body: bytes) -> Principal:
     raw_path = request.scope.get("raw_path") or request.url.path.encode()
     verify(method=request.method, raw_path=raw_path.decode("latin-1"),
            query_string=request.scope.get("query_string", b"").decode("latin-1"),
-           headers=headers, payload_sha256=payload_hash, lookup_secret=lookup,
+           headers=headers, body_sha256=None if body is None else hashlib.sha256(body).hexdigest(),
+           lookup_secret=lookup,
            region=arca.settings.region)
     return found["principal"]
 

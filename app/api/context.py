@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from app.domain.coords import Coordinates
 from app.domain.errors import ValidationError
-from app.domain.names import check_coordinate, check_format
 from app.domain.pep503 import normalize as pep503
 from app.services.context import Arca, PackageAt, Principal
 
@@ -15,38 +14,30 @@ NAMESPACE_REQUIRED = ("maven", "swift", "generic")
 
 @dataclass
 class OpContext:
+    """An operation's caller and input. `params` holds the input by member name, read off the request
+    and checked against the service model (app/api/inputs.py) before the handler runs: required
+    members are there, and every value has its member's type and constraints."""
+
     arca: Arca
     principal: Principal
-    query: dict[str, str]
-    body: dict
+    params: dict
     base_url: str
-    headers: dict[str, str] = field(default_factory=dict)
 
-    def q(self, name: str, required: bool = False) -> str | None:
-        value = self.query.get(name)
-        if required and not value:
-            raise ValidationError(f"Missing required parameter: {name}")
-        return value or None
+    def __getitem__(self, member: str):
+        return self.params[member]
 
-    def b(self, name: str, required: bool = False):
-        value = self.body.get(name)
-        if required and value in (None, "", [], {}):
-            raise ValidationError(f"Missing required field: {name}")
-        return value
+    def get(self, member: str, default=None):
+        return self.params.get(member, default)
 
 
-def page(ctx: OpContext, in_body: bool = False) -> tuple[str | None, str | None]:
-    """(maxResults, nextToken) as the request sends them."""
-    if in_body:
-        return ctx.body.get("maxResults"), ctx.body.get("nextToken")
-    return ctx.query.get("max-results"), ctx.query.get("next-token")
+def page(ctx: OpContext) -> tuple[int | None, str | None]:
+    """(maxResults, the cursor of the client's nextToken) of a List operation."""
+    return ctx.get("maxResults"), ctx.get("nextToken")
 
 
 def coords(ctx: OpContext) -> Coordinates:
-    """The package the query names (`format`, `namespace`, `package`), in its stored spelling."""
-    fmt = check_format(ctx.q("format", required=True))
-    namespace = check_coordinate("namespace", ctx.q("namespace"), required=False) or ""
-    name = check_coordinate("package", ctx.q("package", required=True))
+    """The package the input names (`format`, `namespace`, `package`), in its stored spelling."""
+    fmt, namespace, name = ctx["format"], ctx.get("namespace") or "", ctx["package"]
     if fmt in NAMESPACE_REQUIRED and not namespace:
         raise ValidationError(f"namespace is required for {fmt} packages")
     if fmt == "pypi":
@@ -57,5 +48,4 @@ def coords(ctx: OpContext) -> Coordinates:
 
 
 def package_at(ctx: OpContext) -> PackageAt:
-    return PackageAt(ctx.q("domain", required=True), ctx.q("repository", required=True), coords(ctx),
-                     ctx.q("domain-owner"))
+    return PackageAt(ctx["domain"], ctx["repository"], coords(ctx), ctx.get("domainOwner"))

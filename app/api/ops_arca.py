@@ -1,9 +1,12 @@
-"""Arca's own operations (what CodeArtifact lacks), routed by Arca's botocore model
-(app/arca_model): one handler per operation name, each a service call."""
+"""Arca's own operations (what CodeArtifact lacks), routed and read by Arca's botocore model
+(app/arca_model): one handler per operation name, each a service call. The router checks the
+input against the model before a handler runs, as it does for CodeArtifact's."""
 
 from __future__ import annotations
 
 from typing import Callable
+
+from botocore.model import OperationModel
 
 from app import arca_model
 from app.api.context import OpContext
@@ -12,12 +15,13 @@ from app.services import domain_settings
 
 def describe_domain_settings(ctx: OpContext) -> dict:
     return {"domainSettings": domain_settings.describe_domain_settings(
-        ctx.arca, ctx.principal, ctx.q("domain", required=True), ctx.q("domain-owner"))}
+        ctx.arca, ctx.principal, ctx["domain"], ctx.get("domainOwner"))}
 
 
 def update_domain_settings(ctx: OpContext) -> dict:
+    changes = {k: ctx.get(k) for k in ("dependencyConfusionProtection",) if ctx.get(k) is not None}
     return {"domainSettings": domain_settings.update_domain_settings(
-        ctx.arca, ctx.principal, ctx.q("domain", required=True), ctx.body, ctx.q("domain-owner"))}
+        ctx.arca, ctx.principal, ctx["domain"], changes, ctx.get("domainOwner"))}
 
 
 HANDLERS: dict[str, Callable[[OpContext], dict]] = {
@@ -27,3 +31,7 @@ HANDLERS: dict[str, Callable[[OpContext], dict]] = {
 
 # (method, path) -> (operation, handler), the shape of app.api.router.ROUTES
 ROUTES = {key: (name, HANDLERS[name]) for key, name in arca_model.http_routes().items()}
+
+
+def operation(name: str) -> OperationModel:
+    return arca_model.service_model().operation_model(name)

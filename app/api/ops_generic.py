@@ -9,9 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from app.api.context import OpContext, coords
 from app.domain.errors import ValidationError
-from app.domain.names import check_coordinate
 from app.domain.status import UNFINISHED
-from app.formats.generic.codec import check_asset_name, check_sha256
+from app.formats.generic.codec import check_asset_name
 from app.services import domains, packages, publish
 
 # CodeArtifact: assets join a version only while it is Unfinished (and may be replaced then);
@@ -24,12 +23,10 @@ async def publish_package_version(ctx: OpContext, body: AsyncIterator[bytes]) ->
     c = coords(ctx)
     if c.format != "generic":
         raise ValidationError(f"PublishPackageVersion supports only the generic format, not {c.format}")
-    version = check_coordinate("version", ctx.q("version", required=True))
-    asset = check_asset_name(ctx.q("asset", required=True))
-    sha256 = check_sha256(ctx.headers.get("x-amz-content-sha256"))
-    rules = GENERIC if (ctx.q("unfinished") or "").lower() == "true" else replace(GENERIC, publish=True)
-    ref = await run_in_threadpool(domains.ref_for, ctx.arca, ctx.q("domain", required=True),
-                                  ctx.q("repository", required=True), ctx.q("domain-owner"))
+    version, asset, sha256 = ctx["packageVersion"], check_asset_name(ctx["assetName"]), ctx["assetSHA256"]
+    rules = GENERIC if ctx.get("unfinished") else replace(GENERIC, publish=True)
+    ref = await run_in_threadpool(domains.ref_for, ctx.arca, ctx["domain"], ctx["repository"],
+                                  ctx.get("domainOwner"))
     # Everything that does not need the bytes is checked first: a refused upload stores nothing.
     await run_in_threadpool(publish.preflight, ctx.arca, ctx.principal, ref, c, rules=rules, version=version,
                             name=asset, sha256=sha256)
@@ -46,7 +43,6 @@ async def publish_package_version(ctx: OpContext, body: AsyncIterator[bytes]) ->
 
 def copy_package_versions(ctx: OpContext) -> dict:
     return packages.copy_versions(
-        ctx.arca, ctx.principal, ctx.q("domain", required=True), ctx.q("source-repository", required=True),
-        ctx.q("destination-repository", required=True), coords(ctx), ctx.b("versions"), ctx.b("versionRevisions"),
-        overwrite=bool(ctx.b("allowOverwrite")), include_upstream=bool(ctx.b("includeFromUpstream")),
-        owner=ctx.q("domain-owner"))
+        ctx.arca, ctx.principal, ctx["domain"], ctx["sourceRepository"], ctx["destinationRepository"], coords(ctx),
+        ctx.get("versions"), ctx.get("versionRevisions"), overwrite=bool(ctx.get("allowOverwrite")),
+        include_upstream=bool(ctx.get("includeFromUpstream")), owner=ctx.get("domainOwner"))

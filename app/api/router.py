@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from datetime import datetime
 from typing import Callable
 
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from app.api import ops_arca, ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
+from app.api import inputs, ops_arca, ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
 from app.api.auth import SigV4Error, authenticate
 from app.api.context import OpContext
 from app.api.errors import arca_error_response, error_response
@@ -78,6 +76,8 @@ ALL_ROUTES = {**ROUTES, **ops_arca.ROUTES}
 STREAMING = {("GET", "/v1/package/version/asset"): "GetPackageVersionAsset",
              ("POST", "/v1/package/version/publish"): "PublishPackageVersion"}
 MAX_JSON_BODY = 1024 * 1024
+# The members that page a List operation; its nextToken is bound to all the others.
+PAGING = ("maxResults", "nextToken")
 
 
 def _json_default(value):
@@ -100,47 +100,70 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _json_object(body: bytes) -> dict:
+    try:
+        data = json.loads(body) if body else {}
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser goes
+        raise ValidationError("Request body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationError("Request body must be a JSON object")
+    return data
+
+
 def _base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+
+
+def _listing(params: dict) -> dict:
+    """What a List operation's nextToken is bound to: its input but the paging members."""
+    return {k: v for k, v in params.items() if k not in PAGING}
 
 
 async def control_plane(request: Request) -> Response:
     key = (request.method, request.url.path.rstrip("/") or "/")
     try:
-        if key in STREAMING:
-            body = b""
+        if key == ("POST", "/v1/package/version/publish"):
+            # streamed: the signed x-amz-content-sha256 is checked as the body is stored
+            name, body = STREAMING[key], None
+        elif key in STREAMING:
+            name, body = STREAMING[key], await _read_body(request)
         elif key in ALL_ROUTES:
-            body = await _read_body(request)
+            name, body = ALL_ROUTES[key][0], await _read_body(request)
         else:
             return error_response("UnknownOperationException", f"No operation at {key[0]} {key[1]}", 404)
-        note(operation=ALL_ROUTES[key][0] if key in ALL_ROUTES else STREAMING[key],
-             domain=request.query_params.get("domain"), repository=request.query_params.get("repository"),
-             format=request.query_params.get("format"))
+        note(operation=name, domain=request.query_params.get("domain"),
+             repository=request.query_params.get("repository"), format=request.query_params.get("format"))
         try:
             principal = await run_in_threadpool(authenticate, request.app.state.arca, request, body)
         except SigV4Error as exc:
             return error_response(exc.code, exc.message, exc.status)
         note(principal=principal.arn)
-        claimed = request.headers.get("x-amz-content-sha256")
-        if body and claimed and not hmac.compare_digest(claimed, hashlib.sha256(body).hexdigest()):
-            raise ValidationError("x-amz-content-sha256 does not match the request body")
-        try:
-            data = json.loads(body) if body else {}
-        except ValueError:
-            raise ValidationError("Request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise ValidationError("Request body must be a JSON object")
-        ctx = OpContext(request.app.state.arca, principal, dict(request.query_params), data, _base_url(request),
-                        {k.lower(): v for k, v in request.headers.items()})
+        arca = request.app.state.arca
+        # The operation's input, checked against the service model before any handler runs.
+        model = ops_arca.operation(name) if key in ops_arca.ROUTES else inputs.operation(name)
+        params = inputs.read_input(model, request.query_params.multi_items(),
+                                   {k.lower(): v for k, v in request.headers.items()}, _json_object(body or b""))
+        if params.get("nextToken"):
+            params["nextToken"] = arca.pages.open(name, _listing(params), params["nextToken"])
+        ctx = OpContext(arca, principal, params, _base_url(request))
         if key == ("POST", "/v1/package/version/publish"):
             # The body is the asset: streamed to the blob store, verified against x-amz-content-sha256.
             return _ok(await og.publish_package_version(ctx, request.stream()))
         if key in STREAMING:
             return await _get_asset(ctx)
-        _name, handler = ALL_ROUTES[key]
-        return _ok(await run_in_threadpool(handler, ctx))
+        out = await run_in_threadpool(ALL_ROUTES[key][1], ctx)
+        if out.get("nextToken"):
+            out["nextToken"] = arca.pages.seal(name, _listing(params), out["nextToken"])
+        return _ok(out)
     except ArcaError as exc:
         return arca_error_response(exc)
+    except ClientDisconnect:
+        raise  # nobody to answer
+    except Exception:
+        # A bug, not the client's fault: answered in CodeArtifact's shape (which SDKs retry), and
+        # the connection stays usable instead of being dropped by the server's last-resort handler.
+        log.exception("control plane: %s %s failed", request.method, request.url.path)
+        return error_response("InternalServerException", "Internal error; the server log has the details", 500)
 
 
 async def _get_asset(ctx: OpContext) -> Response:

@@ -1,14 +1,32 @@
-"""IAM-style resource policies: parsing/validation and evaluation (explicit Deny > Allow > implicit deny)."""
+"""IAM-style resource policies: the document grammar, checked when a policy is stored, and evaluation
+(explicit Deny > Allow > implicit deny).
+
+Every element of a document is either enforced or refused: `parse_policy` raises a ValidationError
+naming the first element it does not understand, so nothing is stored that could grant more (or
+deny less) than it says. Matching follows IAM: action names are case-insensitive, ARNs (Resource,
+Principal) are case-sensitive, and `*` / `?` are the only wildcards."""
 
 from __future__ import annotations
 
-import fnmatch
 import json
-from dataclasses import dataclass
+import logging
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
 
+from app.auth.conditions import Condition, Context, glob, parse_block
 from app.domain.errors import ValidationError
 
+log = logging.getLogger("arca.policy")
+
 MAX_POLICY_CHARS = 7168
+VERSIONS = ("2012-10-17", "2008-10-17")
+TOP_LEVEL = ("Version", "Id", "Statement")
+ELEMENTS = ("Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction", "Resource", "NotResource",
+            "Condition")
+SERVICES = ("codeartifact", "sts")
+_ACTION = re.compile(r"(?i)(?:codeartifact|sts):[A-Za-z0-9*?]+|\*")
+_ACCOUNT = re.compile(r"\d{12}")
 
 
 @dataclass(frozen=True)
@@ -16,6 +34,35 @@ class Request:
     principal_arn: str
     action: str  # e.g. "codeartifact:ReadFromRepository"
     resource_arn: str
+    context: Context = field(default_factory=Context)
+
+
+@dataclass(frozen=True)
+class Statement:
+    effect: str  # "Allow" | "Deny"
+    principals: tuple[str, ...]  # "*", account ids, ARNs (patterns)
+    not_principal: bool
+    actions: tuple[re.Pattern, ...]
+    not_action: bool
+    resources: tuple[re.Pattern, ...]
+    not_resource: bool
+    conditions: tuple[Condition, ...] = ()
+    # A stored statement that today's rules refuse (stored before they existed): an Allow grants
+    # nothing and a Deny applies to every request, so it never grants more than it says.
+    broken: bool = False
+
+    def applies(self, req: Request, account: str) -> bool:
+        if self.broken:
+            return self.effect == "Deny"
+        return (_principal_matches(self.principals, req.principal_arn, account) != self.not_principal
+                and any(a.fullmatch(req.action) for a in self.actions) != self.not_action
+                and any(r.fullmatch(req.resource_arn) for r in self.resources) != self.not_resource
+                and all(c.holds(req.context) for c in self.conditions))
+
+
+@dataclass(frozen=True)
+class Policy:
+    statements: tuple[Statement, ...]
 
 
 def _as_list(value) -> list:
@@ -24,72 +71,184 @@ def _as_list(value) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def parse_policy(document: str) -> dict:
-    """Validate a policy document; raise ValidationError naming the problem."""
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValidationError(f"policyDocument has the key {k!r} twice in one object")
+        seen[k] = v
+    return seen
+
+
+def _no_constant(name: str):
+    raise ValidationError(f"policyDocument is not valid JSON: {name} is not a JSON value")
+
+
+def _load(document: str) -> dict:
     if not document or len(document) > MAX_POLICY_CHARS:
         raise ValidationError(f"policyDocument must be 1-{MAX_POLICY_CHARS} characters")
     try:
-        doc = json.loads(document)
+        doc = json.loads(document, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except ValueError as exc:
         raise ValidationError(f"policyDocument is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ValidationError("policyDocument must be a JSON object")
-    if doc.get("Version") not in ("2012-10-17", "2008-10-17"):
-        raise ValidationError("policyDocument Version must be \"2012-10-17\"")
-    statements = _as_list(doc.get("Statement"))
-    if not statements:
-        raise ValidationError("policyDocument must have at least one Statement")
-    for i, st in enumerate(statements):
-        where = f"Statement[{i}]" + (f" ({st.get('Sid')})" if isinstance(st, dict) and st.get("Sid") else "")
-        if not isinstance(st, dict):
-            raise ValidationError(f"{where} must be an object")
-        if st.get("Effect") not in ("Allow", "Deny"):
-            raise ValidationError(f"{where}: Effect must be Allow or Deny")
-        if "Principal" not in st:
-            raise ValidationError(f"{where}: Principal is required")
-        p = st["Principal"]
-        if p != "*" and not (isinstance(p, dict) and set(p) <= {"AWS"}):
-            raise ValidationError(f"{where}: Principal must be \"*\" or {{\"AWS\": [ARNs]}}")
-        actions = _as_list(st.get("Action"))
-        if not actions:
-            raise ValidationError(f"{where}: Action is required")
-        for a in actions:
-            if not isinstance(a, str) or not (a == "*" or a.startswith("codeartifact:") or a.startswith("sts:")):
-                raise ValidationError(f"{where}: Action {a!r} must be codeartifact:* style")
-        for r in _as_list(st.get("Resource", "*")):
-            if not isinstance(r, str):
-                raise ValidationError(f"{where}: Resource must be strings")
     return doc
 
 
-def _principal_matches(st: dict, principal_arn: str, account: str) -> bool:
-    p = st["Principal"]
-    if p == "*":
-        return True
-    for arn in _as_list(p.get("AWS")):
-        if arn == "*" or arn == principal_arn or arn in (account, f"arn:aws:iam::{account}:root"):
+def _check_top(doc: dict) -> list:
+    for key in doc:
+        if key not in TOP_LEVEL:
+            raise ValidationError(f"policyDocument has an unknown element {key!r} (allowed: {', '.join(TOP_LEVEL)})")
+    if doc.get("Version") not in VERSIONS:
+        raise ValidationError("policyDocument Version must be \"2012-10-17\"")
+    if "Id" in doc and not isinstance(doc["Id"], str):
+        raise ValidationError("policyDocument Id must be a string")
+    statements = _as_list(doc.get("Statement"))
+    if not statements:
+        raise ValidationError("policyDocument must have at least one Statement")
+    return statements
+
+
+def parse_policy(document: str) -> Policy:
+    """Validate a policy document; raise ValidationError naming the problem."""
+    doc = _load(document)
+    statements = _check_top(doc)
+    variables = doc["Version"] == "2012-10-17"
+    return Policy(tuple(_statement(st, _where(i, st), variables) for i, st in enumerate(statements)))
+
+
+@lru_cache(maxsize=512)
+def load_stored(document: str) -> Policy:
+    """A stored document for evaluation (cached by its text). One stored before today's rules that
+    breaks them is still evaluated, statement by statement, in the safe direction (`broken`)."""
+    try:
+        return parse_policy(document)
+    except ValidationError as exc:
+        log.warning("a stored permission policy breaks today's rules (%s); its Allow statements grant "
+                    "nothing and its Deny statements apply to every request until it is replaced", exc)
+    try:
+        doc = json.loads(document)
+    except ValueError:
+        doc = {}
+    statements = _as_list(doc.get("Statement")) if isinstance(doc, dict) else []
+    variables = isinstance(doc, dict) and doc.get("Version") == "2012-10-17"
+    out = []
+    for i, st in enumerate(statements):
+        try:
+            out.append(_statement(st, _where(i, st), variables))
+        except ValidationError:
+            effect = "Allow" if isinstance(st, dict) and st.get("Effect") == "Allow" else "Deny"
+            out.append(Statement(effect, (), False, (), False, (), False, broken=True))
+    return Policy(tuple(out))
+
+
+def _where(i: int, st) -> str:
+    sid = st.get("Sid") if isinstance(st, dict) else None
+    return f"Statement[{i}]" + (f" ({sid})" if isinstance(sid, str) and sid else "")
+
+
+def _statement(st, where: str, variables: bool) -> Statement:
+    if not isinstance(st, dict):
+        raise ValidationError(f"{where} must be an object")
+    for key in st:
+        if key not in ELEMENTS:
+            raise ValidationError(f"{where}: unknown element {key!r} (allowed: {', '.join(ELEMENTS)})")
+    if "Sid" in st and not isinstance(st["Sid"], str):
+        raise ValidationError(f"{where}: Sid must be a string")
+    effect = st.get("Effect")
+    if effect not in ("Allow", "Deny"):
+        raise ValidationError(f"{where}: Effect must be Allow or Deny")
+    p_key = _one_of(st, "Principal", "NotPrincipal", where, required=True)
+    if p_key == "NotPrincipal" and effect != "Deny":
+        raise ValidationError(f"{where}: NotPrincipal can only be used with \"Effect\": \"Deny\" (as in IAM)")
+    a_key = _one_of(st, "Action", "NotAction", where, required=True)
+    r_key = _one_of(st, "Resource", "NotResource", where, required=False)
+    return Statement(
+        effect=effect,
+        principals=_principals(st[p_key], p_key, where),
+        not_principal=p_key == "NotPrincipal",
+        actions=_actions(st[a_key], a_key, where),
+        not_action=a_key == "NotAction",
+        resources=_resources(st[r_key] if r_key else "*", r_key or "Resource", where, variables),
+        not_resource=r_key == "NotResource",
+        conditions=parse_block(st["Condition"], where, variables) if "Condition" in st else (),
+    )
+
+
+def _one_of(st: dict, key: str, negated: str, where: str, required: bool) -> str | None:
+    if key in st and negated in st:
+        raise ValidationError(f"{where}: {key} and {negated} cannot be used together")
+    if key in st:
+        return key
+    if negated in st:
+        return negated
+    if required:
+        raise ValidationError(f"{where}: {key} is required" + (" (or NotPrincipal)" if key == "Principal" else
+                                                                  f" (or {negated})"))
+    return None
+
+
+def _strings(value, name: str, where: str) -> list[str]:
+    values = _as_list(value)
+    if not values:
+        raise ValidationError(f"{where}: {name} is required and must not be empty")
+    for v in values:
+        if not isinstance(v, str):
+            raise ValidationError(f"{where}: {name} must be strings, not {v!r}")
+    return values
+
+
+def _principals(value, name: str, where: str) -> tuple[str, ...]:
+    shape = f"{where}: {name} must be \"*\" or {{\"AWS\": [ARNs]}}"
+    if value == "*":
+        return ("*",)
+    if not isinstance(value, dict) or set(value) != {"AWS"}:
+        raise ValidationError(shape)
+    out = _strings(value["AWS"], f"{name} AWS", where)
+    for p in out:
+        if not (p == "*" or _ACCOUNT.fullmatch(p) or p.startswith("arn:")):
+            raise ValidationError(f"{where}: {name} {p!r} must be \"*\", an account id or an ARN")
+    return tuple(out)
+
+
+def _actions(value, name: str, where: str) -> tuple[re.Pattern, ...]:
+    out = []
+    for a in _strings(value, name, where):
+        if not _ACTION.fullmatch(a):
+            raise ValidationError(f"{where}: {name} {a!r} must be codeartifact:* style")
+        out.append(glob(a, ignore_case=True))  # action names are case-insensitive in IAM
+    return tuple(out)
+
+
+def _resources(value, name: str, where: str, variables: bool) -> tuple[re.Pattern, ...]:
+    out = []
+    for r in _strings(value, name, where):
+        if r != "*" and not r.startswith("arn:"):
+            raise ValidationError(f"{where}: {name} {r!r} must be \"*\" or an ARN")
+        if variables and "${" in r:
+            raise ValidationError(f"{where}: {name} {r!r} uses a policy variable, which Arca does not expand")
+        out.append(glob(r))  # ARNs are case-sensitive in IAM
+    return tuple(out)
+
+
+def _principal_matches(principals: tuple[str, ...], principal_arn: str, account: str) -> bool:
+    for p in principals:
+        if p == "*" or p == principal_arn or p in (account, f"arn:aws:iam::{account}:root"):
             return True
-        if fnmatch.fnmatchcase(principal_arn, arn):
+        if glob(p).fullmatch(principal_arn):
             return True
     return False
 
 
-def _matches(patterns, value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in _as_list(patterns))
-
-
-def evaluate(docs: list[dict], req: Request, account: str) -> str:
+def evaluate(policies: list[Policy], req: Request, account: str) -> str:
     """'Deny', 'Allow' or 'None' (implicit deny) over all statements of all documents."""
     result = "None"
-    for doc in docs:
-        for st in _as_list(doc.get("Statement")):
-            if not _principal_matches(st, req.principal_arn, account):
+    for policy in policies:
+        for st in policy.statements:
+            if not st.applies(req, account):
                 continue
-            if not _matches(st.get("Action"), req.action):
-                continue
-            if not _matches(st.get("Resource", "*"), req.resource_arn):
-                continue
-            if st["Effect"] == "Deny":
+            if st.effect == "Deny":
                 return "Deny"
             result = "Allow"
     return result

@@ -11,6 +11,8 @@ from urllib.parse import quote, unquote
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 MAX_SKEW = timedelta(minutes=15)
+PAYLOAD_HEADER = "x-amz-content-sha256"
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _AUTH_RE = re.compile(
     r"AWS4-HMAC-SHA256\s+Credential=(?P<cred>[^,\s]+),\s*SignedHeaders=(?P<sh>[^,\s]+),\s*Signature=(?P<sig>[0-9a-f]{64})\s*$"
 )
@@ -54,13 +56,35 @@ def signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     return _hmac(k, "aws4_request")
 
 
+def _payload_line(headers: Mapping[str, str], signed: list[str], body_sha256: str | None) -> str:
+    """The payload hash the signature must cover: the hash of the body actually received.
+
+    The client may state it in x-amz-content-sha256, but only a header among the signed ones is a
+    statement at all (an unsigned one could have been changed on the way, so it is ignored), and
+    UNSIGNED-PAYLOAD states nothing: it is refused, as the signature would then cover no body.
+    With `body_sha256` None the body is streamed and not read yet: the signed header must state its
+    hash, which the caller checks while it reads (and stores nothing if the bytes differ)."""
+    claimed = headers.get(PAYLOAD_HEADER) if PAYLOAD_HEADER in signed else None
+    if claimed == UNSIGNED_PAYLOAD:
+        raise SigV4Error("InvalidSignatureException",
+                         "UNSIGNED-PAYLOAD is not accepted: the signature must cover the request body")
+    if body_sha256 is not None:
+        return claimed if claimed is not None else body_sha256
+    if claimed is None:
+        raise SigV4Error("InvalidSignatureException",
+                         "This operation streams its body: sign an x-amz-content-sha256 header holding its SHA-256")
+    # Signed, so it is the client's statement; one that is no SHA-256 is then refused as input (400)
+    # before a byte of the body is read.
+    return claimed
+
+
 def verify(
     *,
     method: str,
     raw_path: str,
     query_string: str,
     headers: Mapping[str, str],
-    payload_sha256: str,
+    body_sha256: str | None,
     lookup_secret: Callable[[str], str | None],
     service: str = "codeartifact",
     region: str | None = None,
@@ -68,8 +92,9 @@ def verify(
 ) -> str:
     """Return the access key id of a correctly signed request, else raise SigV4Error.
 
-    `headers` must have lower-case names. `payload_sha256` is the hex SHA-256 of the body
-    (or the x-amz-content-sha256 value the client signed)."""
+    `headers` must have lower-case names. `body_sha256` is the hex SHA-256 of the body received,
+    or None for a body that is streamed after authentication: then a signed x-amz-content-sha256
+    is required, and the caller must check the body against it (see `_payload_line`)."""
     auth = headers.get("authorization")
     if not auth:
         raise SigV4Error("MissingAuthenticationTokenException", "Missing Authentication Token")
@@ -105,6 +130,7 @@ def verify(
     signed = m["sh"].split(";")
     if "host" not in signed:
         raise SigV4Error("InvalidSignatureException", "The host header must be signed")
+    payload_sha256 = _payload_line(headers, signed, body_sha256)
     canon_headers = "".join(f"{h}:{' '.join(headers.get(h, '').split())}\n" for h in signed)
     canonical = "\n".join(
         [method, canonical_path(raw_path), canonical_query(query_string), canon_headers, m["sh"], payload_sha256]
@@ -118,4 +144,9 @@ def verify(
             "The request signature we calculated does not match the signature you provided. "
             "Check your AWS Secret Access Key and signing method.",
         )
+    if body_sha256 is not None and payload_sha256 != body_sha256:
+        # Signed by the key's owner, but over other bytes than the ones that arrived.
+        raise SigV4Error("XAmzContentSHA256Mismatch",
+                         "The x-amz-content-sha256 header does not match the SHA-256 of the request body received",
+                         400)
     return key_id

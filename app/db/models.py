@@ -226,6 +226,23 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
+class SigninThrottle(Base):
+    """Failed console sign-ins, counted per user name (scope "user") and per client address (scope
+    "address") in the database, so the limits hold across worker processes and nodes. Attempts in
+    flight are counted as failures until they succeed; a row that reaches its limit is locked until
+    `locked_until`. Rows past `expires_at` mean nothing and are deleted."""
+
+    __tablename__ = "signin_throttle"
+    __table_args__ = (UniqueConstraint("scope", "key"), Index(None, "expires_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(80))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_start: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Webhook(Base):
     __tablename__ = "webhooks"
     id: Mapped[int] = mapped_column(primary_key=True)

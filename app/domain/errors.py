@@ -71,3 +71,14 @@ class DatabaseUnavailable(ArcaError):
 class UpstreamUnavailable(ArcaError):
     code = "InternalServerException"
     status = 502
+
+
+class TooManyRequests(ArcaError):
+    """Refused for a while (console sign-in throttling): answered 429 with Retry-After."""
+
+    code = "ThrottlingException"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from app.domain.errors import ValidationError
-from app.domain.status import STATUSES
 
 DOMAIN_RE = re.compile(r"[a-z][a-z0-9\-]{0,48}[a-z0-9]")
 REPOSITORY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{1,99}")
@@ -51,8 +50,3 @@ def check_coordinate(kind: str, value: str | None, *, required: bool = True) -> 
         raise ValidationError(f"Invalid {kind} {value!r}: 1-255 characters, no '#', '/' or whitespace")
     return value
 
-
-def check_status(status: str | None) -> str:
-    if status not in STATUSES:
-        raise ValidationError(f"Invalid status {status!r}: one of {', '.join(STATUSES)}")
-    return status

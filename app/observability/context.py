@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 class RequestInfo:
     request_id: str = ""
     source_ip: str | None = None
+    secure_transport: bool | None = None  # the request came over TLS (aws:SecureTransport)
     principal: str | None = None
     plane: str = "other"  # control | data | ui | other
     operation: str | None = None

@@ -42,7 +42,9 @@ class RequestLogMiddleware:
         path = scope.get("path", "")
         plane, domain, repository, fmt = _plane(path)
         client = scope.get("client")
-        ri = RequestInfo(request_id=rid, source_ip=client[0] if client else None, plane=plane,
+        # The socket's peer and scheme: X-Forwarded-* are not trusted (uvicorn runs with proxy_headers off).
+        ri = RequestInfo(request_id=rid, source_ip=client[0] if client else None,
+                         secure_transport=scope.get("scheme") in ("https", "wss"), plane=plane,
                          domain=domain, repository=repository, format=fmt)
         token = current.set(ri)
         start = time.perf_counter()

@@ -1,17 +1,24 @@
 """Who may do what: the domain owner's admins always; everyone else by the domain's and the
-repository's permission policies (explicit Deny > Allow > implicit deny)."""
+repository's permission policies (explicit Deny > Allow > implicit deny).
+
+Conditions in those policies see the request being authorised: the principal, the client address
+and whether it came over TLS (recorded per request by the observability middleware, whatever the
+door: /v1, data plane or console), the current time in UTC, and the tags of the resource (read only
+when a condition asks for them)."""
 
 from __future__ import annotations
 
-import json
+from datetime import datetime, timezone
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.auth.policy import Request, evaluate
-from app.db.models import Domain, Policy, Repository
+from app.auth.conditions import Context
+from app.auth.policy import Request, evaluate, load_stored
+from app.db.models import Domain, Policy, Repository, Tag
 from app.domain.arns import domain_arn, package_arn, repository_arn
 from app.domain.errors import AccessDenied
+from app.observability.context import info as request_info
 from app.services.context import Arca, Principal, RepoRef
 
 # Data-plane actions
@@ -33,8 +40,21 @@ def is_allowed(arca: Arca, s: Session, principal: Principal, action: str, domain
         q = q.where(or_(*conds))
     else:
         q = q.where(Policy.repository_id.is_(None))
-    docs = [json.loads(d) for d in s.scalars(q)]
-    return evaluate(docs, Request(principal.arn, action, resource_arn), arca.account) == "Allow"
+    docs = [load_stored(d) for d in s.scalars(q)]
+    if not docs:
+        return False
+    req = Request(principal.arn, action, resource_arn, _context(s, principal, resource_arn))
+    return evaluate(docs, req, arca.account) == "Allow"
+
+
+def _context(s: Session, principal: Principal, resource_arn: str) -> Context:
+    ri = request_info()
+    return Context(principal_arn=principal.arn, username=principal.name,
+                   source_ip=ri.source_ip if ri else None,
+                   secure_transport=ri.secure_transport if ri else None,
+                   now=datetime.now(timezone.utc),
+                   resource_tags=lambda: {t.key: t.value for t in
+                                          s.scalars(select(Tag).where(Tag.resource_arn == resource_arn))})
 
 
 def require(arca: Arca, s: Session, principal: Principal, action: str, domain: Domain,

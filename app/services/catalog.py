@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Asset, DistTag, Package, PackageVersion, Repository
 from app.domain.errors import NotFound
-from app.domain.names import check_coordinate, check_format, check_status
+from app.domain.names import check_coordinate
 from app.domain.pep503 import normalize as pep503
 from app.domain.status import ARCHIVED, DELETED, DISPOSED, PUBLISHED
 from app.services import rows
 from app.services.context import Arca, PackageAt, Principal
 from app.services.domains import package_for, repository_for
 from app.services.origins import restrictions_of
-from app.services.paging import page_args, with_next_token
+from app.services.paging import page_args, with_cursor, with_next_token
 
 
 def _with_namespace(out: dict, p: Package) -> dict:
@@ -84,7 +84,7 @@ def default_display_version(s: Session, p: Package) -> str | None:
 
 def list_packages(arca: Arca, principal: Principal, domain: str, repository: str, *, fmt: str | None = None,
                   namespace: str | None = None, prefix: str | None = None, publish: str | None = None,
-                  upstream: str | None = None, max_results=None, next_token: str | None = None,
+                  upstream: str | None = None, max_results: int | None = None, next_token: str | None = None,
                   owner: str | None = None) -> dict:
     """ListPackages: `namespace` and `prefix` match the start; `publish`/`upstream` filter by the
     origin restrictions."""
@@ -93,19 +93,37 @@ def list_packages(arca: Arca, principal: Principal, domain: str, repository: str
         _d, r = repository_for(arca, s, principal, "codeartifact:ListPackages", domain, repository, owner)
         q = select(Package).where(Package.repository_id == r.id)
         if fmt:
-            q = q.where(Package.format == check_format(fmt))
+            q = q.where(Package.format == fmt)
         if namespace:
             q = q.where(Package.namespace.startswith(namespace.lstrip("@"), autoescape=True))
         if prefix:
             q = q.where(Package.name.startswith(pep503(prefix) if fmt == "pypi" else prefix, autoescape=True))
         # A package record made only by PutPackageOriginConfiguration is listed too (CodeArtifact does).
-        found = list(s.scalars(q.order_by(Package.format, Package.namespace, Package.name)
-                               .offset(offset).limit(limit + 1)))
-        summaries = [package_summary(s, p) for p in found[:limit]]
-        for key, want in (("publish", publish), ("upstream", upstream)):
-            if want:
-                summaries = [x for x in summaries if x["originConfiguration"]["restrictions"][key] == want]
-        return with_next_token({"packages": summaries}, offset, limit, len(found))
+        q = q.order_by(Package.format, Package.namespace, Package.name, Package.id)
+        wanted = {k: v for k, v in (("publish", publish), ("upstream", upstream)) if v}
+        summaries, next_offset = _filtered_page(
+            s, q, lambda p: package_summary(s, p),
+            lambda x: all(x["originConfiguration"]["restrictions"][k] == v for k, v in wanted.items()),
+            offset, limit)
+        return with_cursor({"packages": summaries}, next_offset)
+
+
+def _filtered_page(s: Session, q, render, keep, offset: int, limit: int) -> tuple[list, int | None]:
+    """Up to `limit` rendered rows of `q` from row `offset` on that `keep` accepts, and the row
+    offset of the next page (None when no row after them is accepted). Filtering before the page is
+    cut keeps pages full while more match (origin restrictions are computed, not columns)."""
+    out, position, batch = [], offset, max(limit + 1, 100)
+    while True:
+        rows_ = list(s.scalars(q.offset(position).limit(batch)))
+        for i, row in enumerate(rows_):
+            item = render(row)
+            if keep(item):
+                if len(out) == limit:
+                    return out, position + i
+                out.append(item)
+        if len(rows_) < batch:
+            return out, None
+        position += batch
 
 
 def describe_package(arca: Arca, principal: Principal, at: PackageAt) -> dict:
@@ -125,7 +143,7 @@ def list_package_versions(arca: Arca, principal: Principal, at: PackageAt, *, st
         r, p = package_for(arca, s, principal, "codeartifact:ListPackageVersions", at)
         q = select(PackageVersion).where(PackageVersion.package_id == p.id)
         if status:
-            q = q.where(PackageVersion.status == check_status(status))
+            q = q.where(PackageVersion.status == status)
         if origin_type:
             q = q.where(PackageVersion.origin_type == origin_type)
         order = (PackageVersion.published_time, PackageVersion.id) if sort_by == "PUBLISHED_TIME" \

@@ -11,6 +11,7 @@ from app.domain.coords import Coordinates
 from app.observability import hooks
 from app.services.caches import Caches
 from app.services.fleet import FleetState
+from app.services.paging import PageTokens
 from app.storage import BlobStore, open_blob_store
 from app.upstream.remote import Remotes
 
@@ -50,6 +51,7 @@ class Arca:
     db: Database
     blobs: BlobStore
     signer: TokenSigner
+    pages: PageTokens
     caches: Caches = field(default_factory=Caches)
     remotes: Remotes | None = None
 
@@ -76,4 +78,5 @@ class Arca:
             db=Database(settings.database_url),
             blobs=open_blob_store(settings),
             signer=TokenSigner(load_secret_key(settings)),
+            pages=PageTokens(load_secret_key(settings)),
         )

@@ -177,31 +177,54 @@ def list_domains(arca: Arca, principal: Principal, max_results=None, next_token:
 
 # ---- repositories ----------------------------------------------------------------------------
 
-def _set_upstreams(s: Session, d: Domain, r: Repository, upstreams: list | None) -> None:
+ASSOCIATE = "codeartifact:AssociateWithDownstreamRepository"
+
+
+def _upstream_targets(arca: Arca, s: Session, principal: Principal, d: Domain, name: str,
+                      upstreams: list | None, current: list[int] = ()) -> list[Repository] | None:
+    """The repositories an upstream list names, in order, once the list is valid and the caller
+    may associate each one that is not already an upstream (None: the list is not being set).
+
+    An upstream is a read grant: whoever reads the downstream repository reads the upstream's
+    packages through it. So, as in CodeArtifact, adding one needs
+    codeartifact:AssociateWithDownstreamRepository on the upstream repository itself. Keeping,
+    reordering or removing an upstream grants nothing new and needs no more than the update."""
     if upstreams is None:
-        return
+        return None
     names = []
     for u in upstreams:
-        name = u.get("repositoryName") if isinstance(u, dict) else None
-        if not name:
+        n = u.get("repositoryName") if isinstance(u, dict) else None
+        if not n:
             raise ValidationError("Each upstream must be {\"repositoryName\": NAME}")
-        names.append(name)
+        names.append(n)
     if len(names) > MAX_UPSTREAMS:
         raise ValidationError(f"A repository can have at most {MAX_UPSTREAMS} upstream repositories")
     if len(set(names)) != len(names):
         raise ValidationError("An upstream repository is listed twice")
     targets = []
     for n in names:
-        if n == r.name:
-            raise ValidationError(f"Repository {r.name} cannot be its own upstream")
+        if n == name:
+            raise ValidationError(f"Repository {name} cannot be its own upstream")
         targets.append(get_repository(s, d, n))
-    if r.id is not None:
-        # No cycles: walk from each new upstream; reaching r again closes a loop.
-        for t in targets:
-            path = _path_to(s, t.id, r.id, [t.name])
-            if path:
-                raise ValidationError(
-                    "Upstreams would form a cycle: " + " -> ".join([r.name, *path]))
+    for t in targets:
+        if t.id not in current:
+            authz.require(arca, s, principal, ASSOCIATE, d, t)
+    return targets
+
+
+def _current_upstream_ids(s: Session, r: Repository) -> list[int]:
+    return list(s.scalars(select(RepositoryUpstream.upstream_id).where(RepositoryUpstream.repository_id == r.id)))
+
+
+def _set_upstreams(s: Session, r: Repository, targets: list[Repository] | None) -> None:
+    """Replace r's upstream list with `targets` (checked by `_upstream_targets`), refusing cycles."""
+    if targets is None:
+        return
+    # No cycles: walk from each new upstream; reaching r again closes a loop.
+    for t in targets:
+        path = _path_to(s, t.id, r.id, [t.name])
+        if path:
+            raise ValidationError("Upstreams would form a cycle: " + " -> ".join([r.name, *path]))
     s.execute(RepositoryUpstream.__table__.delete().where(RepositoryUpstream.repository_id == r.id))
     for pos, t in enumerate(targets):
         s.add(RepositoryUpstream(repository_id=r.id, position=pos, upstream_id=t.id))
@@ -238,10 +261,11 @@ def create_repository(arca: Arca, principal: Principal, domain: str, name: str, 
             raise Conflict(f"Repository {name} already exists in domain {d.name}",
                            resource_id=name, resource_type="repository")
         _check_description(description)
+        targets = _upstream_targets(arca, s, principal, d, name, upstreams)
         r = Repository(domain_id=d.id, name=name, description=description or None)
         s.add(r)
         s.flush()
-        _set_upstreams(s, d, r, upstreams)
+        _set_upstreams(s, r, targets)
         rows.put_tags(s, repository_arn(arca.region, arca.account, d.name, name), tags)
         s.flush()
         return repository_description(arca, s, d, r)
@@ -258,10 +282,11 @@ def update_repository(arca: Arca, principal: Principal, domain: str, repository:
                       upstreams: list | None, owner: str | None = None) -> dict:
     with arca.db.session() as s:
         d, r = repository_for(arca, s, principal, "codeartifact:UpdateRepository", domain, repository, owner)
+        targets = _upstream_targets(arca, s, principal, d, r.name, upstreams, _current_upstream_ids(s, r))
         if description is not None:
             _check_description(description)
             r.description = description
-        _set_upstreams(s, d, r, upstreams)
+        _set_upstreams(s, r, targets)
         s.flush()
         return repository_description(arca, s, d, r)
 

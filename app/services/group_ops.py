@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Domain, Package, Repository
 from app.domain.coords import Coordinates
-from app.domain.errors import ValidationError
 from app.services import authz, package_groups as pg
 from app.services.context import Arca, Principal
 from app.services.domains import domain_for, owned_domain
@@ -63,9 +62,9 @@ def update_group(arca: Arca, principal: Principal, domain: str, pattern: str, *,
         groups, g = _group(arca, s, principal, "codeartifact:UpdatePackageGroup", domain, pattern, owner)
         row = pg.materialize(s, groups, g)
         if description is not KEEP:
-            row.description = pg.check_text("description", description) or None
+            row.description = description or None
         if contact_info is not KEEP:
-            row.contact_info = pg.check_text("contactInfo", contact_info) or None
+            row.contact_info = contact_info or None
         s.flush()
         return pg.description(arca, groups, g)
 
@@ -105,8 +104,6 @@ def list_sub_groups(arca: Arca, principal: Principal, domain: str, pattern: str,
 
 def list_allowed_repositories(arca: Arca, principal: Principal, domain: str, pattern: str, restriction_type: str,
                               max_results=None, next_token: str | None = None, owner: str | None = None) -> dict:
-    if restriction_type not in pg.TYPES:
-        raise ValidationError(f"originRestrictionType must be one of {', '.join(pg.TYPES)}")
     with arca.db.read() as s:
         _groups, g = _group(arca, s, principal, "codeartifact:ListAllowedRepositoriesForGroup", domain, pattern,
                             owner)

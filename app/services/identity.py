@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -12,6 +11,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import select
 
+from app.auth import passwords
 from app.auth.tokens import check_duration
 from app.config import load_secret_key
 from app.db.models import AccessKey, AuditEvent, User
@@ -22,7 +22,8 @@ from app.services.caches import MISS
 from app.services.context import Arca, Principal
 from app.services.domains import domain_for
 
-def _principal(arca: Arca, user: User) -> Principal:
+
+def principal_of(arca: Arca, user: User) -> Principal:
     return Principal(user.id, user.name, user.is_admin, user_arn(arca.account, user.name))
 
 
@@ -66,7 +67,7 @@ def lookup_key(arca: Arca, key_id: str) -> tuple[str, Principal] | None:
         row = s.execute(
             select(AccessKey, User).join(User, User.id == AccessKey.user_id).where(AccessKey.access_key_id == key_id)
         ).first()
-        value = None if row is None or row[0].status != "Active" else (row[0].secret, _principal(arca, row[1]))
+        value = None if row is None or row[0].status != "Active" else (row[0].secret, principal_of(arca, row[1]))
     return arca.caches.keys.put(key_id, value)
 
 
@@ -82,7 +83,7 @@ def principal_by_id(arca: Arca, user_id: int) -> Principal | None:
         return hit
     with arca.db.read() as s:
         user = s.get(User, user_id)
-        value = None if user is None else _principal(arca, user)
+        value = None if user is None else principal_of(arca, user)
     return arca.caches.principals.put(user_id, value)
 
 
@@ -111,35 +112,19 @@ def _audit_token(arca: Arca, principal: Principal, domain: str, seconds: int) ->
                          request_id=ri.request_id if ri else None, details={"durationSeconds": seconds}))
 
 
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
-    return "scrypt$" + base64.b64encode(salt).decode() + "$" + base64.b64encode(digest).decode()
-
-
-def check_password(password: str, stored: str | None) -> bool:
-    if not stored or not stored.startswith("scrypt$"):
-        return False
-    _, salt, _digest = stored.split("$", 2)
-    return hmac.compare_digest(hash_password(password, base64.b64decode(salt)), stored)
-
-
 def set_password(arca: Arca, name: str, password: str) -> dict:
     if len(password) < 8:
         raise ValidationError("The password must have at least 8 characters")
+    hashed = passwords.hash_password(password)  # argon2 takes a while: not inside the transaction
     with arca.db.session() as s:
         user = s.scalar(select(User).where(User.name == name))
         if user is None:
             raise NotFound(f"User {name} does not exist")
-        user.password_hash = hash_password(password)
+        user.password_hash = hashed
         return {"UserName": name, "PasswordSet": True}
 
 
 # ---- console sign-in -------------------------------------------------------------------------------
-
-# A hash to check against when the user does not exist, so both cases cost one scrypt.
-_DUMMY_HASH = "scrypt$AAAAAAAAAAAAAAAAAAAAAA==$" + "A" * 88
-
 
 def password_fingerprint(arca: Arca, password_hash: str | None) -> str:
     """A keyed digest of the stored password hash. A console session carries it, so setting a new
@@ -154,15 +139,4 @@ def session_principal(arca: Arca, user_id: int, fingerprint: str) -> Principal |
         user = s.get(User, user_id)
         if user is None or not hmac.compare_digest(password_fingerprint(arca, user.password_hash), fingerprint):
             return None
-        return _principal(arca, user)
-
-
-def sign_in(arca: Arca, name: str, password: str) -> tuple[Principal, str] | None:
-    """(principal, password fingerprint) for a correct name and password, else None. An unknown
-    name costs one scrypt as well, so the time taken does not tell which names exist."""
-    with arca.db.read() as s:
-        user = s.scalar(select(User).where(User.name == name)) if name else None
-        stored = user.password_hash if user is not None else None
-        if not check_password(password, stored or _DUMMY_HASH) or user is None or not stored:
-            return None
-        return _principal(arca, user), password_fingerprint(arca, stored)
+        return principal_of(arca, user)

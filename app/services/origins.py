@@ -30,14 +30,14 @@ def has_internal_versions(s: Session, pkg: Package) -> bool:
         PackageVersion.package_id == pkg.id, PackageVersion.origin_type == "INTERNAL")))
 
 
-def restrictions_of(s: Session, pkg: Package) -> dict:
-    return origin_restrictions(pkg, has_internal_versions(s, pkg))
-
-
 def check_modes(publish: object, upstream: object) -> None:
     for key, value in (("publish", publish), ("upstream", upstream)):
         if value not in MODES:
             raise ValidationError(f"restrictions.{key} must be ALLOW or BLOCK, not {value!r}")
+
+
+def restrictions_of(s: Session, pkg: Package) -> dict:
+    return origin_restrictions(pkg, has_internal_versions(s, pkg))
 
 
 def _normalise(fmt: str, namespace: str | None, name: str) -> tuple[str, str]:

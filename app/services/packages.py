@@ -138,9 +138,10 @@ def delete_package(arca: Arca, principal: Principal, at: PackageAt) -> dict:
         return summary
 
 
-def put_origin_configuration(arca: Arca, principal: Principal, at: PackageAt, publish_mode: object,
-                             upstream_mode: object) -> dict:
-    """PutPackageOriginConfiguration (creates the package record when it does not exist yet)."""
+def put_origin_configuration(arca: Arca, principal: Principal, at: PackageAt, publish_mode: str,
+                             upstream_mode: str) -> dict:
+    """PutPackageOriginConfiguration (creates the package record when it does not exist yet). The
+    modes are checked here, whichever door they came through (the console's form too)."""
     check_modes(publish_mode, upstream_mode)
     with arca.db.session() as s:
         _d, r = repository_for(arca, s, principal, "codeartifact:PutPackageOriginConfiguration", at.domain,

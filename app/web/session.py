@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.config import load_secret_key
-from app.services import identity
+from app.services import identity, signin
 from app.services.context import Arca, Principal
 
 COOKIE = "arca_ui"
@@ -74,9 +74,10 @@ def load(arca: Arca, request: Request) -> WebSession:
     return ws
 
 
-def authenticate(arca: Arca, name: str, password: str) -> WebSession | None:
-    """A new signed-in session for a correct name/password, else None."""
-    found = identity.sign_in(arca, name, password)
+def authenticate(arca: Arca, name: str, password: str, address: str | None) -> WebSession | None:
+    """A new signed-in session for a correct name/password, else None (TooManyRequests while the
+    name or the client address is locked out: services/signin.py)."""
+    found = signin.sign_in(arca, name, password, address)
     if found is None:
         return None
     principal, fingerprint = found

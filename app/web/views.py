@@ -11,7 +11,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.domain.coords import Coordinates
-from app.domain.errors import AccessDenied, ArcaError, NotFound, ValidationError
+from app.domain.errors import AccessDenied, ArcaError, NotFound, PayloadTooLarge, TooManyRequests, ValidationError
+from app.formats.http import BodyReader
 from app.observability.context import note
 from app.services import console, identity
 from app.services.context import Arca
@@ -83,7 +84,10 @@ def page(handler, *, public: bool = False):
             return _finish(arca, request, ws, _error_page(Ctx(request, arca, ws), exc))
         form = {}
         if request.method == "POST":
-            form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+            try:
+                form = await read_form(request, arca.settings.console_max_form_bytes)
+            except PayloadTooLarge as exc:
+                return _finish(arca, request, ws, _error_page(Ctx(request, arca, ws), exc))
         ctx = Ctx(request, arca, ws, form)
         if ws.principal is not None:
             note(principal=ws.principal.arn)
@@ -108,7 +112,21 @@ def page(handler, *, public: bool = False):
     return endpoint
 
 
-TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 503: "Unavailable"}
+async def read_form(request: Request, limit: int) -> dict[str, str]:
+    """A POSTed form, read whole before it is parsed. A body of more than `limit` bytes is refused
+    with 413 unparsed, and unread when its Content-Length already says so. Console forms hold a few
+    short fields; the sign-in form is open to anyone, so its size must not be theirs to choose."""
+    body = await BodyReader(request).read(limit, "The form")
+
+    async def replay() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    form = await Request(request.scope, replay).form()
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+TITLES = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 413: "Too large",
+          429: "Too many attempts", 503: "Unavailable"}
 
 
 def _error_page(ctx: Ctx, exc: ArcaError) -> Response:
@@ -133,7 +151,13 @@ def login(ctx: Ctx) -> Response:
             return RedirectResponse(_safe_next(ctx.q("next")), status_code=303)
         return ctx.render("login.html", next=_safe_next(ctx.q("next")), error=None, name="")
     name = ctx.form.get("username", "").strip()
-    ws = session.authenticate(ctx.arca, name, ctx.form.get("password", ""))
+    note(operation="SignIn")
+    client = ctx.request.client
+    try:
+        ws = session.authenticate(ctx.arca, name, ctx.form.get("password", ""), client.host if client else None)
+    except TooManyRequests as exc:
+        return ctx.render("login.html", http_status=429, headers={"Retry-After": str(exc.retry_after)},
+                          next=_safe_next(ctx.form.get("next")), name=name, error=exc.message)
     if ws is None:
         return ctx.render("login.html", http_status=401, next=_safe_next(ctx.form.get("next")), name=name,
                           error="Wrong user name or password (passwords are set with `arca admin set-password`).")
