@@ -1,7 +1,7 @@
 """remote breakers and fetch leases shared by the nodes of a cluster
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-29 22:00:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -11,8 +11,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
