@@ -52,8 +52,11 @@ class Remote:
                     t = urlsplit(remote.target)
                     conn = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
                     try:
-                        conn.request("GET", self.path, headers={"Accept": self.headers.get("accept", "*/*"),
-                                                            "Host": self.headers.get("host", "")})
+                        sent = {"Accept": self.headers.get("accept", "*/*"), "Host": self.headers.get("host", "")}
+                        for name in ("Authorization",):
+                            if self.headers.get(name):
+                                sent[name] = self.headers[name]
+                        conn.request("GET", self.path, headers=sent)
                         resp = conn.getresponse()
                         status, data = resp.status, resp.read()
                         headers = [(k, v) for k, v in resp.getheaders()
@@ -71,6 +74,33 @@ class Remote:
                     if inm == etag:
                         status, data = 304, b""
                 remote.requests.append((self.path, status, inm))
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                """Forwarded as it came (a SigV4-signed API call: every header, the body)."""
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if remote.down:
+                    status, data, headers = 503, b"down\n", [("Content-Type", "text/plain")]
+                else:
+                    t = urlsplit(remote.target)
+                    conn = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
+                    try:
+                        conn.request("POST", self.path, body=body,
+                                     headers={k: v for k, v in self.headers.items() if k.lower() != "connection"})
+                        resp = conn.getresponse()
+                        status, data = resp.status, resp.read()
+                        headers = [(k, v) for k, v in resp.getheaders()
+                                   if k.lower() in ("content-type", "date", "x-amzn-errortype")]
+                    except OSError:
+                        status, data, headers = 502, b"target unreachable\n", [("Content-Type", "text/plain")]
+                    finally:
+                        conn.close()
+                remote.requests.append((self.path, status, None))
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)

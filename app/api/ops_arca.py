@@ -10,7 +10,7 @@ from botocore.model import OperationModel
 
 from app import arca_model
 from app.api.context import OpContext
-from app.services import domain_settings
+from app.services import connections, domain_settings
 
 
 def describe_domain_settings(ctx: OpContext) -> dict:
@@ -24,9 +24,38 @@ def update_domain_settings(ctx: OpContext) -> dict:
         ctx.arca, ctx.principal, ctx["domain"], changes, ctx.get("domainOwner"))}
 
 
+def create_external_connection(ctx: OpContext) -> dict:
+    return {"externalConnection": connections.create_connection(
+        ctx.arca, ctx.principal, ctx["name"], ctx["format"], ctx["url"], ctx.get("authentication"),
+        ctx.get("allowedUrlPrefixes"))}
+
+
+def describe_external_connection(ctx: OpContext) -> dict:
+    return {"externalConnection": connections.describe_connection(ctx.arca, ctx.principal, ctx["name"])}
+
+
+def update_external_connection(ctx: OpContext) -> dict:
+    return {"externalConnection": connections.update_connection(
+        ctx.arca, ctx.principal, ctx["name"], ctx.get("url"), ctx.get("authentication"),
+        ctx.get("allowedUrlPrefixes"))}
+
+
+def delete_external_connection(ctx: OpContext) -> dict:
+    return {"externalConnection": connections.delete_connection(ctx.arca, ctx.principal, ctx["name"])}
+
+
+def list_external_connections(ctx: OpContext) -> dict:
+    return connections.list_connections(ctx.arca, ctx.principal)
+
+
 HANDLERS: dict[str, Callable[[OpContext], dict]] = {
     "DescribeDomainSettings": describe_domain_settings,
     "UpdateDomainSettings": update_domain_settings,
+    "CreateExternalConnection": create_external_connection,
+    "DescribeExternalConnection": describe_external_connection,
+    "UpdateExternalConnection": update_external_connection,
+    "DeleteExternalConnection": delete_external_connection,
+    "ListExternalConnections": list_external_connections,
 }
 
 # (method, path) -> (operation, handler), the shape of app.api.router.ROUTES

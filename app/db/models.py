@@ -299,3 +299,20 @@ class RemoteLease(Base):
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     holder: Mapped[str] = mapped_column(String(64))
     expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExternalConnection(Base):
+    """A custom external connection (CreateExternalConnection): a remote of one format at `url`,
+    with credentials. `auth` holds what may be shown (type, user name, key id, token endpoint);
+    `secret` the password, token or secret access key, sealed (app/auth/sealing.py)."""
+
+    __tablename__ = "external_connections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    format: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(2000))
+    allowed_prefixes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"prefixes": [...]}
+    auth: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

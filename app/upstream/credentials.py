@@ -46,6 +46,9 @@ async def headers(remotes: "Remotes", connection: Connection) -> dict:
         return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
     if c.type == "BEARER":
         return {"Authorization": f"Bearer {c.secret}"}
+    if c.type == "UNREADABLE":
+        raise UpstreamUnavailable(f"The credentials of external connection {connection.name} cannot be read with this "
+                                  "server key (was it rotated?); store them again with update-external-connection")
     token = await _token(remotes, connection)
     if connection.format == "npm":  # npm's own way; the PyPI and Maven clients send Basic aws:TOKEN
         return {"Authorization": f"Bearer {token}"}
