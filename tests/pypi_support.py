@@ -68,7 +68,8 @@ def wheel_bytes(name: str, version: str, *, metadata: str | None = None, module_
     files = {
         f"{mod}/__init__.py": (module_source or f"NAME = {name!r}\nVERSION = {version!r}\n").encode(),
         f"{dist_info}/METADATA": (metadata or metadata_text(name, version, **meta)).encode(),
-        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: arca-tests\nRoot-Is-Purelib: true\nTag: {tag}\n".encode(),
+        f"{dist_info}/WHEEL": (f"Wheel-Version: 1.0\nGenerator: arca-tests\nRoot-Is-Purelib: true\n"
+                               f"Tag: {tag}\n").encode(),
     }
     record = [_record_line(p, d) for p, d in files.items()] + [f"{dist_info}/RECORD,,"]
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()

@@ -37,7 +37,7 @@ class Origin:
         c.create_domain(domain="corp")
         c.create_repository(domain="corp", repository="libs")
         self.key = s.new_user("mirror")
-        user_arn = f"arn:aws:iam::000000000000:user/mirror"
+        user_arn = "arn:aws:iam::000000000000:user/mirror"
         c.put_domain_permissions_policy(domain="corp", policyDocument=json.dumps({
             "Version": "2012-10-17", "Statement": [{
                 "Effect": "Allow", "Principal": {"AWS": user_arn},
@@ -98,8 +98,9 @@ def _connect(mirror, origin: Origin, auth: dict[str, str] | None = None) -> str:
     d = "edge"
     mirror.cli("create-domain", "--domain", d)
     for fmt in FORMATS:
+        credentials = (auth or {}).get(fmt) or _token_auth(origin)
         out = mirror.cli_json("create-external-connection", "--name", f"corp-{fmt}", "--format", fmt,
-                              "--url", origin.url(fmt), "--authentication", (auth or {}).get(fmt) or _token_auth(origin))
+                              "--url", origin.url(fmt), "--authentication", credentials)
         assert out["externalConnection"]["name"] == f"corp-{fmt}"
         mirror.cli("create-repository", "--domain", d, "--repository", f"corp-{fmt}")
         mirror.cli("associate-external-connection", "--domain", d, "--repository", f"corp-{fmt}",

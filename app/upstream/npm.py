@@ -77,7 +77,6 @@ def _name(coords: Coordinates) -> str:
 
 async def remote_packument(dp: DataPlane, node: Node, coords: Coordinates) -> dict | None:
     name = _name(coords)
-    remotes = dp.arca.remotes
     prefixes = node.connection.prefixes()
     return await retained.metadata(
         dp.arca, repository_id=node.repository_id, connection=node.connection, coords=coords, display=name,

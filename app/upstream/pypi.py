@@ -108,7 +108,6 @@ def _coords(project: str) -> Coordinates:
 
 
 async def remote_files(dp: DataPlane, node: Node, project: str) -> list[dict] | None:
-    remotes = dp.arca.remotes
     prefixes = node.connection.prefixes()
     return await retained.metadata(
         dp.arca, repository_id=node.repository_id, connection=node.connection, coords=_coords(project), display=None,
