@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import String, and_, cast, exists, or_, select
 
 from app.db.models import DistTag, Package, PackageVersion
+from app.domain.connections import Connection
 from app.domain.status import PUBLISHED
-from app.services import authz, resolve
+from app.services import authz, connections, resolve
 from app.services.context import Arca, Principal, RepoRef
 
 MAX_CANDIDATES = 1000  # packages ranked per search; a search box, not a bulk export
@@ -26,7 +27,7 @@ MAX_WORDS = 10
 @dataclass(frozen=True)
 class Scope:
     repository_ids: tuple[int, ...]
-    externals: tuple[tuple[int, str], ...]  # (repository holding the connection, connection name)
+    externals: tuple[tuple[int, Connection], ...]  # (repository holding it, the connection), of one format
 
 
 @dataclass(frozen=True)
@@ -39,29 +40,28 @@ class Hit:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
-def scope(arca: Arca, principal: Principal, ref: RepoRef) -> Scope:
-    """Where the repository reads through (READ checked on the repository, as for every read)."""
+def scope(arca: Arca, principal: Principal, ref: RepoRef, fmt: str) -> Scope:
+    """Where the repository reads through, and its external connections that serve `fmt` (READ
+    checked on the repository, as for every read)."""
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, resolve.READ, ref)
-        return _walk(resolve.graph(arca, s, ref.domain_id, ref.repository_id), ref.repository_id)
+        graph = resolve.graph(arca, s, ref.domain_id, ref.repository_id)
+        repos: list[int] = []
+        externals: list[tuple[int, Connection]] = []
 
+        def visit(rid: int) -> None:
+            if rid in repos or rid not in graph:
+                return
+            repos.append(rid)
+            node = graph[rid]
+            conn = connections.lookup(arca, s, node.external_connection)
+            if conn is not None and conn.format == fmt:
+                externals.append((rid, conn))
+            for up in node.upstreams:
+                visit(up)
 
-def _walk(graph: dict, start: int) -> Scope:
-    repos: list[int] = []
-    externals: list[tuple[int, str]] = []
-
-    def visit(rid: int) -> None:
-        if rid in repos or rid not in graph:
-            return
-        repos.append(rid)
-        node = graph[rid]
-        if node.external_connection:
-            externals.append((rid, node.external_connection))
-        for up in node.upstreams:
-            visit(up)
-
-    visit(start)
-    return Scope(tuple(repos), tuple(externals))
+        visit(ref.repository_id)
+        return Scope(tuple(repos), tuple(externals))
 
 
 def _like(word: str) -> str:
@@ -72,7 +72,7 @@ def search_packages(arca: Arca, principal: Principal, ref: RepoRef, fmt: str, wo
                     where: Scope | None = None) -> list[Hit]:
     """Packages of `fmt` with a Published version, in the repositories the repository reads through,
     that mention every word; one Hit per package name (the first repository in the order wins)."""
-    where = where or scope(arca, principal, ref)
+    where = where or scope(arca, principal, ref, fmt)
     words = [w for w in words if w][:MAX_WORDS]
     with arca.db.read() as s:
         matches = []

@@ -162,6 +162,8 @@ def conditional(dp: DataPlane, r: pm.Rendered) -> Response:
 
 
 async def get_version(dp: DataPlane, name: str, spec: str) -> Response:
+    if await reads_through(dp):
+        return JSONResponse(await upstream.merged_version(dp, coords_of(name), spec))
     view = await _view(dp, name, DOWNLOADABLE)
     published = [r.version for r in view.versions if r.status == PUBLISHED]
     version = spec if npm_names.is_semver(spec) else pm.effective_tags(view.tag_rows, published).get(spec)
@@ -196,12 +198,12 @@ async def search_packages(dp: DataPlane) -> dict:
     """npm search over this repository and its upstreams, merged with the first npm external
     connection's answer when the repository reads through one (a remote that fails adds nothing)."""
     q = npm_search.parse_query(dp.request.query_params)
-    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo)
+    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo, "npm")
     hits = await dp.run(search.search_packages, dp.arca, dp.principal, dp.repo, "npm", list(q.words), where)
     local = [o for o in (npm_search.local_object(q.words, h.namespace, h.name, h.version, h.summary, h.published,
                                                  h.attributes) for h in hits) if o is not None]
     remote, remote_total = [], 0
-    for connection in upstream.npm_connections(where)[:1]:
+    for _rid, connection in where.externals[:1]:
         remote, remote_total = await upstream.remote_search(dp, connection, q)
     return npm_search.render(local, remote, remote_total, q, datetime.now(timezone.utc))
 
@@ -210,16 +212,15 @@ async def forward_audit(dp: DataPlane, reader: BodyReader, path: str) -> dict:
     """npm audit: the advisories are the external connection's registry's (Arca keeps no advisory
     database); a repository that reads through no npm registry says so (501) instead of "no
     vulnerabilities"."""
-    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo)
+    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo, "npm")
     body = audit.read_body(await reader.read(audit.MAX_BODY, "The audit request"),
                            dp.request.headers.get("content-encoding"), path)
-    connections = upstream.npm_connections(where)
-    if not connections:
+    if not where.externals:
         raise NotSupported(f"npm audit needs a registry with security advisories: repository {dp.repo.repository} "
-                           "has no external connection to public:npmjs (nor has any of its upstreams), so Arca "
-                           "cannot audit. Associate one (associate-external-connection) or run npm audit with "
-                           "--registry pointing at a registry that has advisories")
-    return await upstream.remote_audit(dp, connections[0], path, body)
+                           "has no external connection to an npm registry such as public:npmjs (nor has any of its "
+                           "upstreams), so Arca cannot audit. Associate one (associate-external-connection) or run "
+                           "npm audit with --registry pointing at a registry that has advisories")
+    return await upstream.remote_audit(dp, where.externals[0][1], path, body)
 
 
 async def get_attestations(dp: DataPlane, spec: str) -> dict:

@@ -102,7 +102,6 @@ class FileRow:
     has_provenance: bool = False
 
 
-
 def provenance_url(project: str, r: FileRow) -> str | None:
     """The Integrity API URL of a file's PEP 740 provenance, relative to the project page."""
     if not r.has_provenance:
@@ -110,10 +109,18 @@ def provenance_url(project: str, r: FileRow) -> str | None:
     return f"../../integrity/{quote(project)}/{quote(r.version)}/{quote(r.filename)}/provenance"
 
 
+UNLISTED_REASON = "Unlisted"
+
+
 def file_row(f: IndexFile) -> FileRow:
+    """A stored file as the page lists it. A file of an Unlisted version is yanked (PEP 592) with
+    the reason "Unlisted": `pip install name==v` still takes it, an unpinned install skips it,
+    which is what CodeArtifact's Unlisted means, in PyPI's own terms. A file retained from a
+    remote keeps the remote's yank."""
     attrs = f.attributes or {}
+    yanked = attrs.get("yanked") or (UNLISTED_REASON if f.status == "Unlisted" else False)
     return FileRow(f.version, f.filename, f.sha256, f.size, attrs.get("requires_python"),
-                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, attrs.get("yanked") or False,
+                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, yanked,
                    bool(attrs.get("provenance_sha256")))
 
 

@@ -1,7 +1,7 @@
 """hold uploads that come before their file
 
-Revision ID: 0004_held_uploads
-Revises: 0003
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-29 22:45:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = '0004_held_uploads'
-down_revision = '0003'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
