@@ -44,6 +44,15 @@ def main(argv: list[str]) -> int:
     lw.add_argument("--domain")
     dw = sub.add_parser("delete-webhook")
     dw.add_argument("id", type=int)
+    lf = sub.add_parser("list-webhook-failures", help="deliveries that ran out of retries (the dead-letter list)")
+    lf.add_argument("--domain")
+    lf.add_argument("--webhook", type=int, help="a webhook id (see list-webhooks)")
+    lf.add_argument("--limit", type=int, default=1000)
+    rd = sub.add_parser("redeliver", help="put dead-lettered deliveries back in their webhook's queue")
+    rd.add_argument("--webhook", type=int, help="every dead letter of this webhook")
+    rd.add_argument("--event", type=int, help="this event (with --webhook: only to that webhook)")
+    rd.add_argument("--domain", help="every dead letter of the domain's webhooks")
+    rd.add_argument("--all", action="store_true", help="every dead letter")
     au = sub.add_parser("audit", help="read the audit trail")
     au.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T00:00:00Z")
     au.add_argument("--domain")
@@ -67,6 +76,11 @@ def main(argv: list[str]) -> int:
         elif args.cmd == "set-password":
             password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
             out = identity.set_password(arca, args.name, password)
+        elif args.cmd == "list-webhook-failures":
+            out = webhooks.list_failures(arca, args.domain, args.webhook, args.limit)
+        elif args.cmd == "redeliver":
+            out = (webhooks.redeliver_all(arca) if args.all else
+                   webhooks.redeliver(arca, args.domain, args.webhook, args.event))
         elif args.cmd in ("create-webhook", "list-webhooks", "delete-webhook"):
             if args.cmd == "create-webhook":
                 out = webhooks.create_webhook(arca, args.domain, args.url, args.secret,
