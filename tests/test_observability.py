@@ -8,8 +8,10 @@ import hashlib
 import hmac
 import json
 import signal
+import subprocess
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
@@ -18,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.npm_support import Registry, write_npmrc
 from tests.pypi_support import make_wheel, twine_upload, wait_for
-from tests.support.server import start_server
+from tests.support.server import ARCA, fresh_database_url, start_server
 
 SECRET = "hook-secret-0123456789"
 
@@ -232,6 +234,78 @@ def test_event_survives_sigkill(tmp_path, receiver):
         srv.stop()
 
 
+def json_lines(text: str) -> list[dict]:
+    """Every line of a log, each of which must be one JSON object."""
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                raise AssertionError(f"a log line that is not JSON: {line!r}") from None
+    return out
+
+
+def test_every_logger_writes_json_lines_with_the_request_id_where_there_is_one(node, acme, tmp_path):
+    """uvicorn, alembic, the server's own lines, request lines, a warning logged while serving a
+    request, the webhook deliverer and an admin job: with ARCA_LOG_FORMAT=json each line is JSON."""
+    from botocore.exceptions import ClientError
+
+    from app.db.models import Policy
+    from tests.web_support import services
+
+    # a warning logged inside a request: a stored policy that today's rules refuse
+    c = node.boto()
+    domain = f"logs{uuid.uuid4().hex[:6]}"
+    c.create_domain(domain=domain)
+    c.create_repository(domain=domain, repository="libs")
+    name = f"u{uuid.uuid4().hex[:6]}"
+    key = node.new_user(name)
+    who = {"AWS": f"arn:aws:iam::000000000000:user/{name}"}
+    c.put_domain_permissions_policy(domain=domain, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": who, "Action": "codeartifact:DescribeRepository", "Resource": "*"}]}))
+    with services(node).db.session() as s:
+        row = s.query(Policy).filter(Policy.resource_arn.endswith(f":domain/{domain}")).one()
+        row.document = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": who, "Action": "codeartifact:DescribeRepository", "Resource": "*",
+             "Condition": {"StringEqualz": {"aws:username": domain}}}]})
+    with pytest.raises(ClientError) as exc:
+        node.boto(key).describe_repository(domain=domain, repository="libs")
+    request_id = exc.value.response["ResponseMetadata"]["HTTPHeaders"]["x-request-id"]
+
+    # the deliverer: a webhook whose receiver refuses
+    dead = Receiver()
+    dead.failing = True
+    try:
+        node.admin("create-webhook", "--domain", domain, "--url", dead.url)
+        twine_upload(node.endpoint(domain, "pypi", "libs"), node.token(domain),
+                     [make_wheel(tmp_path, "logged-pkg", "1.0")])
+        assert wait_for(lambda: any(x.get("logger") == "arca.webhooks" and x.get("event") == "webhook-delivery"
+                                    for x in json_lines(node.log())), timeout=60)
+    finally:
+        dead.close()
+    # admin jobs (their own processes, the same settings): alembic migrating a fresh database, gc
+    fresh = {**node.env, "ARCA_DATA_DIR": str(tmp_path / "fresh"),
+             "ARCA_DATABASE_URL": fresh_database_url(tmp_path / "fresh")}
+    migrated = subprocess.run([ARCA, "admin", "migrate"], env=fresh, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    assert any(x["logger"] == "alembic.runtime.migration" and x["message"].startswith("Running upgrade")
+               for x in json_lines(migrated.stderr))
+    gc = node.admin("gc", "--dry-run")
+    for line in json_lines(gc.stderr):
+        assert line["logger"].startswith(("arca", "alembic")) and line["level"] and line["time"].endswith("Z")
+
+    lines = json_lines(node.log())
+    loggers = {x["logger"] for x in lines}
+    assert {"uvicorn.error", "arca.serve", "arca.request", "arca.policy", "arca.webhooks"} <= loggers, loggers
+    warning = [x for x in lines if x["logger"] == "arca.policy"]
+    assert warning and warning[0]["request_id"] == request_id and warning[0]["level"] == "warning"
+    assert all(x["request_id"] for x in lines if x["logger"] == "arca.request")
+    assert not any("request_id" in x for x in lines if x["logger"].startswith(("uvicorn", "alembic")))
+    delivery = next(x for x in lines if x.get("event") == "webhook-delivery")
+    assert delivery["outcome"] in ("retry", "failed") and delivery["error"] == "HTTP 503"
+
+
 def test_audit_trail_and_no_secrets_anywhere(node, acme):
     c = node.boto()
     c.create_domain(domain="audited")
@@ -251,7 +325,7 @@ def test_audit_trail_and_no_secrets_anywhere(node, acme):
     for secret in (token, acme, node.access_key["SecretAccessKey"], SECRET):
         assert secret not in everything
     # request log lines are JSON with the principal and a request id
-    lines = [json.loads(x) for x in node.log().splitlines() if x.startswith('{"event": "request"')]
+    lines = [x for x in json_lines(node.log()) if x.get("event") == "request"]
     assert any(x["operation"] == "CreateDomain" and x["principal"].endswith("user/admin") for x in lines)
     resp = httpx.get(node.url + "/healthz", headers={"X-Request-Id": "trace-me-42"})
     assert resp.headers["x-request-id"] == "trace-me-42"

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from app.config import get_settings
 from app.domain.errors import ArcaError
-from app.observability import webhooks
+from app.observability import logs, webhooks
 from app.services import identity, maintenance
 from app.services.context import Arca
 
@@ -61,7 +61,9 @@ def main(argv: list[str]) -> int:
     au.add_argument("--output", choices=["json", "text"], default="text")
     args = p.parse_args(argv)
 
-    arca = Arca.from_settings(get_settings(), migrate=True)
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format, quiet_migrations=args.cmd != "migrate")
+    arca = Arca.from_settings(settings, migrate=True)
     try:
         if args.cmd == "create-user":
             out = identity.create_user(arca, args.name, admin=args.admin)

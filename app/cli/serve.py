@@ -7,11 +7,11 @@ import socket
 
 import uvicorn
 from sqlalchemy.engine import make_url
-from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
-from app.config import get_settings, share_metrics_dir
+from app.config import LOG_LEVELS, ensure_data_dir, get_settings, share_metrics_dir
 from app.db.session import upgrade
+from app.observability import logs
 
 
 def main(argv: list[str]) -> int:
@@ -21,24 +21,25 @@ def main(argv: list[str]) -> int:
     p.add_argument("--port", type=int, default=settings.port,
                    help="port (ARCA_PORT); 0 lets the kernel choose, and the line printed names it")
     p.add_argument("--workers", type=int, default=settings.workers, help="worker processes (ARCA_WORKERS)")
-    p.add_argument("--log-level", default=settings.log_level)
+    p.add_argument("--log-level", default=settings.log_level, choices=LOG_LEVELS)
     args = p.parse_args(argv)
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
+    logs.configure(args.log_level, settings.log_format)  # before the migration: alembic logs too
     upgrade(settings.database_url)  # once, before any worker starts
     share_metrics_dir(settings.data_dir)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     # The bound port is printed (also for --port 0, where the kernel picks it) before serving.
-    print(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
-          f"blobs: {settings.blob_store})", flush=True)
-    print("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
-          flush=True)
+    logs.announce(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
+                  f"blobs: {settings.blob_store})", settings.log_format)
+    logs.announce("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
+                  settings.log_format)
     config = uvicorn.Config("app.main:create_app", factory=True, host=host, port=port, workers=args.workers,
                             log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30,
                             access_log=False, http="app.http_protocol:ReasonPhraseH11Protocol",
-                            log_config=_log_config(args.log_level))
+                            log_config=logs.logging_config(args.log_level, settings.log_format))
     server = uvicorn.Server(config)
     try:
         if args.workers > 1:
@@ -66,18 +67,6 @@ def _listen(host: str, port: int):
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
-
-
-def _log_config(level: str) -> dict:
-    """uvicorn's loggers plus Arca's: one line per request from arca.request (JSON with ARCA_LOG_FORMAT=json)."""
-    cfg = {**LOGGING_CONFIG, "formatters": dict(LOGGING_CONFIG["formatters"]),
-           "handlers": dict(LOGGING_CONFIG["handlers"]), "loggers": dict(LOGGING_CONFIG["loggers"])}
-    cfg["formatters"]["arca"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
-    if get_settings().log_format == "json":
-        cfg["formatters"]["arca"] = {"format": "%(message)s"}
-    cfg["handlers"]["arca"] = {"class": "logging.StreamHandler", "formatter": "arca", "stream": "ext://sys.stderr"}
-    cfg["loggers"]["arca"] = {"handlers": ["arca"], "level": level.upper(), "propagate": False}
-    return cfg
 
 
 def _safe_url(url: str) -> str:
