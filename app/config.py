@@ -518,10 +518,37 @@ class ClientSettings:
 
 
 def client_settings(endpoint_url: str | None = None, region: str | None = None,
-                    env: Mapping[str, str] | None = None) -> ClientSettings:
+                    env: Mapping[str, str] | None = None, profile: str | None = None) -> ClientSettings:
+    """The endpoint in the AWS CLI's order: `--endpoint-url`, AWS_ENDPOINT_URL_CODEARTIFACT,
+    AWS_ENDPOINT_URL, the profile's `services` section, the profile's `endpoint_url` (all unless
+    AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), then ARCA_ENDPOINT_URL, then the local default."""
     env = os.environ if env is None else env
     return ClientSettings(
-        endpoint_url=endpoint_url or env.get("ARCA_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+        endpoint_url=(endpoint_url or configured_endpoint_url(env, profile) or env.get("ARCA_ENDPOINT_URL")
+                      or DEFAULT_ENDPOINT),
         region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
         environ=env,
     )
+
+
+def configured_endpoint_url(env: Mapping[str, str], profile: str | None = None) -> str | None:
+    """What botocore itself finds for CodeArtifact (its ConfiguredEndpointProvider, the lookup every
+    AWS SDK and the AWS CLI share), or None. Arca's own operations go to the same server."""
+    import botocore.exceptions
+    import botocore.session
+    from botocore.configprovider import ConfiguredEndpointProvider
+
+    session = botocore.session.Session(profile=profile)
+    try:
+        if _is_true(env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) or session.get_config_variable(
+                "ignore_configured_endpoint_urls"):
+            return None
+        scoped = session.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound:
+        return None  # the client names the missing profile when it is made
+    return ConfiguredEndpointProvider(full_config=session.full_config, scoped_config=scoped,
+                                      client_name="codeartifact", environ=env).provide()
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
