@@ -275,15 +275,22 @@ def _base_url(env: Mapping[str, str]) -> str | None:
 
 
 def _addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    try:
+        return parse_addresses(_text(env, name) or "")
+    except ValueError as exc:
+        raise _fail(env, name, str(exc)) from None
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
     """A comma-separated list of IP addresses and networks (10.0.0.0/8), or '*' for any."""
-    items = tuple(x.strip() for x in (_text(env, name) or "").split(",") if x.strip())
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
     for item in items:
         if item == "*":
             continue
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
-            raise _fail(env, name, f"must list IP addresses or networks (10.0.0.0/8) or '*', not {item!r}") from None
+            raise ValueError(f"must list IP addresses or networks (10.0.0.0/8) or '*', not {item!r}") from None
     return items
 
 
@@ -337,7 +344,8 @@ class Settings:
     # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
     # for that file
     maven_hold_seconds: float = 3600.0
-    # behind a reverse proxy: trust X-Forwarded-For/-Proto from these addresses ('*': any)
+    # behind a reverse proxy: trust X-Forwarded-For/-Proto from these addresses ('*': any); proxy
+    # headers alone: from the loopback addresses
     proxy_headers: bool = False
     forwarded_allow_ips: tuple[str, ...] = ()
     # webhooks: retries back off exponentially (base seconds, doubling, up to the cap, with jitter)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import socket
 
 import uvicorn
 from sqlalchemy.engine import make_url
 from uvicorn.supervisors import Multiprocess
 
-from app.config import LOG_LEVELS, ensure_data_dir, get_settings, share_metrics_dir
+from app.config import LOG_LEVELS, ensure_data_dir, get_settings, parse_addresses, share_metrics_dir
 from app.db.session import upgrade
 from app.observability import logs
 
@@ -22,7 +23,15 @@ def main(argv: list[str]) -> int:
                    help="port (ARCA_PORT); 0 lets the kernel choose, and the line printed names it")
     p.add_argument("--workers", type=int, default=settings.workers, help="worker processes (ARCA_WORKERS)")
     p.add_argument("--log-level", default=settings.log_level, choices=LOG_LEVELS)
+    p.add_argument("--proxy-headers", action="store_true", default=settings.proxy_headers,
+                   help="believe X-Forwarded-For/-Proto from a proxy on this host (ARCA_PROXY_HEADERS)")
+    p.add_argument("--forwarded-allow-ips", type=_addresses, default=settings.forwarded_allow_ips,
+                   metavar="ADDRESSES", help="the proxies whose X-Forwarded-For/-Proto are believed: addresses "
+                                             "and networks, comma-separated, or '*' (ARCA_FORWARDED_ALLOW_IPS)")
     args = p.parse_args(argv)
+    # Whom to believe about the client's address and scheme; nobody unless told (uvicorn's proxy headers).
+    trusted = dataclasses.replace(settings, proxy_headers=args.proxy_headers,
+                                  forwarded_allow_ips=args.forwarded_allow_ips).trusted_proxies
 
     ensure_data_dir(settings)
     logs.configure(args.log_level, settings.log_format)  # before the migration: alembic logs too
@@ -37,7 +46,8 @@ def main(argv: list[str]) -> int:
     logs.announce("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
                   settings.log_format)
     config = uvicorn.Config("app.main:create_app", factory=True, host=host, port=port, workers=args.workers,
-                            log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30,
+                            log_level=args.log_level, proxy_headers=bool(trusted),
+                            forwarded_allow_ips=list(trusted) or None, timeout_keep_alive=30,
                             access_log=False, http="app.http_protocol:ReasonPhraseH11Protocol",
                             log_config=logs.logging_config(args.log_level, settings.log_format))
     server = uvicorn.Server(config)
@@ -67,6 +77,13 @@ def _listen(host: str, port: int):
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _addresses(text: str) -> tuple[str, ...]:
+    try:
+        return parse_addresses(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _safe_url(url: str) -> str:
