@@ -9,6 +9,7 @@ import json
 import sys
 from datetime import datetime
 
+from app.cli.progress import JobProgress, interrupt_on_sigterm
 from app.config import get_settings
 from app.domain.errors import ArcaError
 from app.observability import logs, webhooks
@@ -69,12 +70,8 @@ def main(argv: list[str]) -> int:
             out = identity.create_user(arca, args.name, admin=args.admin)
         elif args.cmd == "create-access-key":
             out = identity.create_access_key(arca, args.name)
-        elif args.cmd == "gc":
-            out = maintenance.gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run)
-        elif args.cmd == "fsck":
-            out = maintenance.fsck(arca)
-            print(json.dumps(out, indent=4, default=str))
-            return 0 if out.get("ok") else 1
+        elif args.cmd in LONG_JOBS:
+            return _long_job(arca, args)
         elif args.cmd == "set-password":
             password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
             out = identity.set_password(arca, args.name, password)
@@ -93,8 +90,6 @@ def main(argv: list[str]) -> int:
                 out = webhooks.delete_webhook(arca, args.id)
         elif args.cmd == "audit":
             return _audit(arca, args)
-        elif args.cmd == "migrate-storage":
-            out = maintenance.migrate_storage(arca, args.to)
         else:
             out = {"migrated": True}
     except ArcaError as exc:
@@ -102,6 +97,32 @@ def main(argv: list[str]) -> int:
         return 1
     print(json.dumps(out, indent=4, default=str))
     return 0
+
+
+LONG_JOBS = ("gc", "fsck", "migrate-storage")
+
+
+def _long_job(arca, args) -> int:
+    """A job that may run for hours: progress on stderr, the report on stdout, Ctrl-C or SIGTERM
+    stop it cleanly (exit 130) and running it again carries on."""
+    progress = JobProgress(args.cmd)
+    interrupt_on_sigterm()
+    try:
+        if args.cmd == "gc":
+            out = maintenance.gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run, progress=progress)
+        elif args.cmd == "fsck":
+            out = maintenance.fsck(arca, progress=progress)
+        else:
+            out = maintenance.migrate_storage(arca, args.to, progress=progress)
+    except KeyboardInterrupt:
+        progress.interrupted()
+        return 130
+    except ArcaError:
+        progress.close()
+        raise
+    progress.finished(out)
+    print(json.dumps(out, indent=4, default=str))
+    return 1 if args.cmd == "fsck" and not out.get("ok") else 0
 
 
 def _audit(arca, args) -> int:

@@ -30,8 +30,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def record_fields(record: logging.LogRecord, formatter: logging.Formatter | None = None) -> dict:
-    at = datetime.fromtimestamp(record.created, timezone.utc)
-    out = {"time": at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z",
+    out = {"time": utc_stamp(datetime.fromtimestamp(record.created, timezone.utc)),
            "level": record.levelname.lower(), "logger": record.name}
     fields = getattr(record, "fields", None)
     if isinstance(fields, dict):
@@ -44,6 +43,12 @@ def record_fields(record: logging.LogRecord, formatter: logging.Formatter | None
     if record.exc_info:
         out["exception"] = (formatter or logging.Formatter()).formatException(record.exc_info)
     return out
+
+
+def utc_stamp(at: datetime | None = None) -> str:
+    """`2026-11-27T01:02:03.456Z`: the time of every JSON line Arca writes."""
+    at = at or datetime.now(timezone.utc)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
 
 
 class QuietMigrationContext(logging.Filter):
