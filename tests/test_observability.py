@@ -9,10 +9,7 @@ import hmac
 import json
 import signal
 import subprocess
-import threading
-import time
 import uuid
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import httpx
 import pytest
@@ -21,64 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.npm_support import Registry, write_npmrc
 from tests.pypi_support import make_wheel, twine_upload, wait_for
 from tests.support.server import ARCA, fresh_database_url, start_server
+from tests.webhook_support import Receiver
 
 SECRET = "hook-secret-0123456789"
-
-
-class Receiver:
-    """A local webhook receiver; `failing` makes it answer 503 (a receiver that is down).
-
-    It handles one connection at a time, in the order they were accepted (HTTP/1.0: one request per
-    connection), so `barrier()` (a request of our own) returns only after every delivery that
-    reached the receiver before it has been recorded."""
-
-    def __init__(self):
-        self.events: list[dict] = []
-        self.failing = False
-        self.attempts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("X-Test-Barrier"):
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                outer.attempts += 1
-                if outer.failing:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                outer.events.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                     "body": body, "json": json.loads(body)})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def barrier(self) -> None:
-        assert httpx.post(self.url, content=b"{}", headers={"X-Test-Barrier": "1"}, timeout=60).status_code == 204
-
-    def wait(self, predicate, timeout: float = 60.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [e for e in self.events if predicate(e["json"]["detail"])]
-            if found:
-                return found
-            time.sleep(0.2)
-        raise AssertionError(f"no matching event within {timeout}s; got {[e['json']['detail'] for e in self.events]}")
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +83,7 @@ def test_maven_deploy_and_curl_publish_events_and_metrics(node, acme, receiver, 
     proj = mvn.project("obs-app", "com.acme.obs", "app", "1.0.0", url)
     proj.write_class("com.acme.obs", "App")
     mvn.run(proj, "deploy", repo_url=url, token=acme)
-    events = receiver.wait(lambda d: d["packageName"] == "app" and d["packageVersionState"] == "Published")
+    events = receiver.wait_delivered(lambda d: d["packageName"] == "app" and d["packageVersionState"] == "Published")
     _check_signature(events[0])
     assert events[0]["json"]["detail"]["packageNamespace"] == "com.acme.obs"
     assert _grew(node, puts, 6, "arca_http_requests_total", plane="data", format="maven", method="PUT")
@@ -151,12 +93,14 @@ def test_maven_deploy_and_curl_publish_events_and_metrics(node, acme, receiver, 
     jar = b"PK\x05\x06" + b"\x00" * 18
     r = httpx.put(url + "com/acme/obs/curled/2.0.0/curled-2.0.0.jar", content=jar, auth=("aws", acme))
     assert r.status_code == 201, r.text  # a new file
-    receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
+    receiver.wait_delivered(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
     node.cli("update-package-versions-status", "--domain", "acme", "--repository", "libs", "--format", "maven",
              "--namespace", "com.acme.obs", "--package", "curled", "--versions", "2.0.0",
              "--target-status", "Published")
-    published = receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Published")
-    created = receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
+    published = receiver.wait_delivered(
+        lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Published")
+    created = receiver.wait_delivered(
+        lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
     assert published[0]["json"]["detail"]["sequenceNumber"] > created[0]["json"]["detail"]["sequenceNumber"]
     assert published[0]["json"]["detail"]["operationType"] == "Updated"
     _check_signature(published[0])
@@ -168,14 +112,14 @@ def test_twine_and_npm_publish_events_and_metrics(node, acme, receiver, tmp_path
     posts = _counter(node, "arca_http_requests_total", plane="data", format="pypi", method="POST")
     wheel = make_wheel(tmp_path, "Obs_Pkg", "1.0")
     twine_upload(node.endpoint("acme", "pypi", "py"), acme, [wheel])
-    ev = receiver.wait(lambda d: d["packageFormat"] == "pypi" and d["packageName"] == "obs-pkg")
+    ev = receiver.wait_delivered(lambda d: d["packageFormat"] == "pypi" and d["packageName"] == "obs-pkg")
     _check_signature(ev[0])
     assert _grew(node, posts, 1, "arca_http_requests_total", plane="data", format="pypi", method="POST")
 
     reg = Registry(node, "acme", "js", acme, tmp_path / "npm")
     write_npmrc(reg.npmrc, reg.url, acme)
     reg.publish("@acme/obs-lib", "1.0.0")
-    ev = receiver.wait(lambda d: d["packageFormat"] == "npm" and d["packageName"] == "obs-lib")
+    ev = receiver.wait_delivered(lambda d: d["packageFormat"] == "npm" and d["packageName"] == "obs-lib")
     assert ev[0]["json"]["detail"]["packageNamespace"] == "acme"
     _check_signature(ev[0])
     gets = _counter(node, "arca_http_requests_total", plane="data", format="npm", method="GET")
@@ -199,7 +143,7 @@ def test_receiver_down_then_back(node, acme, receiver, tmp_path):
         assert not [e for e in receiver.events if e["json"]["detail"]["packageName"] == "late-pkg"]
     finally:
         receiver.failing = False
-    ev = receiver.wait(lambda d: d["packageName"] == "late-pkg", timeout=60)
+    ev = receiver.wait_delivered(lambda d: d["packageName"] == "late-pkg", timeout=60)
     assert len(ev) == 1
 
 
@@ -219,13 +163,13 @@ def test_event_survives_sigkill(tmp_path, receiver):
             "delivered although the deliverer was off"
         srv.env["ARCA_WEBHOOKS"] = "1"
         srv.start()
-        ev = receiver.wait(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg")
+        ev = receiver.wait_delivered(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg")
         srv.stop()
         srv.start()  # a second restart must not deliver it again
         # A newer event to the same webhook goes out only after every earlier pending one (outbox
         # order per webhook), so once it has arrived, a redelivery of crash-pkg would have too.
         twine_upload(srv.endpoint("crash", "pypi", "py"), token, [make_wheel(tmp_path, "crash-pkg-2", "1.0")])
-        receiver.wait(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg-2")
+        receiver.wait_delivered(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg-2")
         ids = [e["json"]["detail"]["eventDeduplicationId"] for e in receiver.events
                if e["json"]["detail"]["domainName"] == "crash" and e["json"]["detail"]["packageName"] == "crash-pkg"]
         assert len(ids) == len(set(ids)) == 1, ids

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -21,80 +19,10 @@ import pytest
 from app.observability.webhooks import retry_delay
 from tests.pypi_support import make_sdist, make_wheel, twine_upload
 from tests.support.server import start_server
+from tests.webhook_support import Receiver
 
 FAST = {"ARCA_WEBHOOK_BACKOFF": "0.02", "ARCA_WEBHOOK_BACKOFF_MAX": "0.1", "ARCA_WEBHOOK_MAX_ATTEMPTS": "3",
         "ARCA_WEBHOOK_POLL_INTERVAL": "0.05", "ARCA_WEBHOOK_TIMEOUT": "600"}
-
-
-class Receiver:
-    """A webhook receiver whose answer the test decides per request: `answer(detail, attempt)` returns
-    a status, or "hang" to hold the request until `release()`. Every request is recorded before it
-    is answered. Single-threaded unless `threads`: then `barrier()` proves nothing, so it is not
-    offered."""
-
-    def __init__(self, answer=lambda detail, attempt: 204, threads: bool = False):
-        self.answer = answer
-        self.requests: list[dict] = []
-        self.released = threading.Event()
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("X-Test-Barrier"):
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                doc = json.loads(body)
-                attempt = int(self.headers["X-Arca-Delivery-Attempt"])
-                with outer.lock:
-                    outer.requests.append({"detail": doc["detail"], "attempt": attempt,
-                                           "id": self.headers["X-Arca-Event-Id"]})
-                status = outer.answer(doc["detail"], attempt)
-                if status == "hang":
-                    outer.released.wait()
-                    status = 204
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.threads = threads
-        self.httpd = (ThreadingHTTPServer if threads else HTTPServer)(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def barrier(self) -> None:
-        """Returns once every request that reached this (one-at-a-time) receiver before it is recorded."""
-        assert not self.threads
-        assert httpx.post(self.url, content=b"{}", headers={"X-Test-Barrier": "1"}, timeout=60).status_code == 204
-
-    def seen(self, predicate=lambda d: True) -> list[dict]:
-        with self.lock:
-            return [r for r in self.requests if predicate(r["detail"])]
-
-    def wait(self, predicate, count: int = 1, timeout: float = 120.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = self.seen(predicate)
-            if len(found) >= count:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"{len(self.seen(predicate))} of {count} matching requests within {timeout}s; got "
-                             f"{[(r['detail']['packageName'], r['detail']['packageVersion'], r['attempt']) for r in self.requests]}")
-
-    def release(self) -> None:
-        self.released.set()
-
-    def close(self) -> None:
-        self.release()
-        self.httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
