@@ -149,5 +149,12 @@ def test_table_yaml_and_debug_output(server, domain):
         assert secret not in debug.stderr
     assert "Signature=****" in debug.stderr or "Signature" not in debug.stderr
 
+    server.cli_json("create-repository", "--domain", domain, "--repository", "more")
+    one_page = server.cli_json("list-repositories-in-domain", "--domain", domain, "--no-paginate",
+                               "--max-results", "1")
+    assert len(one_page["repositories"]) == 1 and one_page["nextToken"]
+    every_page = server.cli_json("list-repositories-in-domain", "--domain", domain, "--page-size", "1")
+    assert [r["name"] for r in every_page["repositories"]] == ["libs", "more"] and "nextToken" not in every_page
+
     bad = server.cli("list-domains", "--output", "xml", check=False)
     assert bad.returncode == 2 and "xml" in bad.stderr
