@@ -2,18 +2,26 @@
 
 Server settings (`Settings`, from ARCA_* variables, read once per process) and the client side of
 the `arca` CLI (`ClientSettings`: endpoint and region, as the AWS CLI finds them). No other module
-reads `os.environ`."""
+reads `os.environ`.
+
+Where a server setting comes from (`Environment`): the process environment, over the optional
+TOML file that ARCA_CONFIG names (the same names); any NAME may instead be given as NAME_FILE, the
+path of a file holding the value (the container convention for secrets). A value Arca cannot use
+is a `SettingError` whose one line names the setting and where it came from."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 import shutil
 import tempfile
+import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Iterator, Mapping
 
 EXTERNAL_DEFAULTS = {
     "public:pypi": "https://pypi.org/simple/",
@@ -32,28 +40,258 @@ class SettingError(ValueError):
     """A setting with a value Arca cannot use; the message names the variable."""
 
 
+# ---- where settings come from ---------------------------------------------------------------------
+
+CONFIG_VARIABLE = "ARCA_CONFIG"
+FILE_SUFFIX = "_FILE"
+_NAME_RE = re.compile(r"ARCA_[A-Z0-9_]+")
+_SECRET_RE = re.compile(r"SECRET|TOKEN|PASSWORD|_KEY$|_KEY_")
+_URL_PASSWORD_RE = re.compile(r"^([a-z][a-z0-9+.-]*://[^:/@]*:)([^@]*)@", re.IGNORECASE)
+MASK = "********"
+
+
+def is_secret(name: str) -> bool:
+    """Settings whose value is never printed (`arca config show` masks it)."""
+    return bool(_SECRET_RE.search(name))
+
+
+def masked(name: str, value: str | None) -> str | None:
+    """A value fit to print: secrets masked whole, passwords in URLs masked."""
+    if value is None:
+        return None
+    if is_secret(name):
+        return MASK
+    return _URL_PASSWORD_RE.sub(lambda m: m.group(1) + MASK + "@", value)
+
+
+@dataclass
+class _Read:
+    value: str | None
+    source: str  # "environment" | "file PATH" | "NAME_FILE=PATH (environment|file PATH)" | "default"
+    default: Any = None
+
+
+class Environment(Mapping[str, str]):
+    """The settings as Arca sees them: the process environment over the ARCA_CONFIG file, NAME_FILE
+    read for NAME. It remembers every name read, with its default, for `arca config show` and to
+    refuse names in the file that no setting has."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+        self.config_path = environ.get(CONFIG_VARIABLE) or None
+        self.file: dict[str, str] = _load_config_file(self.config_path) if self.config_path else {}
+        self.reads: dict[str, _Read] = {}
+
+    # the layers: the environment wins over the file; NAME and NAME_FILE in one layer are refused
+    def _layer(self, values: Mapping[str, str], name: str, where: str) -> tuple[str | None, str] | None:
+        direct = values.get(name)
+        path = values.get(name + FILE_SUFFIX)
+        if direct not in (None, "") and path not in (None, ""):
+            raise SettingError(f"{name} and {name}{FILE_SUFFIX} are both set{_in(where)}: set one of them")
+        if path not in (None, ""):
+            return _read_value_file(name, path, where), f"{name}{FILE_SUFFIX}={path} ({where})"
+        if direct not in (None, ""):
+            return direct, where
+        return None
+
+    def lookup(self, name: str) -> tuple[str | None, str]:
+        for values, where in ((self.environ, "environment"), (self.file, f"file {self.config_path}")):
+            found = self._layer(values, name, where)
+            if found is not None:
+                return found
+        return None, "default"
+
+    def read(self, name: str, default: Any = None) -> str | None:
+        value, source = self.lookup(name)
+        self.reads[name] = _Read(value, source, default)
+        return value
+
+    def where(self, name: str) -> str:
+        """' (in file arca.toml)' and the like: where the value of `name` came from, for messages."""
+        source = self.reads[name].source if name in self.reads else self.lookup(name)[1]
+        return "" if source in ("environment", "default") else f" (from {source})"
+
+    def unknown_file_names(self) -> list[str]:
+        names = {n[: -len(FILE_SUFFIX)] if n.endswith(FILE_SUFFIX) else n for n in self.file}
+        return sorted(n for n in names if n not in self.reads)
+
+    # Mapping, for code that reads settings as a dict
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        value = self.read(name)
+        return default if value is None else value
+
+    def __getitem__(self, name: str) -> str:
+        value = self.read(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self.environ, *self.file}))
+
+    def __len__(self) -> int:
+        return len({*self.environ, *self.file})
+
+
+def _in(where: str) -> str:
+    return "" if where == "environment" else f" (in {where})"
+
+
+def _load_config_file(path: str) -> dict[str, str]:
+    """The TOML file ARCA_CONFIG names: `ARCA_NAME = value` lines, values as the environment would
+    hold them (numbers and booleans become text, a list of scalars a comma-separated list)."""
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise SettingError(f"{CONFIG_VARIABLE}: cannot read {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingError(f"{CONFIG_VARIABLE}: {path} is not valid TOML: {exc}") from None
+    out: dict[str, str] = {}
+    for key, value in data.items():
+        if not _NAME_RE.fullmatch(key):
+            raise SettingError(f"{CONFIG_VARIABLE}: {key} in {path} is not a setting name (ARCA_...)")
+        if isinstance(value, list) and all(_is_scalar(v) for v in value):
+            out[key] = ",".join(_scalar_text(v) for v in value)
+        elif _is_scalar(value):
+            out[key] = _scalar_text(value)
+        else:
+            raise SettingError(f"{key} in {path} must be a string, number, boolean or list of them")
+    return out
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float, bool))
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+def _read_value_file(name: str, path: str, where: str) -> str:
+    try:
+        value = Path(path).read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingError(f"{name}{FILE_SUFFIX}{_in(where)}: cannot read {path}: {reason}") from None
+    if not value:
+        raise SettingError(f"{name}{FILE_SUFFIX}{_in(where)}: {path} is empty")
+    return value
+
+
+def environment(env: Mapping[str, str] | None = None) -> Environment:
+    if isinstance(env, Environment):
+        return env
+    return Environment(os.environ if env is None else env)
+
+
+# ---- reading one setting ---------------------------------------------------------------------------
+
+def _raw(env: Mapping[str, str], name: str, default: Any = None) -> str | None:
+    if isinstance(env, Environment):
+        return env.read(name, default)
+    return env.get(name) or None
+
+
+def _fail(env: Mapping[str, str], name: str, problem: str) -> SettingError:
+    where = env.where(name) if isinstance(env, Environment) else ""
+    return SettingError(f"{name} {problem}{where}")
+
+
+def _text(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    raw = _raw(env, name, default)
+    return default if raw in (None, "") else raw
+
+
 def _number(env: Mapping[str, str], name: str, default: float, kind=int):
-    raw = env.get(name)
+    raw = _raw(env, name, default)
     if raw in (None, ""):
         return default
     try:
         return kind(raw)
     except ValueError:
-        raise SettingError(f"{name} must be a {'whole ' if kind is int else ''}number, not {raw!r}") from None
+        raise _fail(env, name, f"must be a {'whole ' if kind is int else ''}number, not {raw!r}") from None
 
 
 def _at_least(env: Mapping[str, str], name: str, default: float, minimum: float, kind=int):
     value = _number(env, name, default, kind)
     if value < minimum:
-        raise SettingError(f"{name} must be at least {minimum}, not {value}")
+        raise _fail(env, name, f"must be at least {minimum}, not {value}")
     return value
 
 
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name)
+    raw = _raw(env, name, default)
     if raw in (None, ""):
         return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise _fail(env, name, f"must be 1 or 0 (true/false, yes/no, on/off), not {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (_text(env, name, default) or default).lower()
+    if value not in choices:
+        raise _fail(env, name, f"must be one of {', '.join(choices)}, not {value!r}")
+    return value
+
+
+def blob_store_problem(spec: str) -> str | None:
+    """Why `spec` names no blob store ('file', or s3://bucket[/prefix]); None when it does."""
+    if spec == "file":
+        return None
+    if spec.startswith("s3://") and re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", spec[5:].split("/", 1)[0]):
+        return None
+    return f"must be 'file' or 's3://bucket/prefix', not {spec!r}"
+
+
+def _blob_store(env: Mapping[str, str]) -> str:
+    spec = _text(env, "ARCA_BLOB_STORE", "file")
+    problem = blob_store_problem(spec)
+    if problem:
+        raise _fail(env, "ARCA_BLOB_STORE", problem)
+    return spec
+
+
+def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
+    url = _text(env, "ARCA_DATABASE_URL", f"sqlite:///{data_dir / 'arca.db'}")
+    scheme = url.partition("://")[0] if "://" in url else ""
+    if scheme.split("+")[0].lower() not in ("sqlite", "postgresql"):
+        raise _fail(env, "ARCA_DATABASE_URL", "must be a sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB "
+                                              f"URL, not {masked('ARCA_DATABASE_URL', url)!r}")
+    return url
+
+
+def _base_url(env: Mapping[str, str]) -> str | None:
+    url = (_text(env, "ARCA_BASE_URL") or "").rstrip("/")
+    if url and not re.fullmatch(r"https?://[^/\s?#]+(/[^\s?#]*)?", url):
+        raise _fail(env, "ARCA_BASE_URL", f"must be an http:// or https:// URL, not {url!r}")
+    return url or None
+
+
+def _addresses(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    try:
+        return parse_addresses(_text(env, name) or "")
+    except ValueError as exc:
+        raise _fail(env, name, str(exc)) from None
+
+
+def parse_addresses(text: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses and networks (10.0.0.0/8), or '*' for any."""
+    items = tuple(x.strip() for x in text.split(",") if x.strip())
+    for item in items:
+        if item == "*":
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValueError(f"must list IP addresses or networks (10.0.0.0/8) or '*', not {item!r}") from None
+    return items
 
 
 def external_env_name(connection: str) -> str:
@@ -106,60 +344,121 @@ class Settings:
     # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
     # for that file
     maven_hold_seconds: float = 3600.0
+    # behind a reverse proxy: trust X-Forwarded-For/-Proto from these addresses ('*': any); proxy
+    # headers alone: from the loopback addresses
+    proxy_headers: bool = False
+    forwarded_allow_ips: tuple[str, ...] = ()
+    # webhooks: retries back off exponentially (base seconds, doubling, up to the cap, with jitter)
+    # and stop after max attempts or once the delivery is older than max age (then: dead letter)
+    webhook_backoff: float = 2.0
+    webhook_backoff_max: float = 300.0
+    webhook_max_attempts: int = 12
+    webhook_max_age: float = 86400.0
+    webhook_timeout: float = 10.0
+    webhook_poll_interval: float = 0.5
+
+    @property
+    def trusted_proxies(self) -> tuple[str, ...]:
+        """The addresses whose X-Forwarded-* headers are believed; () when none are."""
+        if self.forwarded_allow_ips:
+            return self.forwarded_allow_ips
+        return ("127.0.0.1", "::1") if self.proxy_headers else ()
 
     @property
     def secret_key(self) -> str:
         return load_secret_key(self)
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
 def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    data_dir = Path(env.get("ARCA_DATA_DIR") or "./storage").resolve()
-    db_url = env.get("ARCA_DATABASE_URL") or f"sqlite:///{data_dir / 'arca.db'}"
+    """The server's settings from the environment (and the ARCA_CONFIG file, and NAME_FILE files)."""
+    env = environment(env)
+    data_dir = Path(_text(env, "ARCA_DATA_DIR", str(Path("storage").resolve()))).resolve()
     external = dict(EXTERNAL_DEFAULTS)
     for name in list(external):
-        if env.get(external_env_name(name)):
-            external[name] = env[external_env_name(name)]
+        external[name] = _text(env, external_env_name(name), external[name])
     allow = {}
     for name in external:
-        raw = env.get(external_env_name(name) + "_ALLOW") or ""
+        raw = _text(env, external_env_name(name) + "_ALLOW") or ""
         allow[name] = tuple(p if p.endswith("/") else p + "/" for p in (x.strip() for x in raw.split(",")) if p)
-    return Settings(
+    account_id = _text(env, "ARCA_ACCOUNT_ID", "000000000000")
+    if not re.fullmatch(r"\d{12}", account_id):
+        raise _fail(env, "ARCA_ACCOUNT_ID", f"must be 12 digits, not {account_id!r}")
+    settings = Settings(
         data_dir=data_dir,
-        database_url=db_url,
-        blob_store=env.get("ARCA_BLOB_STORE") or "file",
-        account_id=env.get("ARCA_ACCOUNT_ID") or "000000000000",
-        region=env.get("ARCA_REGION") or None,
-        base_url=(env.get("ARCA_BASE_URL") or "").rstrip("/") or None,
-        secret_key_env=env.get("ARCA_SECRET_KEY") or None,
-        s3_endpoint_url=env.get("ARCA_S3_ENDPOINT_URL") or None,
-        max_upload_bytes=_number(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3),
-        npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
-        npm_max_unpacked_bytes=_number(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2),
-        maven_hold_seconds=_number(env, "ARCA_MAVEN_HOLD_SECONDS", 3600.0, float),
+        database_url=_database_url(env, data_dir),
+        blob_store=_blob_store(env),
+        account_id=account_id,
+        region=_text(env, "ARCA_REGION"),
+        base_url=_base_url(env),
+        secret_key_env=_text(env, "ARCA_SECRET_KEY"),
+        s3_endpoint_url=_text(env, "ARCA_S3_ENDPOINT_URL"),
+        max_upload_bytes=_at_least(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3, 1),
+        npm_max_publish_bytes=_at_least(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2, 1),
+        npm_max_unpacked_bytes=_at_least(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2, 1),
+        maven_hold_seconds=_at_least(env, "ARCA_MAVEN_HOLD_SECONDS", 3600.0, 0, float),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
         external=external,
         external_allow=allow,
-        upstream_timeout=_number(env, "ARCA_UPSTREAM_TIMEOUT", 5.0, float),
-        upstream_max_age=_number(env, "ARCA_UPSTREAM_MAX_AGE", 300.0, float),
-        upstream_breaker_failures=int(_number(env, "ARCA_UPSTREAM_BREAKER_FAILURES", 3.0, float)),
-        upstream_breaker_seconds=_number(env, "ARCA_UPSTREAM_BREAKER_SECONDS", 30.0, float),
-        upstream_token_refresh=_number(env, "ARCA_UPSTREAM_TOKEN_REFRESH_SECONDS", 600.0, float),
-        host=env.get("ARCA_HOST") or "127.0.0.1",
-        port=_number(env, "ARCA_PORT", 8080),
-        workers=_number(env, "ARCA_WORKERS", 1),
-        log_level=env.get("ARCA_LOG_LEVEL") or "info",
-        log_format=(env.get("ARCA_LOG_FORMAT") or "text").lower(),
-        metrics_token=env.get("ARCA_METRICS_TOKEN") or None,
-        webhooks=(env.get("ARCA_WEBHOOKS") or "1") != "0",
-        request_header_timeout=_number(env, "ARCA_REQUEST_HEADER_TIMEOUT", 30.0, float),
-        request_body_timeout=_number(env, "ARCA_REQUEST_BODY_TIMEOUT", 30.0, float),
+        upstream_timeout=_at_least(env, "ARCA_UPSTREAM_TIMEOUT", 5.0, 0, float),
+        upstream_max_age=_at_least(env, "ARCA_UPSTREAM_MAX_AGE", 300.0, 0, float),
+        upstream_breaker_failures=int(_at_least(env, "ARCA_UPSTREAM_BREAKER_FAILURES", 3, 0, float)),
+        upstream_breaker_seconds=_at_least(env, "ARCA_UPSTREAM_BREAKER_SECONDS", 30.0, 0, float),
+        upstream_token_refresh=_at_least(env, "ARCA_UPSTREAM_TOKEN_REFRESH_SECONDS", 600.0, 0, float),
+        host=_text(env, "ARCA_HOST", "127.0.0.1"),
+        port=_at_least(env, "ARCA_PORT", 8080, 0),
+        workers=_at_least(env, "ARCA_WORKERS", 1, 1),
+        log_level=_choice(env, "ARCA_LOG_LEVEL", "info", LOG_LEVELS),
+        log_format=_choice(env, "ARCA_LOG_FORMAT", "text", ("text", "json")),
+        metrics_token=_text(env, "ARCA_METRICS_TOKEN"),
+        webhooks=_flag(env, "ARCA_WEBHOOKS", True),
+        request_header_timeout=_at_least(env, "ARCA_REQUEST_HEADER_TIMEOUT", 30.0, 0, float),
+        request_body_timeout=_at_least(env, "ARCA_REQUEST_BODY_TIMEOUT", 30.0, 0, float),
         signin_max_failures=_at_least(env, "ARCA_SIGNIN_MAX_FAILURES", 5, 0),
         signin_max_failures_per_address=_at_least(env, "ARCA_SIGNIN_MAX_FAILURES_PER_ADDRESS", 20, 0),
         signin_window=_at_least(env, "ARCA_SIGNIN_WINDOW", 900.0, 1, float),
         signin_lockout=_at_least(env, "ARCA_SIGNIN_LOCKOUT", 900.0, 1, float),
         console_max_form_bytes=_at_least(env, "ARCA_CONSOLE_MAX_FORM_BYTES", 16 * 1024, 1024),
+        proxy_headers=_flag(env, "ARCA_PROXY_HEADERS", False),
+        forwarded_allow_ips=_addresses(env, "ARCA_FORWARDED_ALLOW_IPS"),
+        webhook_backoff=_at_least(env, "ARCA_WEBHOOK_BACKOFF", 2.0, 0, float),
+        webhook_backoff_max=_at_least(env, "ARCA_WEBHOOK_BACKOFF_MAX", 300.0, 0, float),
+        webhook_max_attempts=_at_least(env, "ARCA_WEBHOOK_MAX_ATTEMPTS", 12, 1),
+        webhook_max_age=_at_least(env, "ARCA_WEBHOOK_MAX_AGE", 86400.0, 0, float),
+        webhook_timeout=_at_least(env, "ARCA_WEBHOOK_TIMEOUT", 10.0, 0.001, float),
+        webhook_poll_interval=_at_least(env, "ARCA_WEBHOOK_POLL_INTERVAL", 0.5, 0.01, float),
     )
+    unknown = env.unknown_file_names()
+    if unknown:
+        raise SettingError(f"{CONFIG_VARIABLE}: {', '.join(unknown)} in {env.config_path} "
+                           f"{'is not a setting' if len(unknown) == 1 else 'are not settings'}")
+    return settings
+
+
+def effective_settings(env: Environment) -> list[dict]:
+    """What `arca config show` prints: every setting read (after `settings_from_env(env)`), its value
+    as the environment would spell it (secrets masked) and where it came from."""
+    rows = []
+    for name, read in env.reads.items():
+        if read.value is not None:
+            value = masked(name, read.value)
+        elif read.default is None:
+            value = None
+        else:
+            value = _scalar_text(read.default) if _is_scalar(read.default) else str(read.default)
+        rows.append({"name": name, "value": value, "source": read.source})
+    return rows
+
+
+def ensure_data_dir(settings: Settings) -> Path:
+    """The data dir, made if missing; a SettingError naming ARCA_DATA_DIR when it cannot be."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingError(f"ARCA_DATA_DIR: cannot create {settings.data_dir}: {exc.strerror or exc}") from None
+    return settings.data_dir
 
 
 @lru_cache(maxsize=8)
@@ -227,10 +526,37 @@ class ClientSettings:
 
 
 def client_settings(endpoint_url: str | None = None, region: str | None = None,
-                    env: Mapping[str, str] | None = None) -> ClientSettings:
+                    env: Mapping[str, str] | None = None, profile: str | None = None) -> ClientSettings:
+    """The endpoint in the AWS CLI's order: `--endpoint-url`, AWS_ENDPOINT_URL_CODEARTIFACT,
+    AWS_ENDPOINT_URL, the profile's `services` section, the profile's `endpoint_url` (all unless
+    AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is true), then ARCA_ENDPOINT_URL, then the local default."""
     env = os.environ if env is None else env
     return ClientSettings(
-        endpoint_url=endpoint_url or env.get("ARCA_ENDPOINT_URL") or DEFAULT_ENDPOINT,
+        endpoint_url=(endpoint_url or configured_endpoint_url(env, profile) or env.get("ARCA_ENDPOINT_URL")
+                      or DEFAULT_ENDPOINT),
         region=region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,
         environ=env,
     )
+
+
+def configured_endpoint_url(env: Mapping[str, str], profile: str | None = None) -> str | None:
+    """What botocore itself finds for CodeArtifact (its ConfiguredEndpointProvider, the lookup every
+    AWS SDK and the AWS CLI share), or None. Arca's own operations go to the same server."""
+    import botocore.exceptions
+    import botocore.session
+    from botocore.configprovider import ConfiguredEndpointProvider
+
+    session = botocore.session.Session(profile=profile)
+    try:
+        if _is_true(env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) or session.get_config_variable(
+                "ignore_configured_endpoint_urls"):
+            return None
+        scoped = session.get_scoped_config()
+    except botocore.exceptions.ProfileNotFound:
+        return None  # the client names the missing profile when it is made
+    return ConfiguredEndpointProvider(full_config=session.full_config, scoped_config=scoped,
+                                      client_name="codeartifact", environ=env).provide()
+
+
+def _is_true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"

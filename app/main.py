@@ -147,5 +147,5 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.arca = arca
-    app.add_middleware(RequestLogMiddleware, json_lines=settings.log_format == "json")
+    app.add_middleware(RequestLogMiddleware)
     return app

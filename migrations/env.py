@@ -27,7 +27,9 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = _url()
-    engine = create_engine(url, poolclass=pool.NullPool)
+    # An unreachable PostgreSQL is a prompt start-up error, never a hang.
+    connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+    engine = create_engine(url, poolclass=pool.NullPool, connect_args=connect_args)
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             # Several nodes may start at once: one migrates, the others wait.

@@ -8,9 +8,8 @@ import hashlib
 import hmac
 import json
 import signal
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import subprocess
+import uuid
 
 import httpx
 import pytest
@@ -18,65 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.npm_support import Registry, write_npmrc
 from tests.pypi_support import make_wheel, twine_upload, wait_for
-from tests.support.server import start_server
+from tests.support.server import ARCA, fresh_database_url, start_server
+from tests.webhook_support import Receiver
 
 SECRET = "hook-secret-0123456789"
-
-
-class Receiver:
-    """A local webhook receiver; `failing` makes it answer 503 (a receiver that is down).
-
-    It handles one connection at a time, in the order they were accepted (HTTP/1.0: one request per
-    connection), so `barrier()` (a request of our own) returns only after every delivery that
-    reached the receiver before it has been recorded."""
-
-    def __init__(self):
-        self.events: list[dict] = []
-        self.failing = False
-        self.attempts = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if self.headers.get("X-Test-Barrier"):
-                    self.send_response(204)
-                    self.end_headers()
-                    return
-                outer.attempts += 1
-                if outer.failing:
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                outer.events.append({"headers": {k.lower(): v for k, v in self.headers.items()},
-                                     "body": body, "json": json.loads(body)})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
-
-    def barrier(self) -> None:
-        assert httpx.post(self.url, content=b"{}", headers={"X-Test-Barrier": "1"}, timeout=60).status_code == 204
-
-    def wait(self, predicate, timeout: float = 60.0) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [e for e in self.events if predicate(e["json"]["detail"])]
-            if found:
-                return found
-            time.sleep(0.2)
-        raise AssertionError(f"no matching event within {timeout}s; got {[e['json']['detail'] for e in self.events]}")
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +83,7 @@ def test_maven_deploy_and_curl_publish_events_and_metrics(node, acme, receiver, 
     proj = mvn.project("obs-app", "com.acme.obs", "app", "1.0.0", url)
     proj.write_class("com.acme.obs", "App")
     mvn.run(proj, "deploy", repo_url=url, token=acme)
-    events = receiver.wait(lambda d: d["packageName"] == "app" and d["packageVersionState"] == "Published")
+    events = receiver.wait_delivered(lambda d: d["packageName"] == "app" and d["packageVersionState"] == "Published")
     _check_signature(events[0])
     assert events[0]["json"]["detail"]["packageNamespace"] == "com.acme.obs"
     assert _grew(node, puts, 6, "arca_http_requests_total", plane="data", format="maven", method="PUT")
@@ -149,12 +93,14 @@ def test_maven_deploy_and_curl_publish_events_and_metrics(node, acme, receiver, 
     jar = b"PK\x05\x06" + b"\x00" * 18
     r = httpx.put(url + "com/acme/obs/curled/2.0.0/curled-2.0.0.jar", content=jar, auth=("aws", acme))
     assert r.status_code == 201, r.text  # a new file
-    receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
+    receiver.wait_delivered(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
     node.cli("update-package-versions-status", "--domain", "acme", "--repository", "libs", "--format", "maven",
              "--namespace", "com.acme.obs", "--package", "curled", "--versions", "2.0.0",
              "--target-status", "Published")
-    published = receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Published")
-    created = receiver.wait(lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
+    published = receiver.wait_delivered(
+        lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Published")
+    created = receiver.wait_delivered(
+        lambda d: d["packageName"] == "curled" and d["packageVersionState"] == "Unfinished")
     assert published[0]["json"]["detail"]["sequenceNumber"] > created[0]["json"]["detail"]["sequenceNumber"]
     assert published[0]["json"]["detail"]["operationType"] == "Updated"
     _check_signature(published[0])
@@ -166,14 +112,14 @@ def test_twine_and_npm_publish_events_and_metrics(node, acme, receiver, tmp_path
     posts = _counter(node, "arca_http_requests_total", plane="data", format="pypi", method="POST")
     wheel = make_wheel(tmp_path, "Obs_Pkg", "1.0")
     twine_upload(node.endpoint("acme", "pypi", "py"), acme, [wheel])
-    ev = receiver.wait(lambda d: d["packageFormat"] == "pypi" and d["packageName"] == "obs-pkg")
+    ev = receiver.wait_delivered(lambda d: d["packageFormat"] == "pypi" and d["packageName"] == "obs-pkg")
     _check_signature(ev[0])
     assert _grew(node, posts, 1, "arca_http_requests_total", plane="data", format="pypi", method="POST")
 
     reg = Registry(node, "acme", "js", acme, tmp_path / "npm")
     write_npmrc(reg.npmrc, reg.url, acme)
     reg.publish("@acme/obs-lib", "1.0.0")
-    ev = receiver.wait(lambda d: d["packageFormat"] == "npm" and d["packageName"] == "obs-lib")
+    ev = receiver.wait_delivered(lambda d: d["packageFormat"] == "npm" and d["packageName"] == "obs-lib")
     assert ev[0]["json"]["detail"]["packageNamespace"] == "acme"
     _check_signature(ev[0])
     gets = _counter(node, "arca_http_requests_total", plane="data", format="npm", method="GET")
@@ -197,7 +143,7 @@ def test_receiver_down_then_back(node, acme, receiver, tmp_path):
         assert not [e for e in receiver.events if e["json"]["detail"]["packageName"] == "late-pkg"]
     finally:
         receiver.failing = False
-    ev = receiver.wait(lambda d: d["packageName"] == "late-pkg", timeout=60)
+    ev = receiver.wait_delivered(lambda d: d["packageName"] == "late-pkg", timeout=60)
     assert len(ev) == 1
 
 
@@ -217,19 +163,91 @@ def test_event_survives_sigkill(tmp_path, receiver):
             "delivered although the deliverer was off"
         srv.env["ARCA_WEBHOOKS"] = "1"
         srv.start()
-        ev = receiver.wait(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg")
+        ev = receiver.wait_delivered(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg")
         srv.stop()
         srv.start()  # a second restart must not deliver it again
         # A newer event to the same webhook goes out only after every earlier pending one (outbox
         # order per webhook), so once it has arrived, a redelivery of crash-pkg would have too.
         twine_upload(srv.endpoint("crash", "pypi", "py"), token, [make_wheel(tmp_path, "crash-pkg-2", "1.0")])
-        receiver.wait(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg-2")
+        receiver.wait_delivered(lambda d: d["domainName"] == "crash" and d["packageName"] == "crash-pkg-2")
         ids = [e["json"]["detail"]["eventDeduplicationId"] for e in receiver.events
                if e["json"]["detail"]["domainName"] == "crash" and e["json"]["detail"]["packageName"] == "crash-pkg"]
         assert len(ids) == len(set(ids)) == 1, ids
         _check_signature(ev[0])
     finally:
         srv.stop()
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every line of a log, each of which must be one JSON object."""
+    out = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                raise AssertionError(f"a log line that is not JSON: {line!r}") from None
+    return out
+
+
+def test_every_logger_writes_json_lines_with_the_request_id_where_there_is_one(node, acme, tmp_path):
+    """uvicorn, alembic, the server's own lines, request lines, a warning logged while serving a
+    request, the webhook deliverer and an admin job: with ARCA_LOG_FORMAT=json each line is JSON."""
+    from botocore.exceptions import ClientError
+
+    from app.db.models import Policy
+    from tests.web_support import services
+
+    # a warning logged inside a request: a stored policy that today's rules refuse
+    c = node.boto()
+    domain = f"logs{uuid.uuid4().hex[:6]}"
+    c.create_domain(domain=domain)
+    c.create_repository(domain=domain, repository="libs")
+    name = f"u{uuid.uuid4().hex[:6]}"
+    key = node.new_user(name)
+    who = {"AWS": f"arn:aws:iam::000000000000:user/{name}"}
+    c.put_domain_permissions_policy(domain=domain, policyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": who, "Action": "codeartifact:DescribeRepository", "Resource": "*"}]}))
+    with services(node).db.session() as s:
+        row = s.query(Policy).filter(Policy.resource_arn.endswith(f":domain/{domain}")).one()
+        row.document = json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": who, "Action": "codeartifact:DescribeRepository", "Resource": "*",
+             "Condition": {"StringEqualz": {"aws:username": domain}}}]})
+    with pytest.raises(ClientError) as exc:
+        node.boto(key).describe_repository(domain=domain, repository="libs")
+    request_id = exc.value.response["ResponseMetadata"]["HTTPHeaders"]["x-request-id"]
+
+    # the deliverer: a webhook whose receiver refuses
+    dead = Receiver()
+    dead.failing = True
+    try:
+        node.admin("create-webhook", "--domain", domain, "--url", dead.url)
+        twine_upload(node.endpoint(domain, "pypi", "libs"), node.token(domain),
+                     [make_wheel(tmp_path, "logged-pkg", "1.0")])
+        assert wait_for(lambda: any(x.get("logger") == "arca.webhooks" and x.get("event") == "webhook-delivery"
+                                    for x in json_lines(node.log())), timeout=60)
+    finally:
+        dead.close()
+    # admin jobs (their own processes, the same settings): alembic migrating a fresh database, gc
+    fresh = {**node.env, "ARCA_DATA_DIR": str(tmp_path / "fresh"),
+             "ARCA_DATABASE_URL": fresh_database_url(tmp_path / "fresh")}
+    migrated = subprocess.run([ARCA, "admin", "migrate"], env=fresh, capture_output=True, text=True, timeout=120)
+    assert migrated.returncode == 0, migrated.stderr
+    assert any(x["logger"] == "alembic.runtime.migration" and x["message"].startswith("Running upgrade")
+               for x in json_lines(migrated.stderr))
+    gc = node.admin("gc", "--dry-run")
+    for line in json_lines(gc.stderr):
+        assert line["logger"].startswith(("arca", "alembic")) and line["level"] and line["time"].endswith("Z")
+
+    lines = json_lines(node.log())
+    loggers = {x["logger"] for x in lines}
+    assert {"uvicorn.error", "arca.serve", "arca.request", "arca.policy", "arca.webhooks"} <= loggers, loggers
+    warning = [x for x in lines if x["logger"] == "arca.policy"]
+    assert warning and warning[0]["request_id"] == request_id and warning[0]["level"] == "warning"
+    assert all(x["request_id"] for x in lines if x["logger"] == "arca.request")
+    assert not any("request_id" in x for x in lines if x["logger"].startswith(("uvicorn", "alembic")))
+    delivery = next(x for x in lines if x.get("event") == "webhook-delivery")
+    assert delivery["outcome"] in ("retry", "failed") and delivery["error"] == "HTTP 503"
 
 
 def test_audit_trail_and_no_secrets_anywhere(node, acme):
@@ -251,7 +269,7 @@ def test_audit_trail_and_no_secrets_anywhere(node, acme):
     for secret in (token, acme, node.access_key["SecretAccessKey"], SECRET):
         assert secret not in everything
     # request log lines are JSON with the principal and a request id
-    lines = [json.loads(x) for x in node.log().splitlines() if x.startswith('{"event": "request"')]
+    lines = [x for x in json_lines(node.log()) if x.get("event") == "request"]
     assert any(x["operation"] == "CreateDomain" and x["principal"].endswith("user/admin") for x in lines)
     resp = httpx.get(node.url + "/healthz", headers={"X-Request-Id": "trace-me-42"})
     assert resp.headers["x-request-id"] == "trace-me-42"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from datetime import timedelta
 
 import httpx
@@ -330,3 +331,118 @@ def shutil_rmtree(path):
     import shutil
 
     shutil.rmtree(path)
+
+
+# ---- progress, interruption (issue 18 item 11) -------------------------------------------------------
+
+def json_lines(text: str) -> list[dict]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines:
+        assert line.startswith("{"), f"not a JSON line: {line!r}"
+    return [json.loads(line) for line in lines]
+
+
+def check_progress(job: str, stderr: str) -> list[dict]:
+    """Off a terminal a job writes only JSON lines: progress, each phase counting up (to its total
+    when known), then one `done` with the summary."""
+    lines = json_lines(stderr)
+    assert all(x["job"] == job and x["time"].endswith("Z") for x in lines)
+    assert [x["event"] for x in lines[:-1]] == ["progress"] * (len(lines) - 1) and lines[-1]["event"] == "done"
+    phases: dict[str, list[dict]] = {}
+    for x in lines[:-1]:
+        phases.setdefault(x["phase"], []).append(x)
+    for steps in phases.values():
+        done = [x["done"] for x in steps]
+        assert done == sorted(done) and done[0] == 0
+        if steps[-1]["total"] is not None:
+            assert done[-1] == steps[-1]["total"]
+    return lines
+
+
+def test_long_jobs_write_progress_as_json_lines_off_a_terminal(tmp_path, moto):
+    st = _setup(tmp_path, "file", moto)
+    try:
+        for i in range(300):
+            st.arca.blobs.put_bytes(f"object {i}".encode())
+        gc = st.server.admin("gc", "--dry-run")
+        lines = check_progress("gc", gc.stderr)
+        assert {x["phase"] for x in lines[:-1]} == {"blob rows", "stored objects"}
+        assert lines[-1]["objects_kept_young"] == 300 == json.loads(gc.stdout)["objects_kept_young"]
+        # at most one line per 1% (and one every 2 seconds), not one per object
+        assert len([x for x in lines if x.get("phase") == "stored objects"]) < 300
+
+        fsck = st.server.admin("fsck")
+        lines = check_progress("fsck", fsck.stderr)
+        assert lines[-1]["stored_objects"] == 300 and lines[-1]["ok"] is True
+
+        bucket = moto.new_bucket()
+        moved = st.server.admin("migrate-storage", "--to", f"s3://{bucket}/x")
+        lines = check_progress("migrate-storage", moved.stderr)
+        blobs = [x for x in lines if x.get("phase") == "blobs"]
+        assert blobs[-1]["done"] == blobs[-1]["total"] == 300 and lines[-1]["copied"] == 300
+        assert 2 < len(blobs) <= 102
+    finally:
+        st.close()
+
+
+def test_long_job_on_a_terminal_draws_progress_bars(setup):
+    import pty
+    import subprocess
+
+    from tests.support.server import ARCA
+
+    for i in range(20):
+        setup.arca.blobs.put_bytes(f"tty object {i}".encode())
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([ARCA, "admin", "fsck"], env={**setup.server.env, "TERM": "xterm", "COLUMNS": "120"},
+                            cwd=setup.server.root, stdout=subprocess.PIPE, stderr=follower)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the job closed the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    report = json.loads(proc.stdout.read())
+    assert proc.wait(60) == 0 and report["stored_objects"] == 20
+    text = " ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.decode("utf-8", "replace")).split())
+    assert "fsck: blobs" in text and "fsck: stored objects" in text and "━" in text
+    assert "finished in" in text and "stored objects 20" in text
+    assert '"event"' not in text  # bars, not JSON lines
+
+
+def test_an_interrupted_migration_stops_cleanly_and_is_run_again(tmp_path, moto):
+    import signal
+    import subprocess
+
+    from tests.support.server import ARCA
+
+    st = _setup(tmp_path, "file", moto)
+    try:
+        shas = {st.arca.blobs.put_bytes(os.urandom(2048)).sha256 for _ in range(1500)}
+        bucket = moto.new_bucket()
+        target = f"s3://{bucket}/x"
+        proc = subprocess.Popen([ARCA, "admin", "migrate-storage", "--to", target], env=st.server.env,
+                                cwd=st.server.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = json.loads(proc.stderr.readline())
+        assert first["event"] == "progress" and first["done"] == 0 and first["total"] == 1500
+        proc.send_signal(signal.SIGTERM)  # as an orchestrator stops a job; Ctrl-C takes the same path
+        rest = proc.stderr.read()
+        assert proc.wait(60) == 130 and proc.stdout.read() == ""
+        stopped = json_lines(rest)[-1]
+        assert stopped["event"] == "interrupted" and stopped["done"] < 1500
+        assert "run it again" in stopped["message"]
+
+        s3 = S3BlobStore.from_url(target, endpoint_url=moto.url, **CREDS)
+        copied_before = {h for h, _ in s3.iter_stats()}
+        assert len(copied_before) < 1500
+        again = st.admin_json("migrate-storage", "--to", target)
+        assert again["ok"] is True and again["already_present"] == len(copied_before)
+        assert again["copied"] == 1500 - len(copied_before)
+        assert {h for h, _ in s3.iter_stats()} == shas
+    finally:
+        st.close()

@@ -7,9 +7,23 @@ from __future__ import annotations
 
 import sys
 
+from app.config import SettingError
+
+EXIT_SETTING = 2
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _dispatch(argv)
+    except SettingError as exc:
+        # A setting Arca cannot use stops the command with one line naming it, never a traceback.
+        verb = " ".join(argv[:1]) if argv and argv[0] in ("serve", "admin", "config") else ""
+        print(f"arca{' ' + verb if verb else ''}: {exc}", file=sys.stderr)
+        return EXIT_SETTING
+
+
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] == "serve":
         from app.cli import serve
 
@@ -18,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.cli import admin
 
         return admin.main(argv[1:])
+    if argv and argv[0] == "config":
+        from app.cli import config
+
+        return config.main(argv[1:])
     if argv and argv[0] == "login":
         from app.cli import login
 

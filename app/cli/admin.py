@@ -9,9 +9,10 @@ import json
 import sys
 from datetime import datetime
 
+from app.cli.progress import JobProgress, interrupt_on_sigterm
 from app.config import get_settings
 from app.domain.errors import ArcaError
-from app.observability import webhooks
+from app.observability import logs, webhooks
 from app.services import identity, maintenance
 from app.services.context import Arca
 
@@ -44,6 +45,15 @@ def main(argv: list[str]) -> int:
     lw.add_argument("--domain")
     dw = sub.add_parser("delete-webhook")
     dw.add_argument("id", type=int)
+    lf = sub.add_parser("list-webhook-failures", help="deliveries that ran out of retries (the dead-letter list)")
+    lf.add_argument("--domain")
+    lf.add_argument("--webhook", type=int, help="a webhook id (see list-webhooks)")
+    lf.add_argument("--limit", type=int, default=1000)
+    rd = sub.add_parser("redeliver", help="put dead-lettered deliveries back in their webhook's queue")
+    rd.add_argument("--webhook", type=int, help="every dead letter of this webhook")
+    rd.add_argument("--event", type=int, help="this event (with --webhook: only to that webhook)")
+    rd.add_argument("--domain", help="every dead letter of the domain's webhooks")
+    rd.add_argument("--all", action="store_true", help="every dead letter")
     au = sub.add_parser("audit", help="read the audit trail")
     au.add_argument("--since", help="ISO 8601 time, e.g. 2026-11-27T00:00:00Z")
     au.add_argument("--domain")
@@ -52,21 +62,24 @@ def main(argv: list[str]) -> int:
     au.add_argument("--output", choices=["json", "text"], default="text")
     args = p.parse_args(argv)
 
-    arca = Arca.from_settings(get_settings(), migrate=True)
+    settings = get_settings()
+    logs.configure(settings.log_level, settings.log_format, quiet_migrations=args.cmd != "migrate")
+    arca = Arca.from_settings(settings, migrate=True)
     try:
         if args.cmd == "create-user":
             out = identity.create_user(arca, args.name, admin=args.admin)
         elif args.cmd == "create-access-key":
             out = identity.create_access_key(arca, args.name)
-        elif args.cmd == "gc":
-            out = maintenance.gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run)
-        elif args.cmd == "fsck":
-            out = maintenance.fsck(arca)
-            print(json.dumps(out, indent=4, default=str))
-            return 0 if out.get("ok") else 1
+        elif args.cmd in LONG_JOBS:
+            return _long_job(arca, args)
         elif args.cmd == "set-password":
             password = sys.stdin.readline().rstrip("\n") if args.password_stdin else getpass.getpass("Password: ")
             out = identity.set_password(arca, args.name, password)
+        elif args.cmd == "list-webhook-failures":
+            out = webhooks.list_failures(arca, args.domain, args.webhook, args.limit)
+        elif args.cmd == "redeliver":
+            out = (webhooks.redeliver_all(arca) if args.all else
+                   webhooks.redeliver(arca, args.domain, args.webhook, args.event))
         elif args.cmd in ("create-webhook", "list-webhooks", "delete-webhook"):
             if args.cmd == "create-webhook":
                 out = webhooks.create_webhook(arca, args.domain, args.url, args.secret,
@@ -77,8 +90,6 @@ def main(argv: list[str]) -> int:
                 out = webhooks.delete_webhook(arca, args.id)
         elif args.cmd == "audit":
             return _audit(arca, args)
-        elif args.cmd == "migrate-storage":
-            out = maintenance.migrate_storage(arca, args.to)
         else:
             out = {"migrated": True}
     except ArcaError as exc:
@@ -86,6 +97,32 @@ def main(argv: list[str]) -> int:
         return 1
     print(json.dumps(out, indent=4, default=str))
     return 0
+
+
+LONG_JOBS = ("gc", "fsck", "migrate-storage")
+
+
+def _long_job(arca, args) -> int:
+    """A job that may run for hours: progress on stderr, the report on stdout, Ctrl-C or SIGTERM
+    stop it cleanly (exit 130) and running it again carries on."""
+    progress = JobProgress(args.cmd)
+    interrupt_on_sigterm()
+    try:
+        if args.cmd == "gc":
+            out = maintenance.gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run, progress=progress)
+        elif args.cmd == "fsck":
+            out = maintenance.fsck(arca, progress=progress)
+        else:
+            out = maintenance.migrate_storage(arca, args.to, progress=progress)
+    except KeyboardInterrupt:
+        progress.interrupted()
+        return 130
+    except ArcaError:
+        progress.close()
+        raise
+    progress.finished(out)
+    print(json.dumps(out, indent=4, default=str))
+    return 1 if args.cmd == "fsck" and not out.get("ok") else 0
 
 
 def _audit(arca, args) -> int:

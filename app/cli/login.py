@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="maven: merge the entries into this settings.xml instead of printing them")
     p.add_argument("--server-id", default="codeartifact", help="maven: the server/mirror/repository id")
     p.add_argument("--dry-run", action="store_true", help="print what would be written; change nothing")
-    p.add_argument("--endpoint-url", default=None, help="Arca server URL (default: $ARCA_ENDPOINT_URL)")
+    p.add_argument("--endpoint-url", default=None, help="Arca server URL (default: as the AWS CLI finds it, then $ARCA_ENDPOINT_URL)")
     p.add_argument("--region", default=None)
     p.add_argument("--profile", default=None)
     return p
@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def fetch(args) -> tuple[str, str, datetime]:
     """(token, repository endpoint, expiration) from the server."""
-    client_cfg = client_settings(args.endpoint_url, args.region)
+    client_cfg = client_settings(args.endpoint_url, args.region, profile=args.profile)
     client = make_client(client_cfg.endpoint_url, client_cfg.region, args.profile)
     owner = {"domainOwner": args.domain_owner} if args.domain_owner else {}
     kwargs = dict(domain=args.domain, **owner)

@@ -20,6 +20,7 @@ import datetime as _dt
 import difflib
 import html
 import json
+import logging
 import os
 import re
 import sys
@@ -43,6 +44,7 @@ EXIT_SERVICE = 254
 EXIT_OTHER = 255
 
 # Global options accepted before or after the operation name.
+OUTPUTS = ("json", "text", "table", "yaml")
 _GLOBAL_VALUE_OPTS = ("--endpoint-url", "--region", "--query", "--output", "--profile")
 _GLOBAL_FLAG_OPTS = ("--no-paginate", "--no-verify-ssl", "--no-cli-pager")
 
@@ -384,19 +386,23 @@ def _add_global_options(parser: argparse.ArgumentParser, suppress: bool) -> None
     default = argparse.SUPPRESS if suppress else None
     g = parser.add_argument_group("global options")
     g.add_argument("--endpoint-url", dest="g_endpoint_url", default=default, metavar="URL",
-                   help="Arca server URL (default: $ARCA_ENDPOINT_URL or " + DEFAULT_ENDPOINT + ")")
+                   help="Arca server URL (default, as in the AWS CLI: $AWS_ENDPOINT_URL_CODEARTIFACT, "
+                        "$AWS_ENDPOINT_URL, the profile's endpoint_url; then $ARCA_ENDPOINT_URL or "
+                        + DEFAULT_ENDPOINT + ")")
     g.add_argument("--region", dest="g_region", default=default, metavar="REGION",
                    help="region name (default: $AWS_REGION, $AWS_DEFAULT_REGION or "
                         + DEFAULT_REGION + ")")
     g.add_argument("--query", dest="g_query", default=default, type=_compile_query,
                    metavar="JMESPATH",
                    help="JMESPath query applied to the response")
-    g.add_argument("--output", dest="g_output", default=default, choices=("json", "text"),
+    g.add_argument("--output", dest="g_output", default=default, choices=OUTPUTS,
                    help="output format (default: json)")
     g.add_argument("--profile", dest="g_profile", default=default, metavar="PROFILE",
                    help="AWS credentials profile")
     g.add_argument("--no-paginate", dest="g_no_paginate", action="store_true",
                    default=default, help="disable automatic pagination")
+    g.add_argument("--debug", dest="g_debug", action="store_true", default=default,
+                   help="log the requests and responses on stderr (credentials and tokens masked)")
     g.add_argument("--no-verify-ssl", dest="g_no_verify_ssl", action="store_true",
                    default=default, help="do not verify TLS certificates")
     g.add_argument("--no-cli-pager", dest="g_no_cli_pager", action="store_true",
@@ -607,12 +613,19 @@ def _fmt_text_dict(item: dict, stream: TextIO, identifier: str | None, scalar_ke
         _fmt_text(v, stream, k, None)
 
 
-def emit(result: Any, query, output: str, stream: TextIO) -> None:
+def emit(result: Any, query, output: str, stream: TextIO, operation: str = "") -> None:
     """Apply --query, then print in the chosen format (mirrors AWS CLI rules)."""
     data = _jsonable(result)
     if query is not None:
         data = query.search(data)
-    if output == "text":
+    if output == "table":
+        _emit_table(data, operation, stream)
+    elif output == "yaml":
+        if data == {}:
+            return
+        import yaml
+        stream.write(yaml.safe_dump(data, default_flow_style=False, sort_keys=False, allow_unicode=True))
+    elif output == "text":
         if data == {}:
             return
         if data is None:
@@ -623,6 +636,37 @@ def emit(result: Any, query, output: str, stream: TextIO) -> None:
         if data == {}:
             return
         stream.write(json.dumps(data, indent=4, ensure_ascii=False) + "\n")
+
+
+def _emit_table(data: Any, operation: str, stream: TextIO) -> None:
+    """The AWS CLI's own table layout (its formatter, titled with the operation's name), so a table
+    reads the same from `arca` as from `aws codeartifact`."""
+    from awscli.formatter import TableFormatter
+
+    args = argparse.Namespace(color="auto", query=None)  # colours on a terminal, as `aws` does
+    TableFormatter(args)(operation, data, stream)
+
+
+class _MaskSecrets(logging.Filter):
+    """--debug shows requests and responses; never a secret key, a token or a signature."""
+
+    _SECRET = re.compile(r"""((?:authorizationToken|SecretAccessKey|secretAccessKey|password|Signature)"""
+                         r"""["']?\s*[:=]\s*["']?)([^"',\s}]+)""")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._SECRET.sub(r"\1****", record.getMessage())
+        record.args = None
+        return True
+
+
+def _debug_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(message)s"))
+    handler.addFilter(_MaskSecrets())
+    for name in ("botocore", "boto3", "urllib3"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
 
 
 # --------------------------------------------------------------------------
@@ -675,7 +719,7 @@ def _resolve_globals(ns: argparse.Namespace) -> dict:
         v = getattr(ns, name, None)
         return default if v is None else v
 
-    client = client_settings(g("g_endpoint_url"), g("g_region"))
+    client = client_settings(g("g_endpoint_url"), g("g_region"), profile=g("g_profile"))
     return {
         "endpoint_url": client.endpoint_url,
         "region": client.region,
@@ -683,6 +727,7 @@ def _resolve_globals(ns: argparse.Namespace) -> dict:
         "output": g("g_output") or "json",
         "profile": g("g_profile"),
         "no_paginate": bool(g("g_no_paginate", False)),
+        "debug": bool(g("g_debug", False)),
         "verify": not bool(g("g_no_verify_ssl", False)),
     }
 
@@ -788,6 +833,8 @@ def _run(argv: list[str]) -> int:
             return exc.code if isinstance(exc.code, int) else (EXIT_USAGE if exc.code else 0)
 
         glob = _resolve_globals(ns)
+        if glob["debug"]:
+            _debug_logging()
         try:
             client = make_client(glob["endpoint_url"], glob["region"], glob["profile"],
                                  **({} if glob["verify"] else {"verify": False}),
@@ -826,7 +873,7 @@ def _run(argv: list[str]) -> int:
             return EXIT_OTHER
 
         try:
-            emit(result, glob["query"], glob["output"], sys.stdout)
+            emit(result, glob["query"], glob["output"], sys.stdout, op_model.name)
             sys.stdout.flush()
         except BrokenPipeError:
             return EXIT_OK

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import socket
 
 import uvicorn
 from sqlalchemy.engine import make_url
-from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
-from app.config import get_settings, share_metrics_dir
+from app.config import LOG_LEVELS, ensure_data_dir, get_settings, parse_addresses, share_metrics_dir
 from app.db.session import upgrade
+from app.observability import logs
 
 
 def main(argv: list[str]) -> int:
@@ -21,24 +22,34 @@ def main(argv: list[str]) -> int:
     p.add_argument("--port", type=int, default=settings.port,
                    help="port (ARCA_PORT); 0 lets the kernel choose, and the line printed names it")
     p.add_argument("--workers", type=int, default=settings.workers, help="worker processes (ARCA_WORKERS)")
-    p.add_argument("--log-level", default=settings.log_level)
+    p.add_argument("--log-level", default=settings.log_level, choices=LOG_LEVELS)
+    p.add_argument("--proxy-headers", action="store_true", default=settings.proxy_headers,
+                   help="believe X-Forwarded-For/-Proto from a proxy on this host (ARCA_PROXY_HEADERS)")
+    p.add_argument("--forwarded-allow-ips", type=_addresses, default=settings.forwarded_allow_ips,
+                   metavar="ADDRESSES", help="the proxies whose X-Forwarded-For/-Proto are believed: addresses "
+                                             "and networks, comma-separated, or '*' (ARCA_FORWARDED_ALLOW_IPS)")
     args = p.parse_args(argv)
+    # Whom to believe about the client's address and scheme; nobody unless told (uvicorn's proxy headers).
+    trusted = dataclasses.replace(settings, proxy_headers=args.proxy_headers,
+                                  forwarded_allow_ips=args.forwarded_allow_ips).trusted_proxies
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_data_dir(settings)
+    logs.configure(args.log_level, settings.log_format)  # before the migration: alembic logs too
     upgrade(settings.database_url)  # once, before any worker starts
     share_metrics_dir(settings.data_dir)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     # The bound port is printed (also for --port 0, where the kernel picks it) before serving.
-    print(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
-          f"blobs: {settings.blob_store})", flush=True)
-    print("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
-          flush=True)
+    logs.announce(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
+                  f"blobs: {settings.blob_store})", settings.log_format)
+    logs.announce("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
+                  settings.log_format)
     config = uvicorn.Config("app.main:create_app", factory=True, host=host, port=port, workers=args.workers,
-                            log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30,
+                            log_level=args.log_level, proxy_headers=bool(trusted),
+                            forwarded_allow_ips=list(trusted) or None, timeout_keep_alive=30,
                             access_log=False, http="app.http_protocol:ReasonPhraseH11Protocol",
-                            log_config=_log_config(args.log_level))
+                            log_config=logs.logging_config(args.log_level, settings.log_format))
     server = uvicorn.Server(config)
     try:
         if args.workers > 1:
@@ -68,16 +79,11 @@ def _listen(host: str, port: int):
     return sock
 
 
-def _log_config(level: str) -> dict:
-    """uvicorn's loggers plus Arca's: one line per request from arca.request (JSON with ARCA_LOG_FORMAT=json)."""
-    cfg = {**LOGGING_CONFIG, "formatters": dict(LOGGING_CONFIG["formatters"]),
-           "handlers": dict(LOGGING_CONFIG["handlers"]), "loggers": dict(LOGGING_CONFIG["loggers"])}
-    cfg["formatters"]["arca"] = {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
-    if get_settings().log_format == "json":
-        cfg["formatters"]["arca"] = {"format": "%(message)s"}
-    cfg["handlers"]["arca"] = {"class": "logging.StreamHandler", "formatter": "arca", "stream": "ext://sys.stderr"}
-    cfg["loggers"]["arca"] = {"handlers": ["arca"], "level": level.upper(), "propagate": False}
-    return cfg
+def _addresses(text: str) -> tuple[str, ...]:
+    try:
+        return parse_addresses(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _safe_url(url: str) -> str:

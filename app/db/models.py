@@ -290,16 +290,23 @@ class OutboxEvent(Base):
 
 
 class Delivery(Base):
+    """One event for one webhook. `pending` until a 2xx (`delivered`) or until retries run out
+    (`failed`: the dead-letter list, which `arca admin redeliver` puts back in the queue)."""
+
     __tablename__ = "deliveries"
-    __table_args__ = (Index(None, "status", "next_attempt_at"),)
+    __table_args__ = (Index(None, "status", "next_attempt_at"), Index(None, "webhook_id", "status", "event_id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox_events.id", ondelete="CASCADE"), primary_key=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # every attempt ever made
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_until: Mapped[datetime | None] = mapped_column()
     delivered_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A redelivery starts a new round of retries: its attempts and age count from here.
+    requeued_at: Mapped[datetime | None] = mapped_column()
+    attempts_before_requeue: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_at: Mapped[datetime | None] = mapped_column()
     event: Mapped[OutboxEvent] = relationship()
 
 

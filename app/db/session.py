@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import SettingError, masked
 from app.domain.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -56,9 +57,23 @@ def alembic_config(url: str):
 
 
 def upgrade(url: str) -> None:
+    """The schema upgraded to the newest revision. A database that cannot be reached, or whose
+    schema this release does not know, is a SettingError naming ARCA_DATABASE_URL: at start-up that
+    is one line, not a traceback."""
     from alembic import command
+    from alembic.util import CommandError
 
-    command.upgrade(alembic_config(url), "head")
+    shown = masked("ARCA_DATABASE_URL", url)
+    try:
+        with _reachable():
+            command.upgrade(alembic_config(url), "head")
+    except DatabaseUnavailable as exc:
+        reason = str(exc.__cause__.orig if getattr(exc.__cause__, "orig", None) else exc.__cause__)
+        raise SettingError(f"ARCA_DATABASE_URL: cannot reach the database {shown}: "
+                           f"{reason.strip().splitlines()[0][:300]}") from None
+    except CommandError as exc:
+        raise SettingError(f"ARCA_DATABASE_URL: cannot upgrade the schema of {shown}: {exc} "
+                           "(was it migrated by a newer Arca?)") from None
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ auditing; nothing a service changes through the session can escape the trail or 
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import timezone
 
@@ -76,13 +77,15 @@ def _coord(pkg: Package) -> str:
 
 def _before_flush(s: Session, account: str, region: str) -> None:
     with s.no_autoflush:
-        for obj in list(s.new):
+        # Versions before their assets: an asset added with its version belongs to the Created event.
+        for obj in sorted(s.new, key=lambda o: not isinstance(o, PackageVersion)):
             _on_new(s, obj, account, region)
         for obj in list(s.dirty):
             if s.is_modified(obj, include_collections=False):
                 _on_dirty(s, obj, account, region)
         for obj in list(s.deleted):
             _on_deleted(s, obj, account, region)
+        _refresh_events(s)
 
 
 def _on_new(s, obj, account, region):
@@ -90,6 +93,7 @@ def _on_new(s, obj, account, region):
         v = s.get(PackageVersion, obj.package_version_id)
         pkg = s.get(Package, v.package_id) if v is not None else None
         metrics.UPLOADS.labels(pkg.format if pkg is not None else "-").inc()
+        _asset_changed(s, v, "assetsAdded", account, region)
     elif isinstance(obj, Domain):
         _audit(s, "CreateDomain", "domain", obj.name, obj.name)
     elif isinstance(obj, Repository):
@@ -126,13 +130,16 @@ def _on_new(s, obj, account, region):
 
 
 def _on_dirty(s, obj, account, region):
-    if isinstance(obj, PackageVersion):
+    if isinstance(obj, Asset):
+        if _changed(obj, "blob_id"):
+            _asset_changed(s, s.get(PackageVersion, obj.package_version_id), "assetsUpdated", account, region)
+    elif isinstance(obj, PackageVersion):
         change = _changed(obj, "status")
         if change:
             pkg, repo, dom = _version_place(s, obj)
             _audit(s, "UpdatePackageVersionStatus", "package-version",
                    f"{dom.name}/{repo.name}/{_coord(pkg)}@{obj.version}", dom.name, **change)
-            _event(s, dom, repo, pkg, obj, "Updated", account, region)
+            _event(s, dom, repo, pkg, obj, "Updated", account, region, status_changed=True)
     elif isinstance(obj, Package):
         change = _changed(obj, "origin_publish", "origin_upstream")
         if change:
@@ -171,7 +178,11 @@ def _on_dirty(s, obj, account, region):
 
 
 def _on_deleted(s, obj, account, region):
-    if isinstance(obj, Domain):
+    if isinstance(obj, Asset):
+        v = s.get(PackageVersion, obj.package_version_id)
+        if v is not None and v not in s.deleted:  # a deleted version's event says it all
+            _asset_changed(s, v, "assetsRemoved", account, region)
+    elif isinstance(obj, Domain):
         _audit(s, "DeleteDomain", "domain", obj.name, obj.name)
     elif isinstance(obj, Repository):
         dn = _domain_name(s, obj.domain_id)
@@ -189,7 +200,7 @@ def _on_deleted(s, obj, account, region):
             return
         _audit(s, "DeletePackageVersion", "package-version", f"{dom.name}/{repo.name}/{_coord(pkg)}@{obj.version}",
                dom.name, status=obj.status)
-        _event(s, dom, repo, pkg, obj, "Deleted", account, region)
+        _event(s, dom, repo, pkg, obj, "Deleted", account, region, status_changed=True)
     elif isinstance(obj, Webhook):
         _audit(s, "DeleteWebhook", "webhook", obj.url, _domain_name(s, obj.domain_id))
     elif isinstance(obj, PackageGroup):
@@ -214,7 +225,7 @@ def _next_sequence(s: Session, pkg: Package) -> int:
 
 
 def _event(s, dom: Domain, repo: Repository, pkg: Package, v: PackageVersion, operation: str,
-           account: str, region: str) -> None:
+           account: str, region: str, status_changed: bool = False) -> OutboxEvent:
     state = "Deleted" if operation == "Deleted" else v.status
     seq = _next_sequence(s, pkg)
     dedup = uuid.uuid4().hex
@@ -224,7 +235,7 @@ def _event(s, dom: Domain, repo: Repository, pkg: Package, v: PackageVersion, op
         "packageFormat": pkg.format, "packageNamespace": pkg.namespace or None, "packageName": pkg.name,
         "packageVersion": v.version, "packageVersionState": state, "packageVersionRevision": v.revision,
         "changes": {"assetsAdded": 0, "assetsRemoved": 0, "assetsUpdated": 0, "metadataUpdated": False,
-                    "statusChanged": operation != "Created"},
+                    "statusChanged": status_changed},
         "operationType": operation, "sequenceNumber": seq, "eventDeduplicationId": dedup,
     }
     envelope = {
@@ -237,8 +248,11 @@ def _event(s, dom: Domain, repo: Repository, pkg: Package, v: PackageVersion, op
     ev = OutboxEvent(domain_id=dom.id, package_id=pkg.id, sequence_number=seq, dedup_id=dedup, payload=envelope,
                      created_at=now)
     s.add(ev)
-    metrics.STATUS_CHANGES.labels(pkg.format, state).inc()
-    if state == "Published" and operation in ("Created", "Updated"):
+    if operation != "Deleted":
+        s.info.setdefault(_EVENTS, {})[v] = ev
+    if operation != "Updated" or status_changed:
+        metrics.STATUS_CHANGES.labels(pkg.format, state).inc()
+    if state == "Published" and (operation == "Created" or status_changed):
         metrics.PUBLISHES.labels(pkg.format).inc()
     for hook in s.scalars(select(Webhook).where(Webhook.domain_id == dom.id)):
         f = hook.filters or {}
@@ -251,3 +265,36 @@ def _event(s, dom: Domain, repo: Repository, pkg: Package, v: PackageVersion, op
         if f.get("package") and f["package"] != pkg.name:
             continue
         s.add(Delivery(event=ev, webhook_id=hook.id, status="pending", attempts=0, next_attempt_at=now))
+    return ev
+
+
+# The latest event of each version in this session's transaction: asset changes made by the same
+# transaction are counted in it (one event per change of a version, as CodeArtifact sends), and it
+# carries the version's final revision and state.
+_EVENTS = "arca_events"
+
+
+def _asset_changed(s: Session, v: PackageVersion | None, change: str, account: str, region: str) -> None:
+    if v is None or v in s.deleted:
+        return
+    ev = s.info.get(_EVENTS, {}).get(v)
+    if ev is None or ev not in s:
+        pkg, repo, dom = _version_place(s, v)
+        if pkg is None or repo is None:
+            return
+        ev = _event(s, dom, repo, pkg, v, "Updated", account, region)
+    payload = copy.deepcopy(ev.payload)
+    payload["detail"]["changes"][change] += 1
+    ev.payload = payload
+
+
+def _refresh_events(s: Session) -> None:
+    """Events of this transaction show their version as it is now (assets change the revision)."""
+    for v, ev in list(s.info.get(_EVENTS, {}).items()):
+        if ev not in s or v in s.deleted:
+            continue
+        detail = ev.payload["detail"]
+        if (detail["packageVersionRevision"], detail["packageVersionState"]) != (v.revision, v.status):
+            payload = copy.deepcopy(ev.payload)
+            payload["detail"].update(packageVersionRevision=v.revision, packageVersionState=v.status)
+            ev.payload = payload

@@ -21,6 +21,7 @@ UPSTREAM_FETCHES = Counter("arca_upstream_fetches_total", "Fetches from upstream
                            ["format", "result"])
 BLOB_ERRORS = Counter("arca_blob_store_errors_total", "Blob store errors", ["backend"])
 WEBHOOK_DELIVERIES = Counter("arca_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
+WEBHOOK_DEAD_LETTERS = Counter("arca_webhook_dead_letters_total", "Webhook deliveries that ran out of retries")
 DB_POOL_IN_USE = Gauge("arca_db_pool_connections_in_use", "Database connections checked out",
                        multiprocess_mode="livesum")
 

@@ -3,7 +3,6 @@ bodies pass through untouched). Never logs credentials: only the path, not heade
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
@@ -28,9 +27,8 @@ def _plane(path: str) -> tuple[str, str | None, str | None, str | None]:
 
 
 class RequestLogMiddleware:
-    def __init__(self, app, json_lines: bool = False):
+    def __init__(self, app):
         self.app = app
-        self.json = json_lines
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -42,7 +40,8 @@ class RequestLogMiddleware:
         path = scope.get("path", "")
         plane, domain, repository, fmt = _plane(path)
         client = scope.get("client")
-        # The socket's peer and scheme: X-Forwarded-* are not trusted (uvicorn runs with proxy_headers off).
+        # The client's address and scheme: the socket's, or what a trusted reverse proxy forwarded
+        # (uvicorn rewrote the scope; ARCA_FORWARDED_ALLOW_IPS names whom to believe).
         ri = RequestInfo(request_id=rid, source_ip=client[0] if client else None,
                          secure_transport=scope.get("scheme") in ("https", "wss"), plane=plane,
                          domain=domain, repository=repository, format=fmt)
@@ -87,9 +86,8 @@ class RequestLogMiddleware:
                   "duration_ms": round(duration * 1000, 2), "remote": ri.source_ip, "plane": ri.plane,
                   "principal": ri.principal, "domain": ri.domain, "repository": ri.repository,
                   "format": ri.format, "operation": ri.operation}
-        if self.json:
-            log.info(json.dumps({"event": "request", **fields}))
-        else:
-            log.info('%s "%s %s" %s %sB in %sB out %.1fms id=%s principal=%s op=%s', ri.source_ip,
-                     scope["method"], fields["path"], state["status"], state["in"], state["out"],
-                     fields["duration_ms"], ri.request_id, ri.principal or "-", ri.operation or "-")
+        # The JSON formatter writes the fields (app/observability/logs.py); a text line the message.
+        log.info('%s "%s %s" %s %sB in %sB out %.1fms id=%s principal=%s op=%s', ri.source_ip,
+                 scope["method"], fields["path"], state["status"], state["in"], state["out"],
+                 fields["duration_ms"], ri.request_id, ri.principal or "-", ri.operation or "-",
+                 extra={"fields": {"event": "request", **fields}})

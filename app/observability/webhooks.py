@@ -1,10 +1,14 @@
-"""Webhook administration and delivery of outbox events.
+"""Webhook administration, delivery of outbox events, and the dead-letter list.
 
-Every process runs a deliverer. A delivery is claimed with a conditional UPDATE (the database
-decides, so two processes or nodes never send the same delivery at once), POSTed with an
-HMAC-SHA256 signature, and retried with exponential backoff. Per webhook, events go out in outbox
-order and a failing event holds back the later ones, so each package's events arrive in
-sequenceNumber order. Delivery is at-least-once; receivers deduplicate by eventDeduplicationId."""
+Every process runs a deliverer. Each webhook is its own queue, served by its own task: a receiver
+that is down, slow or hanging holds back only its own events, never another webhook's. A
+delivery is claimed with a conditional UPDATE (the database decides, so two processes or nodes
+never send the same delivery at once), POSTed with an HMAC-SHA256 signature and its attempt number,
+and retried with exponential backoff and jitter. Per webhook, events go out in outbox order and a
+failing event holds back the later ones, so each package's events arrive in sequenceNumber order,
+until its retries run out (ARCA_WEBHOOK_MAX_ATTEMPTS, ARCA_WEBHOOK_MAX_AGE): then it moves to the
+dead-letter list (`arca admin list-webhook-failures`, `arca admin redeliver`) and the queue moves
+on. Delivery is at-least-once; receivers deduplicate by eventDeduplicationId."""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ import hashlib
 import hmac
 import json
 import logging
+import random
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from app.db.models import AuditEvent, Delivery, Domain, OutboxEvent, Webhook, utcnow
 from app.domain.errors import NotFound, ValidationError
@@ -25,8 +30,8 @@ from app.services.context import Arca
 
 log = logging.getLogger("arca.webhooks")
 SIGNATURE_HEADER = "X-Arca-Signature-256"
-CLAIM_SECONDS = 30
-MAX_BACKOFF = 300
+ATTEMPT_HEADER = "X-Arca-Delivery-Attempt"
+CLAIM_MARGIN = 30  # a claim outlives the request timeout by this much (seconds)
 
 
 def sign(secret: str | None, body: bytes) -> str | None:
@@ -62,9 +67,13 @@ def create_webhook(arca: Arca, domain: str, url: str, secret: str | None, filter
         return _shape(w, domain)
 
 
-def _shape(w: Webhook, domain: str) -> dict:
-    return {"id": w.id, "domain": domain, "url": w.url, "filters": w.filters, "hasSecret": bool(w.secret),
-            "createdTime": w.created_at.isoformat()}
+def _shape(w: Webhook, domain: str, counts: dict | None = None) -> dict:
+    out = {"id": w.id, "domain": domain, "url": w.url, "filters": w.filters, "hasSecret": bool(w.secret),
+           "createdTime": w.created_at.isoformat()}
+    if counts is not None:
+        out["pending"] = counts.get("pending", 0)
+        out["deadLetters"] = counts.get("failed", 0)
+    return out
 
 
 def list_webhooks(arca: Arca, domain: str | None = None) -> dict:
@@ -72,7 +81,12 @@ def list_webhooks(arca: Arca, domain: str | None = None) -> dict:
         q = select(Webhook, Domain.name).join(Domain, Domain.id == Webhook.domain_id)
         if domain:
             q = q.where(Domain.name == domain)
-        return {"webhooks": [_shape(w, dn) for w, dn in s.execute(q.order_by(Webhook.id))]}
+        counts: dict[int, dict] = {}
+        for webhook_id, status, n in s.execute(select(Delivery.webhook_id, Delivery.status, func.count())
+                                               .where(Delivery.status != "delivered")
+                                               .group_by(Delivery.webhook_id, Delivery.status)):
+            counts.setdefault(webhook_id, {})[status] = n
+        return {"webhooks": [_shape(w, dn, counts.get(w.id, {})) for w, dn in s.execute(q.order_by(Webhook.id))]}
 
 
 def delete_webhook(arca: Arca, webhook_id: int) -> dict:
@@ -102,95 +116,193 @@ def query_audit(arca: Arca, since: datetime | None = None, domain: str | None = 
                  "sourceIp": r.source_ip, "requestId": r.request_id, "details": r.details} for r in rows]
 
 
+# ---- the dead-letter list ------------------------------------------------------------------
+
+def _failures_query(domain: str | None, webhook_id: int | None, event_id: int | None):
+    q = (select(Delivery, OutboxEvent, Webhook, Domain.name)
+         .join(OutboxEvent, OutboxEvent.id == Delivery.event_id).join(Webhook, Webhook.id == Delivery.webhook_id)
+         .join(Domain, Domain.id == Webhook.domain_id).where(Delivery.status == "failed"))
+    if domain:
+        q = q.where(Domain.name == domain)
+    if webhook_id is not None:
+        q = q.where(Delivery.webhook_id == webhook_id)
+    if event_id is not None:
+        q = q.where(Delivery.event_id == event_id)
+    return q.order_by(Delivery.webhook_id, Delivery.event_id)
+
+
+def _failure(d: Delivery, ev: OutboxEvent, hook: Webhook, domain: str) -> dict:
+    detail = (ev.payload or {}).get("detail", {})
+    return {"webhook": hook.id, "url": hook.url, "event": ev.id, "domain": domain,
+            "eventDeduplicationId": ev.dedup_id, "repository": detail.get("repositoryName"),
+            "format": detail.get("packageFormat"), "namespace": detail.get("packageNamespace"),
+            "package": detail.get("packageName"), "version": detail.get("packageVersion"),
+            "state": detail.get("packageVersionState"), "attempts": d.attempts, "lastError": d.last_error,
+            "eventTime": ev.created_at.isoformat(), "failedTime": d.failed_at.isoformat() if d.failed_at else None}
+
+
+def list_failures(arca: Arca, domain: str | None = None, webhook_id: int | None = None, limit: int = 1000) -> dict:
+    """Deliveries whose retries ran out, oldest first per webhook."""
+    with arca.db.read() as s:
+        rows = s.execute(_failures_query(domain, webhook_id, None).limit(limit)).all()
+        return {"failures": [_failure(*row) for row in rows]}
+
+
+def redeliver(arca: Arca, domain: str | None = None, webhook_id: int | None = None,
+              event_id: int | None = None) -> dict:
+    """Put dead letters back in their webhook's queue, each with a fresh round of retries (the
+    attempt numbers go on counting). Nothing is selected unless something is named."""
+    if domain is None and webhook_id is None and event_id is None:
+        raise ValidationError("Name what to redeliver: --webhook ID, --event ID, --domain NAME (or --all)")
+    return _requeue(arca, domain, webhook_id, event_id)
+
+
+def redeliver_all(arca: Arca) -> dict:
+    return _requeue(arca, None, None, None)
+
+
+def _requeue(arca: Arca, domain: str | None, webhook_id: int | None, event_id: int | None) -> dict:
+    now = utcnow()
+    with arca.db.session() as s:
+        rows = s.execute(_failures_query(domain, webhook_id, event_id)).all()
+        for d, _ev, _hook, _dn in rows:
+            d.status, d.requeued_at, d.attempts_before_requeue = "pending", now, d.attempts
+            d.next_attempt_at, d.claimed_until, d.failed_at = now, None, None
+        return {"requeued": len(rows), "deliveries": [{"webhook": d.webhook_id, "event": d.event_id}
+                                                      for d, *_ in rows]}
+
+
 # ---- delivery ------------------------------------------------------------------------------
 
-def _due(arca: Arca, now: datetime, batch: int = 50) -> list[tuple[int, int]]:
+def retry_delay(attempt: int, base: float, cap: float, rand=random.random) -> float:
+    """Seconds before retry number `attempt` (1 = after the first failure): base, doubling each
+    time, capped, then jittered down by up to half so that many receivers failing together do not
+    come back in lockstep."""
+    delay = min(cap, base * 2 ** min(attempt - 1, 62))
+    return delay * (0.5 + rand() / 2)
+
+
+def _heads(arca: Arca, now: datetime) -> list[int]:
+    """The webhooks whose oldest pending delivery is due and unclaimed (each webhook's queue is
+    looked at by its head only, so a long backlog of one cannot hide another's)."""
+    head = (select(Delivery.webhook_id, func.min(Delivery.event_id).label("event_id"))
+            .where(Delivery.status == "pending").group_by(Delivery.webhook_id).subquery())
     with arca.db.read() as s:
-        rows = s.execute(
-            select(Delivery.event_id, Delivery.webhook_id).where(
-                Delivery.status == "pending",
-                or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now))
-            .order_by(Delivery.webhook_id, Delivery.event_id).limit(batch)).all()
-    return [(e, w) for e, w in rows]
+        return list(s.scalars(
+            select(Delivery.webhook_id)
+            .join(head, and_(Delivery.webhook_id == head.c.webhook_id, Delivery.event_id == head.c.event_id))
+            .where(Delivery.next_attempt_at <= now,
+                   or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now))))
 
 
-def _claim(arca: Arca, event_id: int, webhook_id: int, now: datetime):
-    """Claim one delivery if it is due and no earlier delivery to the same webhook is pending."""
+def _claim(arca: Arca, webhook_id: int, now: datetime) -> dict | None:
+    """Claim the webhook's oldest pending delivery if it is due and nobody holds it."""
+    hold = timedelta(seconds=arca.settings.webhook_timeout + CLAIM_MARGIN)
     with arca.db.session() as s:
-        earlier = s.scalar(select(Delivery.event_id).where(
-            Delivery.webhook_id == webhook_id, Delivery.status == "pending", Delivery.event_id < event_id).limit(1))
-        if earlier is not None:
+        event_id = s.scalar(select(func.min(Delivery.event_id)).where(
+            Delivery.webhook_id == webhook_id, Delivery.status == "pending"))
+        if event_id is None:
             return None
         res = s.execute(update(Delivery).where(
             Delivery.event_id == event_id, Delivery.webhook_id == webhook_id, Delivery.status == "pending",
             Delivery.next_attempt_at <= now,
             or_(Delivery.claimed_until.is_(None), Delivery.claimed_until < now))
-            .values(claimed_until=now + timedelta(seconds=CLAIM_SECONDS)))
+            .values(claimed_until=now + hold))
         if res.rowcount != 1:
             return None
+        d = s.get(Delivery, (event_id, webhook_id))
         ev = s.get(OutboxEvent, event_id)
         hook = s.get(Webhook, webhook_id)
-        return ev.payload, hook.url, hook.secret, ev.dedup_id
+        return {"event_id": event_id, "webhook_id": webhook_id, "payload": ev.payload, "url": hook.url,
+                "secret": hook.secret, "dedup": ev.dedup_id, "attempt": d.attempts + 1}
 
 
-def _finish(arca: Arca, event_id: int, webhook_id: int, ok: bool, error: str | None) -> None:
+def _finish(arca: Arca, claim: dict, ok: bool, error: str | None) -> str:
+    """Record an attempt: 'delivered', 'retry' (backing off) or 'failed' (out of retries: dead letter)."""
+    settings = arca.settings
     now = utcnow()
     with arca.db.session() as s:
-        d = s.get(Delivery, (event_id, webhook_id))
-        if d is None:
-            return
+        d = s.get(Delivery, (claim["event_id"], claim["webhook_id"]))
+        if d is None:  # the webhook was deleted meanwhile
+            return "gone"
         d.attempts += 1
         d.claimed_until = None
         if ok:
             d.status, d.delivered_at, d.last_error = "delivered", now, None
-        else:
-            d.last_error = (error or "")[:2000]
-            d.next_attempt_at = now + timedelta(seconds=min(MAX_BACKOFF, 2 ** min(d.attempts, 9)))
+            return "delivered"
+        d.last_error = (error or "")[:2000]
+        round_attempts = d.attempts - (d.attempts_before_requeue or 0)
+        since = d.requeued_at or s.get(OutboxEvent, d.event_id).created_at
+        if round_attempts >= settings.webhook_max_attempts or now - since >= timedelta(seconds=settings.webhook_max_age):
+            d.status, d.failed_at = "failed", now
+            return "failed"
+        d.next_attempt_at = now + timedelta(seconds=retry_delay(round_attempts, settings.webhook_backoff,
+                                                                 settings.webhook_backoff_max))
+        return "retry"
 
 
-async def deliver_once(arca: Arca, client: httpx.AsyncClient) -> int:
-    now = utcnow()
+async def _send(client: httpx.AsyncClient, claim: dict) -> tuple[bool, str | None]:
+    body = json.dumps(claim["payload"], separators=(",", ":")).encode()
+    headers = {"Content-Type": "application/json", "User-Agent": "arca-webhooks",
+               "X-Arca-Event-Id": claim["dedup"], ATTEMPT_HEADER: str(claim["attempt"])}
+    sig = sign(claim["secret"], body)
+    if sig:
+        headers[SIGNATURE_HEADER] = sig
+    try:
+        resp = await client.post(claim["url"], content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return False, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if 200 <= resp.status_code < 300:
+        return True, None
+    return False, f"HTTP {resp.status_code}"
+
+
+async def deliver_webhook(arca: Arca, client: httpx.AsyncClient, webhook_id: int) -> int:
+    """Send one webhook's due deliveries in order until its queue is empty or an attempt fails (that
+    delivery then waits for its retry). Returns how many were delivered."""
     sent = 0
-    blocked: set[int] = set()
-    for event_id, webhook_id in await asyncio.to_thread(_due, arca, now):
-        if webhook_id in blocked:
-            continue
-        claim = await asyncio.to_thread(_claim, arca, event_id, webhook_id, now)
+    while True:
+        claim = await asyncio.to_thread(_claim, arca, webhook_id, utcnow())
         if claim is None:
-            blocked.add(webhook_id)
-            continue
-        payload, url, secret, dedup = claim
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "arca-webhooks",
-                   "X-Arca-Event-Id": dedup, "X-Arca-Delivery-Attempt": "1"}
-        sig = sign(secret, body)
-        if sig:
-            headers[SIGNATURE_HEADER] = sig
-        ok, error = False, None
-        try:
-            resp = await client.post(url, content=body, headers=headers)
-            ok = 200 <= resp.status_code < 300
-            error = None if ok else f"HTTP {resp.status_code}"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            return sent
+        ok, error = await _send(client, claim)
+        outcome = await asyncio.to_thread(_finish, arca, claim, ok, error)
         metrics.WEBHOOK_DELIVERIES.labels("ok" if ok else "error").inc()
-        await asyncio.to_thread(_finish, arca, event_id, webhook_id, ok, error)
-        if ok:
-            sent += 1
-        else:
-            blocked.add(webhook_id)
-    return sent
+        fields = {"event": "webhook-delivery", "outcome": outcome, "webhook": webhook_id,
+                  "delivery_event": claim["event_id"], "attempt": claim["attempt"], "error": error}
+        if outcome == "failed":
+            metrics.WEBHOOK_DEAD_LETTERS.inc()
+            log.warning("webhook %s: event %s moved to the dead-letter list after attempt %s (%s)", webhook_id,
+                        claim["event_id"], claim["attempt"], error, extra={"fields": fields})
+        elif outcome == "retry":
+            log.info("webhook %s: event %s attempt %s failed (%s); will retry", webhook_id, claim["event_id"],
+                     claim["attempt"], error, extra={"fields": fields})
+        if not ok:
+            return sent
+        sent += 1
 
 
-async def run_deliverer(arca: Arca, interval: float = 0.5) -> None:
-    async with httpx.AsyncClient(timeout=10) as client:
-        while True:
-            try:
-                await deliver_once(arca, client)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # keep delivering; the reason is in the log
-                log.exception("webhook delivery round failed")
-            await asyncio.sleep(interval)
-
-
+async def run_deliverer(arca: Arca) -> None:
+    """Every poll interval: start a task for each webhook whose queue has a due head and that this
+    process is not already serving. A task drains its webhook's queue and ends."""
+    settings = arca.settings
+    tasks: dict[int, asyncio.Task] = {}
+    async with httpx.AsyncClient(timeout=settings.webhook_timeout) as client:
+        try:
+            while True:
+                for webhook_id, task in list(tasks.items()):
+                    if task.done():
+                        del tasks[webhook_id]
+                        if not task.cancelled() and task.exception() is not None:
+                            log.error("webhook %s: delivery failed", webhook_id, exc_info=task.exception())
+                try:
+                    for webhook_id in await asyncio.to_thread(_heads, arca, utcnow()):
+                        if webhook_id not in tasks:
+                            tasks[webhook_id] = asyncio.create_task(deliver_webhook(arca, client, webhook_id))
+                except Exception:  # keep delivering; the reason is in the log
+                    log.exception("webhook delivery round failed")
+                await asyncio.sleep(settings.webhook_poll_interval)
+        finally:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from app.auth.tokens import TokenSigner
-from app.config import Settings, load_secret_key
+from app.config import Settings, ensure_data_dir, load_secret_key
 from app.db.session import Database, upgrade
 from app.domain.coords import Coordinates
 from app.observability import hooks
@@ -70,7 +70,7 @@ class Arca:
     @classmethod
     def from_settings(cls, settings: Settings, *, migrate: bool = True) -> "Arca":
         hooks.install(settings.account_id, settings.region or "us-east-1")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        ensure_data_dir(settings)
         if migrate:
             upgrade(settings.database_url)
         return cls(

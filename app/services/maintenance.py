@@ -5,15 +5,20 @@ What references a blob: an `Asset` row (`Asset.blob_id`), or a SHA-256 named in 
 hash is `Asset.attributes["metadata_sha256"]`). Any 64-hex string found anywhere in those
 attributes counts as a reference: gc errs on the side of keeping.
 
-Blob rows are per domain; the stored object is shared by every domain with the same content."""
+Blob rows are per domain; the stored object is shared by every domain with the same content.
+
+Each job reports how far it got through `progress(phase, done, total)` (total None while unknown):
+the CLI draws it. Every step is complete on its own (a row deleted in its own transaction, an
+object deleted after its re-check, a blob copied to a temp name and committed when verified), so a
+job stopped anywhere (Ctrl-C, SIGTERM) leaves nothing half-done and is simply run again."""
 
 from __future__ import annotations
 
+import contextlib
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import anyio
 from sqlalchemy import delete, exists, func, select
@@ -26,6 +31,33 @@ from app.storage.base import Hasher
 
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 WORKERS = 8
+
+Progress = Callable[[str, int, "int | None"], None]
+
+
+def no_progress(phase: str, done: int, total: int | None) -> None:
+    pass
+
+
+@contextlib.contextmanager
+def _parallel(fn, items: list, workers: int) -> Iterator[Iterator]:
+    """`fn` over `items` in threads, results in order; when the caller stops early (an interrupt),
+    the calls not started are cancelled and the running ones finish (each is complete on its own)."""
+    pool = ThreadPoolExecutor(workers)
+    try:
+        yield pool.map(fn, items)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _counting(items: Iterable, phase: str, progress: Progress) -> Iterator:
+    """`items`, reporting how many went by (their number is unknown until the end)."""
+    n = 0
+    progress(phase, 0, None)
+    for item in items:
+        yield item
+        n += 1
+        progress(phase, n, None)
 
 
 def open_target(settings, spec: str) -> BlobStore:
@@ -76,7 +108,7 @@ def _has_row(arca, sha256: str) -> bool:
 
 # ---- gc --------------------------------------------------------------------------------------------
 
-def gc(arca, grace_seconds: int = 3600, dry_run: bool = False) -> dict:
+def gc(arca, grace_seconds: int = 3600, dry_run: bool = False, progress: Progress = no_progress) -> dict:
     """Delete unreferenced blobs older than the grace period.
 
     1. Blob rows (per domain) that no asset and no attribute references and that were created
@@ -101,7 +133,9 @@ def gc(arca, grace_seconds: int = 3600, dry_run: bool = False) -> dict:
         candidates = s.execute(select(Blob.id, Blob.sha256, Blob.created_at, Domain.name)
                                .join(Domain, Domain.id == Blob.domain_id).where(unreferenced)).all()
     would_delete: set[int] = set()
-    for blob_id, sha256, created, _domain in candidates:
+    progress("blob rows", 0, len(candidates))
+    for i, (blob_id, sha256, created, _domain) in enumerate(candidates, 1):
+        progress("blob rows", i, len(candidates))
         if sha256 in attr_refs:
             continue
         if created >= cutoff:
@@ -121,7 +155,7 @@ def gc(arca, grace_seconds: int = 3600, dry_run: bool = False) -> dict:
 
     # 2. objects
     live = _live_hashes(arca, excluding=would_delete)
-    for sha256, st in store.iter_stats():
+    for sha256, st in _counting(store.iter_stats(), "stored objects", progress):
         if sha256 in live or sha256 in attr_refs:
             continue
         if st.modified >= cutoff:
@@ -202,7 +236,7 @@ def _asset_labels(arca, sha256s: Iterable[str]) -> dict[str, list[dict]]:
     return out
 
 
-def fsck(arca) -> dict:
+def fsck(arca, progress: Progress = no_progress) -> dict:
     """Re-read every referenced blob, recompute its hashes and size; report missing and corrupt
     blobs with the assets that use them (`ok` is False when there are any), and the temporary
     files uploads left behind (an interrupted upload's; `gc` removes them after its grace period)."""
@@ -225,9 +259,11 @@ def fsck(arca) -> dict:
     # A hash named in attributes without any Blob row is not treated as a blob (it may be any
     # digest a format records); with a row, it is checked above like an asset's blob.
     results: dict[str, tuple[str, str | None]] = {}
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for sha256, result in zip(expected, pool.map(lambda e: _check_blob(store, e), expected.values())):
+    progress("blobs", 0, len(expected))
+    with _parallel(lambda e: _check_blob(store, e), list(expected.values()), WORKERS) as checks:
+        for i, (sha256, result) in enumerate(zip(expected, checks), 1):
             results[sha256] = result
+            progress("blobs", i, len(expected))
     for sha256, exp in expected.items():
         if exp.get("inconsistent_rows") and results[sha256][0] == "ok":
             results[sha256] = ("corrupt", "blob rows in different domains disagree about this blob's hashes")
@@ -239,7 +275,7 @@ def fsck(arca) -> dict:
         (missing if kind == "missing" else corrupt).append(entry)
     stored = 0
     orphans = 0
-    for sha256, _st in store.iter_stats():
+    for sha256, _st in _counting(store.iter_stats(), "stored objects", progress):
         stored += 1
         if sha256 not in expected and sha256 not in attr_refs and not _has_row(arca, sha256):
             orphans += 1
@@ -273,7 +309,7 @@ def _copy_one(source, target, sha256: str) -> tuple[str, int]:
     return "copied", info.size
 
 
-def migrate_storage(arca, target_spec: str) -> dict:
+def migrate_storage(arca, target_spec: str, progress: Progress = no_progress) -> dict:
     """Copy every blob the database references (and every other stored object) from the current
     store to `target_spec`. Each copy is verified by SHA-256 on the way in; blobs already in the
     target are skipped, so an interrupted run is simply run again."""
@@ -296,9 +332,9 @@ def migrate_storage(arca, target_spec: str) -> dict:
     copied_bytes = 0
     missing: list[str] = []
     corrupt: list[dict] = []
-    with ThreadPoolExecutor(4) as pool:
-        for i, (sha256, (outcome, size)) in enumerate(
-                zip(hashes, pool.map(lambda h: _copy_one(source, target, h), hashes)), 1):
+    progress("blobs", 0, len(hashes))
+    with _parallel(lambda h: _copy_one(source, target, h), hashes, 4) as copies:
+        for i, (sha256, (outcome, size)) in enumerate(zip(hashes, copies), 1):
             counts[outcome] += 1
             if outcome == "copied":
                 copied_bytes += size
@@ -306,9 +342,7 @@ def migrate_storage(arca, target_spec: str) -> dict:
                 missing.append(sha256)
             elif outcome == "corrupt":
                 corrupt.append({"sha256": sha256, "problem": size})
-            if i % 100 == 0 or i == len(hashes):
-                print(f"migrate-storage: {i}/{len(hashes)} blobs ({counts['copied']} copied, "
-                      f"{counts['present']} already present)", file=sys.stderr, flush=True)
+            progress("blobs", i, len(hashes))
     return {"source": source.describe(), "target": target.describe(), "blobs": len(hashes),
             "copied": counts["copied"], "already_present": counts["present"], "bytes_copied": copied_bytes,
             "missing_in_source": missing, "corrupt_in_source": corrupt, "ok": not missing and not corrupt,

@@ -89,7 +89,8 @@ def change_status(s: Session, pkg: Package, versions: list[str], target: str, ex
 def dispose(s: Session, pkg: Package, versions: list[str], expected: str | None = None,
             revisions: dict | None = None) -> dict:
     def apply(v: PackageVersion) -> dict:
-        s.execute(delete(Asset).where(Asset.package_version_id == v.id))
+        for asset in s.scalars(select(Asset).where(Asset.package_version_id == v.id)):
+            s.delete(asset)  # one by one: the version's event counts them (assetsRemoved)
         v.status = DISPOSED
         rows.touch_version(v)
         rows.bump(s, pkg)

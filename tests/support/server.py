@@ -23,8 +23,9 @@ VENV_BIN = Path(sys.executable).parent
 ARCA = str(VENV_BIN / "arca")
 
 
-# The first line `arca serve` prints, once its socket is bound: the port the kernel chose for --port 0.
-SERVING_RE = re.compile(r"^Arca serving on http://127\.0\.0\.1:(\d+)  \(", re.MULTILINE)
+# The first line `arca serve` prints, once its socket is bound: the port the kernel chose for --port 0
+# (as is, or as the message of a JSON record with ARCA_LOG_FORMAT=json).
+SERVING_RE = re.compile(r'^(?:\{.*"message": ")?Arca serving on http://127\.0\.0\.1:(\d+)  \(', re.MULTILINE)
 
 
 @contextlib.contextmanager
