@@ -82,7 +82,7 @@ class Settings:
     # serving
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 1
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     log_level: str = "info"
     log_format: str = "text"
     metrics_token: str | None = None
@@ -136,7 +136,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         upstream_breaker_seconds=_number(env, "ARCA_UPSTREAM_BREAKER_SECONDS", 30.0, float),
         host=env.get("ARCA_HOST") or "127.0.0.1",
         port=_number(env, "ARCA_PORT", 8080),
-        workers=_number(env, "ARCA_WORKERS", 1),
+        workers=_at_least(env, "ARCA_WORKERS", os.cpu_count() or 1, 1),
         log_level=env.get("ARCA_LOG_LEVEL") or "info",
         log_format=(env.get("ARCA_LOG_FORMAT") or "text").lower(),
         metrics_token=env.get("ARCA_METRICS_TOKEN") or None,

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
           flush=True)
     config = uvicorn.Config("app.main:create_app", factory=True, host=host, port=port, workers=args.workers,
                             log_level=args.log_level, proxy_headers=False, timeout_keep_alive=30,
-                            access_log=False, http="app.http_protocol:ReasonPhraseH11Protocol",
+                            access_log=False, http="app.http_protocol:ReasonPhraseProtocol", loop="uvloop",
                             log_config=_log_config(args.log_level))
     server = uvicorn.Server(config)
     try:
