@@ -145,6 +145,7 @@ class ArcaServer:
     port: int = 0
     proc: subprocess.Popen | None = None
     access_key: dict = field(default_factory=dict)
+    exe: str = ARCA  # another checkout's `arca` for A/B benchmarks
 
     @property
     def url(self) -> str:
@@ -166,7 +167,7 @@ class ArcaServer:
         offset = log_path.stat().st_size if log_path.exists() else 0  # the log is appended to on restarts
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [ARCA, "serve", "--host", "127.0.0.1", "--port", str(requested), "--workers", str(workers),
+                [self.exe, "serve", "--host", "127.0.0.1", "--port", str(requested), "--workers", str(workers),
                  "--log-level", self.log_level],
                 env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
