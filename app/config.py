@@ -52,6 +52,15 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _uri_prefix(env: Mapping[str, str], name: str) -> str | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("/") or any(c in raw for c in "?#\r\n\t ") or "/../" in raw + "/":
+        raise SettingError(f"{name} must be a URI path such as /internal/, not {raw!r}")
+    return raw if raw.endswith("/") else raw + "/"
+
+
 def external_env_name(connection: str) -> str:
     """`public:maven-central` → `ARCA_EXTERNAL_PUBLIC_MAVEN_CENTRAL`."""
     return "ARCA_EXTERNAL_" + connection.upper().replace(":", "_").replace("-", "_")
@@ -71,6 +80,9 @@ class Settings:
     npm_max_publish_bytes: int
     npm_max_unpacked_bytes: int = 512 * 1024**2
     s3_presigned_downloads: bool = False
+    # a URI prefix such as /internal/: downloads from the disk store are answered with
+    # X-Accel-Redirect: {prefix}{path below the blob root}, for an nginx in front to send the file
+    accel_redirect: str | None = None
     # external connection name -> remote URL, and the extra URL prefixes a remote may link to
     external: dict[str, str] = field(default_factory=dict)
     external_allow: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -128,6 +140,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
         npm_max_unpacked_bytes=_number(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
+        accel_redirect=_uri_prefix(env, "ARCA_ACCEL_REDIRECT"),
         external=external,
         external_allow=allow,
         upstream_timeout=_number(env, "ARCA_UPSTREAM_TIMEOUT", 5.0, float),

@@ -29,8 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,7 +46,8 @@ from tests import pypi_support as ps  # noqa: E402
 from tests.bench.bench_npm import bodies_for, publish_all  # noqa: E402
 from tests.bench.bench_pypi import insert_direct  # noqa: E402
 from tests.npm_support import escape, make_tarball, publish_body, write_consumer, write_npmrc  # noqa: E402
-from tests.support.server import ArcaServer, clean_env, start_server, wait_listening  # noqa: E402
+from tests.support.nginx import Nginx, server_block  # noqa: E402
+from tests.support.server import ArcaServer, clean_env, start_server  # noqa: E402
 from tests.upstream_support import Process, Verdaccio, start_pypiserver, start_static  # noqa: E402
 
 MB = 1_000_000
@@ -133,52 +132,8 @@ def timed(cmd: list[str], cwd: Path, env: dict, pids: list[int]) -> dict:
 
 # ---- peers ---------------------------------------------------------------------------------------------
 
-NGINX_CONF = """daemon off; worker_processes {workers}; pid {work}/nginx.pid; error_log {work}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off; sendfile on; tcp_nopush on; tcp_nodelay on; keepalive_requests 1000000;
-  client_body_temp_path {work}/tmp; proxy_temp_path {work}/tmp; fastcgi_temp_path {work}/tmp;
-  uwsgi_temp_path {work}/tmp; scgi_temp_path {work}/tmp;
-  include /etc/nginx/mime.types; default_type application/octet-stream;
-  server {{
-    listen 127.0.0.1:{port};
-    root {root};
-    location /npm/ {{ default_type application/json; try_files $uri $uri/index.json =404; }}
-  }}
-}}
-"""
-
-
-class Nginx:
-    """nginx over a directory. nginx cannot bind port 0, so it inherits a socket bound here to
-    port 0 (its NGINX environment variable, as in its binary upgrade)."""
-
-    def __init__(self, root: Path, work: Path, workers: int):
-        shutil.rmtree(work, ignore_errors=True)
-        (work / "tmp").mkdir(parents=True)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        sock.set_inheritable(True)
-        self.port = sock.getsockname()[1]
-        conf = work / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(workers=workers, work=work, port=self.port, root=root))
-        self.proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)], env={**clean_env(), "NGINX": f"{sock.fileno()};"},
-                                     pass_fds=[sock.fileno()], start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        sock.close()
-        self.url = f"http://127.0.0.1:{self.port}"
-        for _ in range(100):
-            try:
-                httpx.get(self.url + "/", timeout=1)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError("nginx did not answer: " + (work / "error.log").read_text())
-
-    def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(10)
+STATIC_SERVER = """    root {root};
+    location /npm/ {{ default_type application/json; try_files $uri $uri/index.json =404; }}"""
 
 
 class Devpi(Process):
@@ -376,7 +331,7 @@ def main() -> int:
         (work / "arca-n").mkdir()
         arcan.start(workers=ncpu)
         started.append(arcan)
-        nginx = Nginx(d.static, work / "nginx", workers=ncpu)
+        nginx = Nginx(work / "nginx", server_block(STATIC_SERVER.format(root=d.static)), workers=ncpu)
         started.append(nginx)
         fill_static(arca1, d, token, nginx.url)
         static = start_static(d.static, work / "http-server.log")
