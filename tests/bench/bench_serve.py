@@ -426,11 +426,19 @@ def main() -> int:
         npm_reg = {default: (arcan.endpoint("bench", "npm", "js"), token), "nginx": (f"{ng}/npm/", "none")}
         installs: dict[str, list[dict]] = {}
 
+        for row in rows:  # warm every cache (and the 2,000-file page's first rendering) before timing
+            for t in row.targets:
+                httpx.get(t.url, headers=t.headers, timeout=300)
+
         for rnd in range(args.rounds):
             print(f"# round {rnd + 1}/{args.rounds}, load {load_average():.1f}", flush=True)
             for row in rows:
                 for t in row.targets:
-                    r = wrk(t.url, row.conns, args.duration, t.headers, t.pids)
+                    try:
+                        r = wrk(t.url, row.conns, args.duration, t.headers, t.pids)
+                    except RuntimeError as exc:  # one bad cell does not lose the run
+                        print(f"  {row.label} c{row.conns} {t.name}: FAILED {str(exc)[:300]}", flush=True)
+                        continue
                     row.runs.setdefault(t.name, []).append(r)
                     print(f"  {row.label} c{row.conns} {t.name}: {r['rps']:.1f} req/s, {r['cpu_ms']:.2f} CPU ms/req, "
                           f"{r['latency_ms']:.2f} ms, load {r['load']:.1f} {r['errors']}", flush=True)
