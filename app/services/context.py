@@ -10,6 +10,7 @@ from app.db.session import Database, upgrade
 from app.domain.coords import Coordinates
 from app.observability import hooks
 from app.services.caches import Caches
+from app.services.fleet import FleetState
 from app.services.paging import PageTokens
 from app.storage import BlobStore, open_blob_store
 from app.upstream.remote import Remotes
@@ -56,7 +57,7 @@ class Arca:
 
     def __post_init__(self) -> None:
         if self.remotes is None:
-            self.remotes = Remotes(self.settings)
+            self.remotes = Remotes(self.settings, shared=FleetState(self.db))
 
     @property
     def region(self) -> str:
