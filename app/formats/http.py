@@ -248,11 +248,17 @@ def locate(dp: DataPlane, row: FileRow, *, sha256: str | None = None, size: int 
 
 def send_file(dp: DataPlane, loc: Located, *, media_type: str, mutable: bool = False,
               headers: dict | None = None) -> Response:
-    """The one download response of every format, on the event loop: ETag and 304, caching (a
+    """Kept for the response cache (a presigned URL expires: never kept), then The one download response of every format, on the event loop: ETag and 304, caching (a
     Published file that can never change may be cached by anyone for a year; anything else is
     revalidated), then a redirect to the store, X-Accel-Redirect to a proxy in front
     (ARCA_ACCEL_REDIRECT), zero-copy sendfile from the disk (HEAD and Range by FileResponse), or
     a stream. Never the whole of a large body in memory."""
+    if loc.redirect is None:
+        dp.extra["file"] = _FileAnswer(loc, media_type, mutable, headers)
+    return _send_file(dp, loc, media_type, mutable, headers)
+
+
+def _send_file(dp: DataPlane, loc: Located, media_type: str, mutable: bool, headers: dict | None) -> Response:
     etag = f'"{loc.sha256}"'
     headers = {**(headers or {}), "ETag": etag,
                "Cache-Control": IMMUTABLE if loc.published and not mutable else REVALIDATE}
@@ -283,6 +289,71 @@ def send_file(dp: DataPlane, loc: Located, *, media_type: str, mutable: bool = F
         return Response(status_code=status, headers=headers, media_type=media_type)
     chunks = dp.arca.blobs.open_chunks(loc.sha256, *(span or (0, None)))
     return StreamingResponse(chunks, status_code=status, media_type=media_type, headers=headers)
+
+
+# ---- the response cache ---------------------------------------------------------------------------
+
+VARYING = ("host", "accept", "accept-encoding")  # request headers a data-plane answer depends on
+KEPT = (Response, JSONResponse, PlainTextResponse)  # responses whose whole body is at hand
+CONDITIONAL = (b"etag", b"cache-control", b"vary")  # what a 304 repeats
+
+
+@dataclass(frozen=True)
+class _FileAnswer:
+    loc: Located
+    media_type: str
+    mutable: bool
+    headers: dict | None
+
+    @property
+    def size(self) -> int:
+        return 512 + len(self.loc.body or b"")
+
+    def replay(self, dp: DataPlane) -> Response:
+        return _send_file(dp, self.loc, self.media_type, self.mutable, self.headers)
+
+
+@dataclass(frozen=True)
+class _DocumentAnswer:
+    status: int
+    body: bytes
+    raw_headers: tuple
+    etag: str | None
+
+    @property
+    def size(self) -> int:
+        return 512 + len(self.body)
+
+    def replay(self, dp: DataPlane) -> Response:
+        if self.etag is not None and not_modified(dp.request, self.etag):
+            return Response(status_code=304,
+                            headers={k.decode(): v.decode() for k, v in self.raw_headers if k in CONDITIONAL})
+        response = Response(self.body, status_code=self.status)
+        response.raw_headers = list(self.raw_headers)
+        return response
+
+
+def _answer_key(request: Request, principal: Principal, ref: RepoRef, fmt: str, rest: str):
+    """What a GET's answer depends on besides the database: who asks, where, and how."""
+    if request.method not in ("GET", "HEAD") or (fmt == "npm" and rest.startswith("-/")):
+        return None
+    headers = request.headers
+    return (principal.user_id, ref.repository_id, fmt, request.method, request.url.scheme, rest,
+            request.url.query, *(headers.get(h) for h in VARYING))
+
+
+async def _kept(dp: DataPlane, response: Response):
+    """The answer to keep for later requests, or None. Only a repository that reads through nothing
+    is answered from memory: a remote may change without a commit here."""
+    if response.status_code not in (200, 206, 304) or await reads_through(dp):
+        return None
+    found = dp.extra.get("file")
+    if found is not None:
+        return found
+    if type(response) in KEPT and response.status_code == 200:
+        etag = response.headers.get("etag")
+        return _DocumentAnswer(200, bytes(response.body), tuple(response.raw_headers), etag)
+    return None
 
 
 def byte_range(header: str | None, size: int):
@@ -355,7 +426,19 @@ def data_plane(formats: dict[str, Format]):
                 await run_in_threadpool(resolve.check_permission, arca, principal, resolve.READ, ref)
                 return JSONResponse({"domain": ref.domain, "repository": ref.repository, "format": fmt,
                                      "principal": principal.arn})
-            return await handler.handle(dp)
+            key = _answer_key(request, principal, ref, fmt, rest)
+            token = None if key is None else resolve.change_token(arca)
+            if token is not None:  # nothing committed since this answer was made: no database access
+                hit = arca.caches.responses.get(key, token)
+                if hit is not MISS:
+                    metrics.ANSWERS_FROM_MEMORY.labels(fmt).inc()
+                    return hit.replay(dp)
+            response = await handler.handle(dp)
+            if token is not None:
+                kept = await _kept(dp, response)
+                if kept is not None:
+                    arca.caches.responses.put(key, kept, token)
+            return response
         except ArcaError as exc:
             if isinstance(exc, StorageUnavailable):
                 metrics.BLOB_ERRORS.labels(arca.settings.blob_store.split(":", 1)[0]).inc()
