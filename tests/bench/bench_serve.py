@@ -275,6 +275,7 @@ class Row:
     ref: str             # which target the goal compares with
     factor: float        # goal: arca / ref >= factor (for times: arca / ref <= factor)
     size: int = 0        # bytes per request: MB/s instead of req/s
+    ref_value: float | None = None  # the reference's figure from another run, when it cannot run here
     runs: dict[str, list[dict]] = field(default_factory=dict)
 
 
@@ -300,7 +301,8 @@ def print_table(rows: list[Row], arca_name: str) -> None:
             value[t.name] = rate
             cells.append(f"{t.name} {rate:,.0f}{' MB/s' if row.size else ''} ({median([r['cpu_ms'] for r in runs]):.2f}, "
                          f"{median([r['load'] for r in runs]):.1f})")
-        ratio = value.get(arca_name, float("nan")) / value[row.ref] if row.ref in value else float("nan")
+        ref = value.get(row.ref, row.ref_value)
+        ratio = value.get(arca_name, float("nan")) / ref if ref else float("nan")
         met = "✔" if ratio >= row.factor else "✘"
         print(f"| {row.label} | {row.conns} | {' · '.join(cells)} | {ratio:.2f} vs {row.ref} | {row.goal} {met} |")
 
@@ -414,7 +416,8 @@ def main() -> int:
             ]
         rows.append(Row("PyPI page, 2,000 files", 32, arca_targets("/bench/pypi/py/simple/huge-project/",
                                                                     {"Accept": PIP_ACCEPT, "Accept-Encoding": "gzip"}),
-                        ">= 20 x devpi (devpi: 24 req/s at 1,111 files in the issue's run)", "devpi", 20.0))
+                        ">= 20 x devpi (devpi: 24 req/s at 1,111 files in the issue's run)", "devpi", 20.0,
+                        ref_value=24.0))
         rows = [r for r in rows if args.only in r.label]
 
         # pip download / npm install, cold
