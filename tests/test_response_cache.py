@@ -13,7 +13,6 @@ import sys
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.npm_support import Registry, write_npmrc
 from tests.pypi_support import index_url, make_wheel, pip_cmd, twine_upload
@@ -29,12 +28,6 @@ def node(tmp_path_factory):
     srv.stop()
 
 
-def _from_memory(srv) -> float:
-    text = httpx.get(srv.url + "/metrics").text
-    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-               if s.name == "arca_data_plane_cached_answers_total")
-
-
 def _spread(url: str, token: str, **headers) -> list[httpx.Response]:
     """The same GET on new connections (each may land on either worker)."""
     return [httpx.get(url, auth=("aws", token), headers=headers) for _ in range(SPREAD)]
@@ -42,9 +35,9 @@ def _spread(url: str, token: str, **headers) -> list[httpx.Response]:
 
 def _warm(srv, url: str, token: str, **headers) -> list[httpx.Response]:
     """GETs until the answer came from memory (a positive signal), so what follows tests a warm cache."""
-    before = _from_memory(srv)
+    before = srv.answers_from_memory()
     got = _spread(url, token, **headers)
-    assert _from_memory(srv) > before, "the repeated GETs were never answered from memory"
+    assert srv.answers_from_memory() > before, "the repeated GETs were never answered from memory"
     return got
 
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.maven_support import Mvn
 from tests.npm_support import Registry, make_tarball, publish_body, write_npmrc
@@ -204,9 +203,9 @@ def test_caches_never_outlive_a_change_on_the_other_node(nodes, tmp_path):
     def page() -> str:
         return httpx.get(page_url, auth=("aws", token)).text
 
-    before = _from_memory(b)
+    before = b.answers_from_memory()
     assert all("cached-1.0" in page() for _ in range(6))
-    assert _from_memory(b) > before  # B answered from memory: what follows tests a warm cache
+    assert b.answers_from_memory() > before  # B answered from memory: what follows tests a warm cache
     twine_upload(a.endpoint("cache", "pypi", "repo"), token, [make_wheel(tmp_path, "cached", "1.1")])
     assert wait_for(lambda: "cached-1.1" in page()), "node B never saw node A's publish"
     assert all(httpx.get(file_url, auth=("aws", token)).status_code == 200 for _ in range(6))
@@ -218,12 +217,6 @@ def test_caches_never_outlive_a_change_on_the_other_node(nodes, tmp_path):
     assert wait_for(lambda: httpx.get(file_url, auth=("aws", token)).status_code == 404), \
         "node B kept serving a deleted file"
     assert "cached-1.1" not in page()
-
-
-def _from_memory(srv) -> float:
-    text = httpx.get(srv.url + "/metrics").text
-    return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
-               if s.name == "arca_data_plane_cached_answers_total")
 
 
 def test_fsck_clean_after_everything(nodes):

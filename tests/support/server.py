@@ -212,6 +212,14 @@ class ArcaServer:
                 self.proc.wait(10)
         self.proc = None
 
+    def answers_from_memory(self) -> float:
+        """arca_data_plane_cached_answers_total over every worker: data-plane answers from memory."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(self.url + "/metrics").text
+        return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                   if s.name == "arca_data_plane_cached_answers_total")
+
     def log(self) -> str:
         p = self.root / "server.log"
         return p.read_text(errors="replace") if p.exists() else ""
