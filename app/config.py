@@ -294,6 +294,15 @@ def parse_addresses(text: str) -> tuple[str, ...]:
     return items
 
 
+def _uri_prefix(env: Mapping[str, str], name: str) -> str | None:
+    raw = (_text(env, name) or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith("/") or any(c in raw for c in "?#\r\n\t ") or "/../" in raw + "/":
+        raise _fail(env, name, f"must be a URI path such as /internal/, not {raw!r}")
+    return raw if raw.endswith("/") else raw + "/"
+
+
 def external_env_name(connection: str) -> str:
     """`public:maven-central` → `ARCA_EXTERNAL_PUBLIC_MAVEN_CENTRAL`."""
     return "ARCA_EXTERNAL_" + connection.upper().replace(":", "_").replace("-", "_")
@@ -313,6 +322,9 @@ class Settings:
     npm_max_publish_bytes: int
     npm_max_unpacked_bytes: int = 512 * 1024**2
     s3_presigned_downloads: bool = False
+    # a URI prefix such as /internal/: downloads from the disk store are answered with
+    # X-Accel-Redirect: {prefix}{path below the blob root}, for an nginx in front to send the file
+    accel_redirect: str | None = None
     # external connection name -> remote URL, and the extra URL prefixes a remote may link to
     external: dict[str, str] = field(default_factory=dict)
     external_allow: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -326,7 +338,7 @@ class Settings:
     # serving
     host: str = "127.0.0.1"
     port: int = 8080
-    workers: int = 1
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     log_level: str = "info"
     log_format: str = "text"
     metrics_token: str | None = None
@@ -400,6 +412,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         npm_max_unpacked_bytes=_at_least(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2, 1),
         maven_hold_seconds=_at_least(env, "ARCA_MAVEN_HOLD_SECONDS", 3600.0, 0, float),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
+        accel_redirect=_uri_prefix(env, "ARCA_ACCEL_REDIRECT"),
         external=external,
         external_allow=allow,
         upstream_timeout=_at_least(env, "ARCA_UPSTREAM_TIMEOUT", 5.0, 0, float),
@@ -409,7 +422,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         upstream_token_refresh=_at_least(env, "ARCA_UPSTREAM_TOKEN_REFRESH_SECONDS", 600.0, 0, float),
         host=_text(env, "ARCA_HOST", "127.0.0.1"),
         port=_at_least(env, "ARCA_PORT", 8080, 0),
-        workers=_at_least(env, "ARCA_WORKERS", 1, 1),
+        workers=_at_least(env, "ARCA_WORKERS", os.cpu_count() or 1, 1),
         log_level=_choice(env, "ARCA_LOG_LEVEL", "info", LOG_LEVELS),
         log_format=_choice(env, "ARCA_LOG_FORMAT", "text", ("text", "json")),
         metrics_token=_text(env, "ARCA_METRICS_TOKEN"),

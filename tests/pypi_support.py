@@ -62,7 +62,8 @@ def _record_line(path: str, data: bytes) -> str:
 
 
 def wheel_bytes(name: str, version: str, *, metadata: str | None = None, module_source: str | None = None,
-                dist_info_name: str | None = None, tag: str = "py3-none-any", **meta) -> bytes:
+                dist_info_name: str | None = None, tag: str = "py3-none-any",
+                extra_files: dict[str, bytes] | None = None, **meta) -> bytes:
     mod = module_name(name)
     dist_info = f"{dist_info_name or escape(name)}-{version}.dist-info"
     files = {
@@ -70,6 +71,7 @@ def wheel_bytes(name: str, version: str, *, metadata: str | None = None, module_
         f"{dist_info}/METADATA": (metadata or metadata_text(name, version, **meta)).encode(),
         f"{dist_info}/WHEEL": (f"Wheel-Version: 1.0\nGenerator: arca-tests\nRoot-Is-Purelib: true\n"
                                f"Tag: {tag}\n").encode(),
+        **(extra_files or {}),
     }
     record = [_record_line(p, d) for p, d in files.items()] + [f"{dist_info}/RECORD,,"]
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()

@@ -1,6 +1,8 @@
 """Scale-out, proven: two `arca serve` processes share one PostgreSQL and one S3 bucket (moto).
-Concurrent publishes through both nodes all land and every node sees all of them at once; racing
-the same version yields exactly one success and one 409; `arca admin fsck` stays clean."""
+Concurrent publishes through both nodes all land and every node sees all of them (a worker's
+answers from memory follow another node's commits within milliseconds, through PostgreSQL's
+notifications); racing the same version yields exactly one success and one 409; `arca admin fsck`
+stays clean."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ import pytest
 
 from tests.maven_support import Mvn
 from tests.npm_support import Registry, make_tarball, publish_body, write_npmrc
-from tests.pypi_support import make_wheel, raw_upload, form_for, twine_upload, wheel_bytes, wheel_filename
+from tests.pypi_support import make_wheel, raw_upload, form_for, twine_upload, wait_for, wheel_bytes, wheel_filename
 from tests.support.server import ArcaServer, fresh_database_url, shared_s3_env, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -189,18 +191,32 @@ def test_racing_the_same_version_one_wins(nodes):
 
 
 def test_caches_never_outlive_a_change_on_the_other_node(nodes, tmp_path):
+    """Node B answers the page from each worker's memory once warm; a publish, a status change and a
+    delete on node A reach it through PostgreSQL's notifications (milliseconds: waited for as a
+    positive signal, never slept on), and the file of a deleted version stops being served."""
     a, b, token = _pair(nodes, "cache")
     wheel = make_wheel(tmp_path, "cached", "1.0")
     twine_upload(a.endpoint("cache", "pypi", "repo"), token, [wheel])
     page_url = b.endpoint("cache", "pypi", "repo") + "simple/cached/"
-    first = httpx.get(page_url, auth=("aws", token))
-    assert "cached-1.0" in first.text
+    file_url = page_url + "cached-1.1-py3-none-any.whl"
+
+    def page() -> str:
+        return httpx.get(page_url, auth=("aws", token)).text
+
+    before = b.answers_from_memory()
+    assert all("cached-1.0" in page() for _ in range(6))
+    assert b.answers_from_memory() > before  # B answered from memory: what follows tests a warm cache
     twine_upload(a.endpoint("cache", "pypi", "repo"), token, [make_wheel(tmp_path, "cached", "1.1")])
-    assert "cached-1.1" in httpx.get(page_url, auth=("aws", token)).text  # at once, on the other node
+    assert wait_for(lambda: "cached-1.1" in page()), "node B never saw node A's publish"
+    assert all(httpx.get(file_url, auth=("aws", token)).status_code == 200 for _ in range(6))
     c = a.boto()
     c.update_package_versions_status(domain="cache", repository="repo", format="pypi", package="cached",
                                      versions=["1.0"], targetStatus="Archived")
-    assert "cached-1.0-" not in httpx.get(page_url, auth=("aws", token)).text
+    assert wait_for(lambda: "cached-1.0-" not in page()), "node B kept serving an Archived version"
+    c.delete_package_versions(domain="cache", repository="repo", format="pypi", package="cached", versions=["1.1"])
+    assert wait_for(lambda: httpx.get(file_url, auth=("aws", token)).status_code == 404), \
+        "node B kept serving a deleted file"
+    assert "cached-1.1" not in page()
 
 
 def test_fsck_clean_after_everything(nodes):

@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     config = uvicorn.Config("app.main:create_app", factory=True, host=host, port=port, workers=args.workers,
                             log_level=args.log_level, proxy_headers=bool(trusted),
                             forwarded_allow_ips=list(trusted) or None, timeout_keep_alive=30,
-                            access_log=False, http="app.http_protocol:ReasonPhraseH11Protocol",
+                            access_log=False, http="app.http_protocol:ReasonPhraseProtocol", loop="uvloop",
                             log_config=logs.logging_config(args.log_level, settings.log_format))
     server = uvicorn.Server(config)
     try:

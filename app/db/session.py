@@ -6,12 +6,13 @@ import contextlib
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import SettingError, masked
+from app.db import changes
 from app.domain.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -88,9 +89,13 @@ def _reachable() -> Iterator[None]:
 
 
 class Database:
-    def __init__(self, url: str):
+    def __init__(self, url: str, node_dir: Path | None = None):
+        """`node_dir`: a directory of this node (the data directory), where its processes share
+        what they commit (changes.py)."""
         self.url = url
         self.engine = make_engine(url)
+        self.changes = changes.watch_for(url, node_dir)
+        self._notify = None if url.startswith("sqlite") else text(changes.NOTIFY_SQL)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         # SQLite: reads take no write lock (deferred BEGIN); PostgreSQL: one engine serves both.
         self.read_engine = make_engine(url, write=False) if url.startswith("sqlite") else self.engine
@@ -103,7 +108,10 @@ class Database:
         with _reachable(), self._sessions() as s:
             try:
                 yield s
+                if self._notify is not None:  # every node's caches learn of it when it commits
+                    s.execute(self._notify)
                 s.commit()
+                self.changes.committed()
             except BaseException:
                 with contextlib.suppress(OperationalError, InterfaceError):
                     s.rollback()
@@ -117,6 +125,7 @@ class Database:
             yield s
 
     def dispose(self) -> None:
+        self.changes.close()
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()

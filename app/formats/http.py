@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 from urllib.parse import unquote
 
@@ -18,6 +20,8 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 
 from app.domain.errors import ArcaError, NotFound, PayloadTooLarge, StorageUnavailable, Unauthenticated, \
     ValidationError
+from app.domain.status import PUBLISHED
+from app.domain.views import FileRow
 from app.formats.base import Format
 from app.http_protocol import reason_phrase
 from app.observability import metrics
@@ -195,34 +199,181 @@ class BodyReader:
             return
 
 
-# ---- serving blobs ------------------------------------------------------------------------------
+# ---- serving files ------------------------------------------------------------------------------
 
-class _FileResponse(FileResponse):
-    chunk_size = 1024 * 1024  # 16x fewer thread hops than the default 64 KiB on large downloads
+SMALL_FILE = 256 * 1024  # a blob store without local files: read this much in the lookup's thread hop
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
 
 
-def blob_response(dp: DataPlane, sha256: str, *, media_type: str, headers: dict | None = None,
-                  filename: str | None = None, size: int | None = None) -> Response:
-    """Serve a stored blob: a redirect to a presigned URL (S3 with ARCA_S3_PRESIGNED_DOWNLOADS=1),
-    sendfile from the disk, or a stream; never the whole body in memory. HEAD gets the headers
-    only. Blocking (a stat, maybe a HEAD on S3): call it from a worker thread."""
+@dataclass(frozen=True)
+class Located:
+    """Where a file's bytes are, found in the worker thread that looked the file up (so serving it
+    costs no further thread hop): a local path and its stat, a presigned URL, or the bytes of a
+    small remote blob."""
+
+    sha256: str
+    size: int | None
+    published: bool
+    path: Path | None = None
+    stat: os.stat_result | None = None
+    redirect: str | None = None
+    body: bytes | None = None
+
+
+def locate(dp: DataPlane, row: FileRow, *, sha256: str | None = None, size: int | None = None,
+           filename: str | None = None) -> Located:
+    """Blocking (a stat, maybe an S3 HEAD or a small read): call it from the lookup's thread.
+    `sha256`/`size` name another blob of the file (PyPI's core metadata)."""
     arca = dp.arca
-    headers = dict(headers or {})
+    sha256, size = sha256 or row.sha256, row.size if size is None else size
+    published = row.status == PUBLISHED
     if arca.settings.s3_presigned_downloads and dp.method == "GET":
         url = arca.blobs.presigned_url(sha256, filename)
         if url:
-            return RedirectResponse(url, status_code=302, headers=headers)
+            return Located(sha256, size, published, redirect=url)
     path = arca.blobs.local_path(sha256)
-    if path is not None and path.is_file():
-        return _FileResponse(path, media_type=media_type, headers=headers)
+    if path is not None:
+        try:
+            return Located(sha256, size, published, path=path, stat=os.stat(path))
+        except FileNotFoundError:
+            pass
     if size is None:
         found = arca.blobs.stat(sha256)
         size = found.size if found else None
-    if size is not None:
-        headers["Content-Length"] = str(size)
+    if size is not None and size <= SMALL_FILE and dp.method == "GET":
+        return Located(sha256, size, published, body=arca.blobs.read_bytes(sha256))
+    return Located(sha256, size, published)
+
+
+def send_file(dp: DataPlane, loc: Located, *, media_type: str, mutable: bool = False,
+              headers: dict | None = None) -> Response:
+    """Kept for the response cache (a presigned URL expires: never kept), then The one download response of every format, on the event loop: ETag and 304, caching (a
+    Published file that can never change may be cached by anyone for a year; anything else is
+    revalidated), then a redirect to the store, X-Accel-Redirect to a proxy in front
+    (ARCA_ACCEL_REDIRECT), zero-copy sendfile from the disk (HEAD and Range by FileResponse), or
+    a stream. Never the whole of a large body in memory."""
+    if loc.redirect is None:
+        dp.extra["file"] = _FileAnswer(loc, media_type, mutable, headers)
+    return _send_file(dp, loc, media_type, mutable, headers)
+
+
+def _send_file(dp: DataPlane, loc: Located, media_type: str, mutable: bool, headers: dict | None) -> Response:
+    etag = f'"{loc.sha256}"'
+    headers = {**(headers or {}), "ETag": etag,
+               "Cache-Control": IMMUTABLE if loc.published and not mutable else REVALIDATE}
+    if not_modified(dp.request, etag):
+        return Response(status_code=304, headers=headers)
+    if loc.redirect is not None:
+        return RedirectResponse(loc.redirect, status_code=302, headers=headers)
+    if loc.path is not None:
+        accel = dp.arca.settings.accel_redirect
+        if accel:  # the proxy sends the file (HEAD and Range too); we only said who may have it
+            headers["X-Accel-Redirect"] = accel + dp.arca.blobs.local_name(loc.sha256)
+            return Response(headers=headers, media_type=media_type)
+        return FileResponse(loc.path, media_type=media_type, headers=headers, stat_result=loc.stat)
+    if loc.size is not None:
+        headers["Content-Length"] = str(loc.size)
+    if loc.body is not None:
+        return Response(loc.body if dp.method == "GET" else b"", media_type=media_type, headers=headers)
+    headers["Accept-Ranges"] = "bytes"
+    span = byte_range(dp.request.headers.get("range"), loc.size) if loc.size is not None else None
+    if span == "unsatisfiable":
+        return Response(status_code=416, headers={"Content-Range": f"bytes */{loc.size}"})
+    status = 200
+    if span is not None:
+        start, end = span
+        status, headers["Content-Length"] = 206, str(end - start)
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{loc.size}"
     if dp.method == "HEAD":
-        return Response(headers=headers, media_type=media_type)
-    return StreamingResponse(arca.blobs.open_chunks(sha256), media_type=media_type, headers=headers)
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    chunks = dp.arca.blobs.open_chunks(loc.sha256, *(span or (0, None)))
+    return StreamingResponse(chunks, status_code=status, media_type=media_type, headers=headers)
+
+
+# ---- the response cache ---------------------------------------------------------------------------
+
+VARYING = ("host", "accept", "accept-encoding")  # request headers a data-plane answer depends on
+KEPT = (Response, JSONResponse, PlainTextResponse)  # responses whose whole body is at hand
+CONDITIONAL = (b"etag", b"cache-control", b"vary")  # what a 304 repeats
+
+
+@dataclass(frozen=True)
+class _FileAnswer:
+    loc: Located
+    media_type: str
+    mutable: bool
+    headers: dict | None
+
+    @property
+    def size(self) -> int:
+        return 512 + len(self.loc.body or b"")
+
+    def replay(self, dp: DataPlane) -> Response:
+        return _send_file(dp, self.loc, self.media_type, self.mutable, self.headers)
+
+
+@dataclass(frozen=True)
+class _DocumentAnswer:
+    status: int
+    body: bytes
+    raw_headers: tuple
+    etag: str | None
+
+    @property
+    def size(self) -> int:
+        return 512 + len(self.body)
+
+    def replay(self, dp: DataPlane) -> Response:
+        if self.etag is not None and not_modified(dp.request, self.etag):
+            return Response(status_code=304,
+                            headers={k.decode(): v.decode() for k, v in self.raw_headers if k in CONDITIONAL})
+        response = Response(self.body, status_code=self.status)
+        response.raw_headers = list(self.raw_headers)
+        return response
+
+
+def _answer_key(request: Request, principal: Principal, ref: RepoRef, fmt: str, rest: str):
+    """What a GET's answer depends on besides the database: who asks, where, and how."""
+    if request.method not in ("GET", "HEAD") or (fmt == "npm" and rest.startswith("-/")):
+        return None
+    headers = request.headers
+    return (principal.user_id, ref.repository_id, fmt, request.method, request.url.scheme, rest,
+            request.url.query, *(headers.get(h) for h in VARYING))
+
+
+async def _kept(dp: DataPlane, response: Response):
+    """The answer to keep for later requests, or None. Only a repository that reads through nothing
+    is answered from memory: a remote may change without a commit here."""
+    if response.status_code not in (200, 206, 304) or await reads_through(dp):
+        return None
+    found = dp.extra.get("file")
+    if found is not None:
+        return found
+    if type(response) in KEPT and response.status_code == 200:
+        etag = response.headers.get("etag")
+        return _DocumentAnswer(200, bytes(response.body), tuple(response.raw_headers), etag)
+    return None
+
+
+def byte_range(header: str | None, size: int):
+    """(start, end) of a single `Range: bytes=...` (RFC 9110 14.1.2), "unsatisfiable", or None to
+    send the whole file (no header, several ranges, or one this server does not understand)."""
+    if not header or "," in header:
+        return None
+    unit, _, spec = header.partition("=")
+    first, sep, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not sep or not (first + last).isdigit() or not (first or last):
+        return None
+    if not first:  # the last N bytes
+        start, end = max(size - int(last), 0), size
+    else:
+        if last and int(last) < int(first):
+            return None  # not a valid range: ignored
+        start, end = int(first), min(int(last) + 1, size) if last else size
+    if start >= size or start >= end:
+        return "unsatisfiable"
+    return start, end
 
 
 # ---- errors ------------------------------------------------------------------------------------
@@ -275,7 +426,19 @@ def data_plane(formats: dict[str, Format]):
                 await run_in_threadpool(resolve.check_permission, arca, principal, resolve.READ, ref)
                 return JSONResponse({"domain": ref.domain, "repository": ref.repository, "format": fmt,
                                      "principal": principal.arn})
-            return await handler.handle(dp)
+            key = _answer_key(request, principal, ref, fmt, rest)
+            token = None if key is None else resolve.change_token(arca)
+            if token is not None:  # nothing committed since this answer was made: no database access
+                hit = arca.caches.responses.get(key, token)
+                if hit is not MISS:
+                    metrics.ANSWERS_FROM_MEMORY.labels(fmt).inc()
+                    return hit.replay(dp)
+            response = await handler.handle(dp)
+            if token is not None:
+                kept = await _kept(dp, response)
+                if kept is not None:
+                    arca.caches.responses.put(key, kept, token)
+            return response
         except ArcaError as exc:
             if isinstance(exc, StorageUnavailable):
                 metrics.BLOB_ERRORS.labels(arca.settings.blob_store.split(":", 1)[0]).inc()

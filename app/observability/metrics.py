@@ -19,6 +19,8 @@ STATUS_CHANGES = Counter("arca_package_version_events_total", "Package version s
                          ["format", "status"])
 UPSTREAM_FETCHES = Counter("arca_upstream_fetches_total", "Fetches from upstream/external sources",
                            ["format", "result"])
+ANSWERS_FROM_MEMORY = Counter("arca_data_plane_cached_answers_total",
+                              "Data-plane GET/HEAD answered from the worker's response cache", ["format"])
 BLOB_ERRORS = Counter("arca_blob_store_errors_total", "Blob store errors", ["backend"])
 WEBHOOK_DELIVERIES = Counter("arca_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
 WEBHOOK_DEAD_LETTERS = Counter("arca_webhook_dead_letters_total", "Webhook deliveries that ran out of retries")

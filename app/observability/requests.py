@@ -60,8 +60,12 @@ class RequestLogMiddleware:
                 state["status"] = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = list(message["headers"]) + [(b"x-request-id", rid.encode())]
+                length = next((v for k, v in message["headers"] if k.lower() == b"content-length"), b"0")
+                state["length"] = int(length) if length.isdigit() else 0
             elif message["type"] == "http.response.body":
                 state["out"] += len(message.get("body", b""))
+            elif message["type"] == "http.response.pathsend":  # a file sent zero-copy: all of it
+                state["out"] += state.get("length", 0)
             await send(message)
 
         try:

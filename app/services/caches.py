@@ -4,7 +4,9 @@ A cache here never decides correctness. Entries expire after `ttl` seconds (look
 lag the database briefly: a key, a principal, a repository) or are valid only for the
 `revision` they were made at (rendered documents: the caller passes the revision it has just
 read from the database, which every change bumps, so a stale entry is never served on any
-node). Both bounds, entries and bytes, evict the least recently used entry first.
+node), or valid only while nothing at all has been committed (the data plane's responses: the
+token comes from `db/changes.py`, exact on SQLite, on PostgreSQL milliseconds behind another
+node's commit). Both bounds, entries and bytes, evict the least recently used entry first.
 
 Safe to call from worker threads and from the event loop (the lock is held for dict work only)."""
 
@@ -106,3 +108,9 @@ class Caches:
     # (package id, kind, base url) -> rendered packument, valid for the package revision
     packuments: Cache = field(default_factory=lambda: Cache("packuments", 2_048, max_bytes=128 * 1024 * 1024,
                                                             sizeof=lambda r: r.size))
+    # (who, repository, request line and the headers a response depends on) -> a data-plane
+    # answer (a document's bytes, or where a file's bytes are), valid for the database's change
+    # token (db/changes.py): answered on the event loop with no database access until anything
+    # is committed on any node
+    responses: Cache = field(default_factory=lambda: Cache("responses", 20_000, max_bytes=64 * 1024 * 1024,
+                                                           sizeof=lambda r: r.size))

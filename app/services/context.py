@@ -75,7 +75,7 @@ class Arca:
             upgrade(settings.database_url)
         return cls(
             settings=settings,
-            db=Database(settings.database_url),
+            db=Database(settings.database_url, settings.data_dir),
             blobs=open_blob_store(settings),
             signer=TokenSigner(load_secret_key(settings)),
             pages=PageTokens(load_secret_key(settings)),

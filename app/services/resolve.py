@@ -9,7 +9,7 @@ transaction as the read."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from sqlalchemy import bindparam, exists, or_, select, true
 from sqlalchemy.orm import Session
@@ -318,6 +318,12 @@ def reachable(arca: Arca, s: Session, ref: RepoRef) -> list[int]:
 
     visit(ref.repository_id)
     return out
+
+
+def change_token(arca: Arca) -> Hashable | None:
+    """What validates the data plane's response cache: it changes whenever anything may have been
+    committed on any node; None when this process cannot tell (db/changes.py)."""
+    return arca.db.changes.token()
 
 
 def cached_reads_through(arca: Arca, ref: RepoRef) -> bool | None:

@@ -137,6 +137,10 @@ class BlobStore(Protocol):
     def local_path(self, sha256: str) -> Path | None:
         """A filesystem path for sendfile, or None when the backend is remote."""
 
+    def local_name(self, sha256: str) -> str | None:
+        """The blob's path below the store's root directory, with `/` (a proxy in front serves it
+        for X-Accel-Redirect), or None when the backend is remote."""
+
     def presigned_url(self, sha256: str, filename: str | None = None) -> str | None:
         """A short-lived URL a client can download the blob from directly, or None when the
         backend has none (the disk)."""

@@ -23,7 +23,10 @@ class FileBlobStore:
         return str(self.root)
 
     def path_for(self, sha256: str) -> Path:
-        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+        return self.root / self.local_name(sha256)
+
+    def local_name(self, sha256: str) -> str:
+        return f"sha256/{sha256[:2]}/{sha256[2:4]}/{sha256}"
 
     def _commit(self, tmp: Path, info: BlobInfo) -> None:
         final = self.path_for(info.sha256)

@@ -324,6 +324,9 @@ class S3BlobStore:
     def local_path(self, sha256: str) -> None:
         return None
 
+    def local_name(self, sha256: str) -> None:
+        return None
+
     def presigned_url(self, sha256: str, filename: str | None = None, expires: int = 300) -> str | None:
         params = {"Bucket": self.bucket, "Key": self.key_for(sha256)}
         if filename:

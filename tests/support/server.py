@@ -146,6 +146,7 @@ class ArcaServer:
     port: int = 0
     proc: subprocess.Popen | None = None
     access_key: dict = field(default_factory=dict)
+    exe: str = ARCA  # another checkout's `arca` for A/B benchmarks
 
     @property
     def url(self) -> str:
@@ -167,7 +168,7 @@ class ArcaServer:
         offset = log_path.stat().st_size if log_path.exists() else 0  # the log is appended to on restarts
         with open(log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [ARCA, "serve", "--host", "127.0.0.1", "--port", str(requested), "--workers", str(workers),
+                [self.exe, "serve", "--host", "127.0.0.1", "--port", str(requested), "--workers", str(workers),
                  "--log-level", self.log_level],
                 env=self.env, cwd=self.root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 120
@@ -211,6 +212,14 @@ class ArcaServer:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self.proc = None
+
+    def answers_from_memory(self) -> float:
+        """arca_data_plane_cached_answers_total over every worker: data-plane answers from memory."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        text = httpx.get(self.url + "/metrics").text
+        return sum(s.value for fam in text_string_to_metric_families(text) for s in fam.samples
+                   if s.name == "arca_data_plane_cached_answers_total")
 
     def log(self) -> str:
         p = self.root / "server.log"

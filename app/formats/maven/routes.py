@@ -19,7 +19,8 @@ from app.domain.errors import NotFound, ValidationError
 from app.domain.status import PUBLISHED, UNFINISHED, UNLISTED
 from app.domain.views import FileRow
 from app.formats.base import Format
-from app.formats.http import BodyReader, DataPlane, blob_response, check_length, not_modified, reads_through
+from app.formats.http import BodyReader, DataPlane, Located, check_length, locate, not_modified, \
+    reads_through, send_file
 from app.formats.maven.metadata import MAX_DOCUMENT, check_pom, checksums, parse_metadata, render_artifact, \
     render_snapshot
 from app.formats.maven.listing import render_listing
@@ -28,7 +29,6 @@ from app.formats.maven.paths import CHECKSUMS, NON_EMPTY, NotInLayout, MavenPath
 from app.services import publish, resolve
 from app.upstream import maven as upstream
 
-SMALL_FILE = 256 * 1024  # served from memory; larger files go out through FileResponse/streaming
 MEDIA_TYPES = {"jar": "application/java-archive", "pom": "text/xml", "xml": "text/xml", "war": "application/java-archive"}
 # Releases are write-once even while Unfinished: of two racing uploads of one file with
 # different bytes exactly one wins. SNAPSHOT versions are mutable (each deploy adds a build).
@@ -60,35 +60,27 @@ MAVEN = Format("maven", handle)
 
 # ---- downloads -----------------------------------------------------------------------------------
 
-def _lookup_file(dp: DataPlane, mp: MavenPath, with_body: bool) -> tuple[FileRow | None, bytes | None]:
-    """The repository's own downloadable file, and its bytes when small (one thread hop instead of
-    FileResponse's stat/open/read/close)."""
+def _lookup_file(dp: DataPlane, mp: MavenPath) -> tuple[FileRow | None, Located | None]:
+    """The repository's own downloadable file and where its bytes are, in one thread hop."""
     row = resolve.readable_file(dp.arca, dp.principal, dp.repo, mp.coords, mp.version, mp.filename)
-    body = None
-    if row is not None and with_body and row.size <= SMALL_FILE:
-        body = dp.arca.blobs.read_bytes(row.sha256)
-    return row, body
+    if row is None or mp.checksum:
+        return row, None
+    return row, locate(dp, row, filename=mp.filename)
 
 
 async def _get_file(dp: DataPlane, mp: MavenPath) -> Response:
-    wants_body = dp.method == "GET" and not mp.checksum and not dp.request.headers.get("range")
-    row, body = await dp.run(_lookup_file, dp, mp, wants_body)
+    row, loc = await dp.run(_lookup_file, dp, mp)
     if row is None:
         if not await reads_through(dp):
             raise NotFound(f"{mp.filename} not found in {mp.group_id}:{mp.artifact_id}:{mp.version}")
         row = await upstream.locate_file(dp, mp)
-    etag = f'"{row.sha256}"'
     if mp.checksum:
         return _text_response(dp, getattr(row, CHECKSUMS[mp.checksum]), f'"{mp.checksum}-{row.sha256}"')
-    if not_modified(dp.request, etag):
-        return Response(status_code=304, headers={"ETag": etag})
+    if loc is None:
+        loc = await dp.run(locate, dp, row, filename=mp.filename)
     ext = mp.filename.rsplit(".", 1)[-1]
-    headers = {"ETag": etag, "X-Checksum-Sha1": row.sha1}
-    media = MEDIA_TYPES.get(ext, "application/octet-stream")
-    if body is not None:
-        return Response(body, media_type=media, headers=headers)
-    return await dp.run(blob_response, dp, row.sha256, media_type=media, headers=headers, filename=mp.filename,
-                        size=row.size)
+    return send_file(dp, loc, media_type=MEDIA_TYPES.get(ext, "application/octet-stream"), mutable=mp.is_snapshot,
+                     headers={"X-Checksum-Sha1": row.sha1})
 
 
 def _text_response(dp: DataPlane, text: str, etag: str) -> Response:

@@ -16,9 +16,9 @@ from app.domain.coords import Coordinates
 from app.domain import sigstore
 from app.domain.errors import ArcaError, NotFound, NotSupported, PayloadTooLarge, ValidationError
 from app.domain.status import DOWNLOADABLE, PUBLISHED
-from app.domain.views import PackageView, document_rev
+from app.domain.views import FileRow, PackageView, document_rev
 from app.formats.base import Format
-from app.formats.http import BodyReader, DataPlane, blob_response, not_modified, reads_through
+from app.formats.http import BodyReader, DataPlane, Located, locate, not_modified, reads_through, send_file
 from app.formats.npm import audit, names as npm_names, packument as pm, publish_body as pub, search as npm_search
 from app.formats.npm.manifest import version_attributes
 from app.services import packages, publish, resolve, search
@@ -184,14 +184,20 @@ async def get_tarball(dp: DataPlane, name: str, filename: str) -> Response:
     version = tarball_version(coords, filename)
     if not npm_names.is_semver(version):
         raise NotFound(f"{filename} is not a tarball of {name}")
-    row = await dp.run(resolve.readable_file, dp.arca, dp.principal, dp.repo, coords, version, filename)
+    row, loc = await dp.run(_lookup_tarball, dp, coords, version, filename)
     if row is None:
         if not await reads_through(dp):
             raise NotFound(f"{filename} is not in this repository")
         row = await upstream.locate_tarball(dp, coords, version, filename)
-    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{row.sha256}"'}
-    return await dp.run(blob_response, dp, row.sha256, media_type="application/octet-stream", headers=headers,
-                        filename=filename, size=row.size)
+        loc = await dp.run(locate, dp, row, filename=filename)
+    return send_file(dp, loc, media_type="application/octet-stream")
+
+
+def _lookup_tarball(dp: DataPlane, coords: Coordinates, version: str, filename: str) -> tuple[FileRow | None,
+                                                                                               Located | None]:
+    """The repository's own downloadable tarball and where its bytes are, in one thread hop."""
+    row = resolve.readable_file(dp.arca, dp.principal, dp.repo, coords, version, filename)
+    return row, None if row is None else locate(dp, row, filename=filename)
 
 
 async def search_packages(dp: DataPlane) -> dict:

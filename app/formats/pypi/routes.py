@@ -22,7 +22,8 @@ from app.domain.errors import NotFound, PayloadTooLarge, ValidationError
 from app.domain.pep503 import normalize
 from app.domain.status import CLOSED, STATUSES
 from app.formats.base import Format
-from app.formats.http import DataPlane, blob_response, not_modified, reads_through, wants_gzip
+from app.domain.views import FileRow
+from app.formats.http import DataPlane, Located, locate, not_modified, reads_through, send_file, wants_gzip
 from app.formats.pypi import dists, simple
 from app.formats.pypi.upload import FORM_FIELDS_MAX, Form, FormReader, check_archive, check_attestations, \
     check_form, file_attributes, provenance_object
@@ -142,33 +143,47 @@ async def root_index(dp: DataPlane) -> Response:
 
 # ---- files -------------------------------------------------------------------------------------
 
+def _lookup_file(dp: DataPlane, project: str, asset_name: str, metadata: bool) -> tuple[FileRow | None, Located | None]:
+    """The repository's own downloadable file and where its bytes (or its core metadata's) are, in
+    one thread hop."""
+    row = resolve.readable_file(dp.arca, dp.principal, dp.repo, _coords(project), None, asset_name)
+    return row, None if row is None else _locate(dp, row, asset_name, metadata)
+
+
+def _locate(dp: DataPlane, row: FileRow, asset_name: str, metadata: bool) -> Located:
+    if not metadata:
+        return locate(dp, row, filename=asset_name)
+    sha256 = row.attributes.get("metadata_sha256")
+    if not sha256:
+        raise NotFound(f"No core metadata is recorded for {asset_name}")
+    return locate(dp, row, sha256=sha256, size=row.attributes.get("metadata_size"), filename=asset_name + ".metadata")
+
+
 async def download(dp: DataPlane, project: str, filename: str) -> Response:
     metadata = filename.endswith(".metadata")
     asset_name = filename[: -len(".metadata")] if metadata else filename
-    row = await dp.run(resolve.readable_file, dp.arca, dp.principal, dp.repo, _coords(project), None, asset_name)
+    row, loc = await dp.run(_lookup_file, dp, project, asset_name, metadata)
     if row is None:
         if not await reads_through(dp):
             raise NotFound(f"No file {filename!r} for project {project!r} in repository {dp.repo.repository}")
         row = await upstream.locate(dp, project, asset_name, metadata)
-    sha256, size = row.sha256, row.size
-    if metadata:
-        sha256, size = row.attributes.get("metadata_sha256"), row.attributes.get("metadata_size")
-        if not sha256:
-            raise NotFound(f"No core metadata is recorded for {asset_name}")
-    headers = {"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"}
-    return await dp.run(blob_response, dp, sha256, media_type="application/octet-stream", headers=headers,
-                        filename=filename, size=size)
+        loc = await dp.run(_locate, dp, row, asset_name, metadata)
+    return send_file(dp, loc, media_type="application/octet-stream")
 
 
 async def provenance(dp: DataPlane, project: str, filename: str) -> Response:
     """The Integrity API (PEP 740): `integrity/{project}/{version}/{filename}/provenance`."""
-    row = await dp.run(resolve.readable_file, dp.arca, dp.principal, dp.repo, _coords(project), None, filename)
+    loc = await dp.run(_locate_provenance, dp, project, filename)
+    return send_file(dp, loc, media_type=simple.INTEGRITY_V1)
+
+
+def _locate_provenance(dp: DataPlane, project: str, filename: str) -> Located:
+    row = resolve.readable_file(dp.arca, dp.principal, dp.repo, _coords(project), None, filename)
     sha256 = row.attributes.get("provenance_sha256") if row is not None else None
     if not sha256:
         raise NotFound(f"No provenance is recorded for {filename!r} of project {project!r}")
-    headers = {"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"}
-    return await dp.run(blob_response, dp, sha256, media_type=simple.INTEGRITY_V1, headers=headers,
-                        filename=f"{filename}.provenance", size=row.attributes.get("provenance_size"))
+    return locate(dp, row, sha256=sha256, size=row.attributes.get("provenance_size"),
+                  filename=f"{filename}.provenance")
 
 
 # ---- uploads -----------------------------------------------------------------------------------

@@ -1,0 +1,499 @@
+"""Serving benchmark (issue 19's table), on demand, not collected by pytest:
+
+    .venv/bin/python -m tests.bench.bench_serve [--duration 3] [--rounds 3] [--workdir /tmp/arca-bench-serve]
+
+Every workload of the table, side by side with the peers and ceilings this machine can start on
+loopback, in one run: Arca (`arca serve`, SQLite + disk, a token on every request) with one worker
+and with its default worker count (one per CPU), nginx serving the same files statically,
+Python's `http.server`, devpi-server, pypiserver, and Verdaccio read anonymously and with a token.
+Load comes from wrk (one thread, keep-alive, c1 and c32). The cells are interleaved (every
+workload and server once per round, `--rounds` rounds) and each figure is the median of the
+rounds. Beside each figure: the server's CPU time per request (user + system of its whole process
+tree, from /proc) and the 1-minute load average while it ran. The last column is Arca (default
+workers) divided by the goal's reference, and whether the goal is met.
+
+Also: `pip download` of 50 packages and `npm install` of 30 packages from cold caches (medians of
+`--rounds`), against Arca, nginx serving static index pages and packuments, and devpi (pip).
+
+Install what it needs (apt-get update first):
+    apt-get install -y wrk nginx-light             # load generator, static ceiling
+    devpi-server + devpi-client: installed by this script into <tools>/devpi (a venv, from PyPI)
+    pypiserver: the test extra (.venv); Verdaccio: tests/upstream_support.install_verdaccio (npm)
+The machine is shared: compare columns of one run, not absolute numbers across runs."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests import pypi_support as ps  # noqa: E402
+from tests.bench.bench_npm import bodies_for, publish_all  # noqa: E402
+from tests.bench.bench_pypi import insert_direct  # noqa: E402
+from tests.npm_support import escape, make_tarball, publish_body, write_consumer, write_npmrc  # noqa: E402
+from tests.support.nginx import Nginx, server_block  # noqa: E402
+from tests.support.server import ArcaServer, clean_env, start_server  # noqa: E402
+from tests.upstream_support import Process, Verdaccio, start_pypiserver, start_static  # noqa: E402
+
+MB = 1_000_000
+BIG = 50 * MB
+CLK = os.sysconf("SC_CLK_TCK")
+JSON_V1 = "application/vnd.pypi.simple.v1+json"
+PIP_ACCEPT = f"{JSON_V1}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
+CORGI = "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*"
+GROUP = "com/acme/app/1.0.0"
+
+
+# ---- measuring ---------------------------------------------------------------------------------------
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def process_tree(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / CLK
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+
+def wrk(url: str, conns: int, duration: int, headers: dict[str, str], pids: list[int]) -> dict:
+    cmd = ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--timeout", "30s"]
+    for k, v in headers.items():
+        cmd += ["-H", f"{k}: {v}"]
+    load = load_average()
+    before = cpu_seconds(pids)
+    proc = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=duration + 120)
+    cpu = cpu_seconds(pids) - before
+    out = proc.stdout
+    found = re.search(r"(\d+) requests in", out)
+    if found is None:
+        raise RuntimeError(f"wrk {url}: {out}{proc.stderr}")
+    requests = int(found.group(1))
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = re.search(r"Latency\s+([\d.]+)(us|ms|s|m)\b", out)
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: (.*)", out)
+    if bad or requests == 0:
+        raise RuntimeError(f"wrk {url}: {out}")
+    return {"rps": rps, "cpu_ms": 1000 * cpu / requests, "latency_ms": float(lat.group(1)) * _UNITS[lat.group(2)],
+            "load": load, "errors": errors.group(1) if errors else ""}
+
+
+def timed(cmd: list[str], cwd: Path, env: dict, pids: list[int]) -> dict:
+    load = load_average()
+    before = cpu_seconds(pids)
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    took = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    return {"seconds": took, "cpu_ms": 1000 * (cpu_seconds(pids) - before), "load": load}
+
+
+# ---- peers ---------------------------------------------------------------------------------------------
+
+STATIC_SERVER = """    root {root};
+    location /npm/ {{ default_type application/json; try_files $uri $uri/index.json =404; }}"""
+
+
+class Devpi(Process):
+    """devpi-server (in its own venv under the tools dir), index root/dev filled with twine."""
+
+    def __init__(self, tools: Path, work: Path):
+        venv = tools / "devpi"
+        if not (venv / "bin" / "devpi-server").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "devpi-server", "devpi-client"],
+                           env=clean_env(), check=True, timeout=900)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        subprocess.run([str(venv / "bin" / "devpi-init"), "--serverdir", str(work / "server"), "--root-passwd",
+                        "root", "--no-root-pypi"], check=True, capture_output=True, env=clean_env())
+        super().__init__([venv / "bin" / "devpi-server", "--serverdir", work / "server", "--host", "127.0.0.1",
+                          "--port", "0"], work / "devpi.log", ready="/+api")
+        client = [str(venv / "bin" / "devpi"), "--clientdir", str(work / "client")]
+        for args in (["use", self.url], ["login", "root", "--password", "root"],
+                     ["index", "-c", "dev", "volatile=False", "bases="]):
+            subprocess.run(client + args, check=True, capture_output=True, env=clean_env())
+        self.index = f"{self.url}/root/dev/"
+
+    def file_url(self, project: str, filename: str) -> str:
+        page = self.index + f"+simple/{project}/"
+        href = re.search(r'href="([^"#]*' + re.escape(filename) + ')', httpx.get(page).text).group(1)
+        return urljoin(page, href)
+
+    def upload(self, files: list[Path]) -> None:
+        subprocess.run([str(Path(sys.executable).parent / "twine"), "upload", "--disable-progress-bar",
+                        "--repository-url", self.index, "-u", "root", "-p", "root", *map(str, files)],
+                       check=True, capture_output=True, env=clean_env(), timeout=900)
+
+
+# ---- the data set ----------------------------------------------------------------------------------------
+
+@dataclass
+class Data:
+    files: Path            # wheels to upload
+    static: Path           # the same files laid out for nginx / http.server
+    small_wheels: list[Path] = field(default_factory=list)
+    fifty: list[Path] = field(default_factory=list)
+    big_wheel: Path | None = None
+    big_tgz: bytes = b""
+    jar: bytes = b""
+    big_jar: bytes = b""
+
+
+def make_data(work: Path) -> Data:
+    d = Data(work / "files", work / "static")
+    for p in (d.files, d.static):
+        shutil.rmtree(p, ignore_errors=True)
+        p.mkdir(parents=True)
+    d.small_wheels = [ps.make_wheel(d.files, "small-project", f"1.{i}", requires_python=">=3.8") for i in range(20)]
+    d.fifty = [ps.make_wheel(d.files, f"bench-pkg-{i}", "1.0") for i in range(50)]
+    big = d.files / ps.wheel_filename("big-wheel", "1.0")
+    big.write_bytes(ps.wheel_bytes("big-wheel", "1.0", extra_files={"big_wheel/data.bin": os.urandom(BIG)}))
+    d.big_wheel = big
+    d.big_tgz = make_tarball("big-tarball", "1.0.0", files={"data.bin": os.urandom(BIG)})
+    d.jar = os.urandom(64 * 1024)
+    d.big_jar = os.urandom(BIG)
+    return d
+
+
+def fill_arca(arca: ArcaServer, d: Data) -> str:
+    """Upload the data set; returns the token the benchmark uses."""
+    arca.create_repo("bench", "py")
+    arca.create_repo("bench", "js")
+    arca.create_repo("bench", "mvn")
+    token = arca.token("bench")
+    py = arca.endpoint("bench", "pypi", "py")
+    for p in d.small_wheels + d.fifty + [d.big_wheel]:
+        name, version = p.name.split("-")[0].replace("_", "-"), p.name.split("-")[1]
+        data = p.read_bytes()
+        ps.raw_upload(py, token, ps.form_for(name, version, data), p.name, data).raise_for_status()
+    insert_direct(arca.env, "bench", "py", [ps.make_wheel(d.files / "huge", "huge-project", f"0.{i}")
+                                            for i in range(2000)])
+    js = arca.endpoint("bench", "npm", "js")
+    bodies = bodies_for("bench-doc", 20) + [(f"dep-{i}", publish_body(f"dep-{i}", "1.0.0")) for i in range(30)]
+    bodies.append(("big-tarball", publish_body("big-tarball", "1.0.0", d.big_tgz)))
+    publish_all(js, token, bodies)
+    mvn = arca.endpoint("bench", "maven", "mvn")
+    auth = ("aws", token)
+    httpx.put(f"{mvn}{GROUP}/app-1.0.0.jar", content=d.jar, auth=auth).raise_for_status()
+    httpx.put(f"{mvn}{GROUP}/app-1.0.0-big.jar", content=d.big_jar, auth=auth, timeout=300).raise_for_status()
+    meta = (b"<metadata><groupId>com.acme</groupId><artifactId>app</artifactId><versioning><versions>"
+            b"<version>1.0.0</version></versions></versioning></metadata>")
+    httpx.put(f"{mvn}com/acme/app/maven-metadata.xml", content=meta, auth=auth).raise_for_status()
+    return token
+
+
+def fill_static(arca: ArcaServer, d: Data, token: str, nginx_url: str) -> None:
+    """The same files as a static tree: PEP 503 pages for pip, packuments for npm, the Maven layout."""
+    s = d.static
+    (s / "pypi" / "files").mkdir(parents=True)
+    projects: dict[str, list[Path]] = {}
+    for p in d.small_wheels + d.fifty + [d.big_wheel]:
+        shutil.copy(p, s / "pypi" / "files" / p.name)
+        projects.setdefault(p.name.split("-")[0].replace("_", "-"), []).append(p)
+    for name, files in projects.items():
+        page = s / "pypi" / "simple" / name / "index.html"
+        page.parent.mkdir(parents=True)
+        links = "".join(f'<a href="../../files/{f.name}">{f.name}</a><br>\n' for f in files)
+        page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
+    root = "".join(f'<a href="{n}/">{n}</a><br>\n' for n in sorted(projects))
+    (s / "pypi" / "simple" / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{root}</body></html>\n")
+    js = arca.endpoint("bench", "npm", "js")
+    with httpx.Client(auth=("aws", token), timeout=120) as c:
+        for name in ["bench-doc", "big-tarball"] + [f"dep-{i}" for i in range(30)]:
+            doc = c.get(js + escape(name)).json()
+            for v in doc["versions"].values():
+                tgz = c.get(v["dist"]["tarball"]).content
+                target = s / "npm" / name / "-" / v["dist"]["tarball"].rsplit("/", 1)[1]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(tgz)
+                v["dist"]["tarball"] = f"{nginx_url}/npm/{name}/-/{target.name}"
+            (s / "npm" / name / "index.json").write_text(json.dumps(doc))
+    (s / "maven" / GROUP).mkdir(parents=True)
+    (s / "maven" / GROUP / "app-1.0.0.jar").write_bytes(d.jar)
+    (s / "maven" / GROUP / "app-1.0.0-big.jar").write_bytes(d.big_jar)
+
+
+# ---- the table ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    pids: list[int]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Row:
+    label: str
+    conns: int
+    targets: list[Target]
+    goal: str            # e.g. ">= 0.70 x nginx"
+    ref: str             # which target the goal compares with
+    factor: float        # goal: arca / ref >= factor (for times: arca / ref <= factor)
+    size: int = 0        # bytes per request: MB/s instead of req/s
+    ref_value: float | None = None  # the reference's figure from another run, when it cannot run here
+    runs: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def basic(token: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"aws:{token}".encode()).decode()}
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def print_table(rows: list[Row], arca_name: str) -> None:
+    print("\n| workload | c | " + " | ".join(["server: median (CPU ms/req, load)"]) + " | Arca ÷ ref | goal |")
+    print("|---|---|---|---|---|")
+    for row in rows:
+        cells = []
+        value = {}
+        for t in row.targets:
+            runs = row.runs.get(t.name, [])
+            if not runs:
+                continue
+            rate = median([r["rps"] for r in runs]) * (row.size / MB if row.size else 1)
+            value[t.name] = rate
+            cells.append(f"{t.name} {rate:,.0f}{' MB/s' if row.size else ''} ({median([r['cpu_ms'] for r in runs]):.2f}, "
+                         f"{median([r['load'] for r in runs]):.1f})")
+        ref = value.get(row.ref, row.ref_value)
+        ratio = value.get(arca_name, float("nan")) / ref if ref else float("nan")
+        met = "✔" if ratio >= row.factor else "✘"
+        print(f"| {row.label} | {row.conns} | {' · '.join(cells)} | {ratio:.2f} vs {row.ref} | {row.goal} {met} |")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--duration", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/arca-bench-serve"))
+    ap.add_argument("--tools", type=Path, default=Path("/tmp/arca-bench-tools"))
+    ap.add_argument("--only", default="", help="run only rows whose label contains this text")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another checkout's `arca` executable (e.g. core's): a column 'base' of it, same data, "
+                         "default workers")
+    args = ap.parse_args()
+    work = args.workdir
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    ncpu = os.cpu_count() or 1
+    print(f"# data set, {ncpu} CPUs, load {load_average():.1f}", flush=True)
+    d = make_data(work)
+    started: list = []
+    try:
+        arca1 = start_server(work / "arca")
+        started.append(arca1)
+        token = fill_arca(arca1, d)
+        arcan = ArcaServer(root=work / "arca-n", env=arca1.env, access_key=arca1.access_key)
+        (work / "arca-n").mkdir()
+        arcan.start(workers=ncpu)
+        started.append(arcan)
+        nginx = Nginx(work / "nginx", server_block(STATIC_SERVER.format(root=d.static)), workers=ncpu)
+        started.append(nginx)
+        fill_static(arca1, d, token, nginx.url)
+        static = start_static(d.static, work / "http-server.log")
+        started.append(static)
+        pypiserver = start_pypiserver(d.files, work / "pypiserver.log")
+        started.append(pypiserver)
+        devpi = Devpi(args.tools, work / "devpi")
+        started.append(devpi)
+        devpi.upload(d.small_wheels + d.fifty + [d.big_wheel])
+        verdaccio = Verdaccio(work / "verdaccio")
+        started.append(verdaccio)
+        publish_all(verdaccio.url + "/", verdaccio.token, bodies_for("bench-doc", 20))
+        print(f"# servers up, load {load_average():.1f}", flush=True)
+
+        auth = basic(token)
+        arcas = [(f"arca-1w", arca1), (f"arca-{ncpu}w", arcan)]
+        if args.baseline:
+            base = ArcaServer(root=work / "arca-base", env=arca1.env, access_key=arca1.access_key,
+                              exe=str(args.baseline))
+            (work / "arca-base").mkdir()
+            base.start(workers=ncpu)
+            started.append(base)
+            arcas.append((f"base-{ncpu}w", base))
+        default = f"arca-{ncpu}w"
+
+        def arca_targets(path: str, headers: dict | None = None) -> list[Target]:
+            return [Target(n, a.url + path, process_tree(a.proc.pid), {**auth, **(headers or {})}) for n, a in arcas]
+
+        def peer(name: str, proc, url: str, headers: dict | None = None) -> Target:
+            return Target(name, url, process_tree(proc.pid), headers or {})
+
+        small_wheel = d.small_wheels[0].name
+        big_wheel = d.big_wheel.name
+        dev_small_url = devpi.file_url("small-project", small_wheel)
+        dev_big_url = devpi.file_url("big-wheel", big_wheel)
+        np, ng = nginx.proc, nginx.url
+        rows = [
+            Row("50 MB wheel download", 1, arca_targets(f"/bench/pypi/py/simple/big-wheel/{big_wheel}")
+                + [peer("nginx", np, f"{ng}/pypi/files/{big_wheel}"), peer("devpi", devpi.proc, dev_big_url)],
+                ">= 0.70 x nginx", "nginx", 0.70, size=d.big_wheel.stat().st_size),
+            Row("50 MB npm tarball download", 1, arca_targets("/bench/npm/js/big-tarball/-/big-tarball-1.0.0.tgz")
+                + [peer("nginx", np, f"{ng}/npm/big-tarball/-/big-tarball-1.0.0.tgz")],
+                ">= 0.70 x nginx", "nginx", 0.70, size=len(d.big_tgz)),
+            Row("50 MB Maven jar download", 1, arca_targets(f"/bench/maven/mvn/{GROUP}/app-1.0.0-big.jar")
+                + [peer("nginx", np, f"{ng}/maven/{GROUP}/app-1.0.0-big.jar")],
+                ">= 0.70 x nginx", "nginx", 0.70, size=BIG),
+        ]
+        for conns in (1, 32):
+            rows += [
+                Row("small wheel GET", conns, arca_targets(f"/bench/pypi/py/simple/small-project/{small_wheel}")
+                    + [peer("http.server", static.proc, f"{static.url}/pypi/files/{small_wheel}"),
+                       peer("devpi", devpi.proc, dev_small_url), peer("nginx", np, f"{ng}/pypi/files/{small_wheel}")],
+                    ">= 2 x http.server", "http.server", 2.0),
+                Row("small npm tarball GET", conns, arca_targets("/bench/npm/js/bench-doc/-/bench-doc-0.0.0.tgz")
+                    + [peer("http.server", static.proc, f"{static.url}/npm/bench-doc/-/bench-doc-0.0.0.tgz"),
+                       peer("verdaccio-anon", verdaccio.proc, f"{verdaccio.url}/bench-doc/-/bench-doc-0.0.0.tgz"),
+                       peer("nginx", np, f"{ng}/npm/bench-doc/-/bench-doc-0.0.0.tgz")],
+                    ">= 2 x http.server", "http.server", 2.0),
+                Row("Maven jar (64 KiB) GET", conns, arca_targets(f"/bench/maven/mvn/{GROUP}/app-1.0.0.jar")
+                    + [peer("http.server", static.proc, f"{static.url}/maven/{GROUP}/app-1.0.0.jar"),
+                       peer("nginx", np, f"{ng}/maven/{GROUP}/app-1.0.0.jar")],
+                    ">= 2 x http.server", "http.server", 2.0),
+                Row("PyPI project page, 20 files", conns, arca_targets("/bench/pypi/py/simple/small-project/",
+                                                                       {"Accept": PIP_ACCEPT, "Accept-Encoding": "gzip"})
+                    + [peer("devpi", devpi.proc, devpi.index + "+simple/small-project/", {"Accept-Encoding": "gzip"}),
+                       peer("pypiserver", pypiserver.proc, pypiserver.url + "/simple/small-project/")],
+                    ">= 2 x devpi", "devpi", 2.0),
+                Row("PyPI /simple/ root", conns, arca_targets("/bench/pypi/py/simple/",
+                                                              {"Accept": PIP_ACCEPT, "Accept-Encoding": "gzip"})
+                    + [peer("devpi", devpi.proc, devpi.index + "+simple/", {"Accept-Encoding": "gzip"}),
+                       peer("pypiserver", pypiserver.proc, pypiserver.url + "/simple/")],
+                    ">= 2 x devpi", "devpi", 2.0),
+                Row("npm packument, 20 versions", conns, arca_targets("/bench/npm/js/bench-doc",
+                                                                      {"Accept": CORGI, "Accept-Encoding": "gzip"})
+                    + [peer("verdaccio-anon", verdaccio.proc, f"{verdaccio.url}/bench-doc",
+                            {"Accept": CORGI, "Accept-Encoding": "gzip"}),
+                       peer("verdaccio-token", verdaccio.proc, f"{verdaccio.url}/bench-doc",
+                            {"Accept": CORGI, "Accept-Encoding": "gzip", "Authorization": f"Bearer {verdaccio.token}"})],
+                    ">= verdaccio-anon", "verdaccio-anon", 1.0),
+            ]
+        rows.append(Row("PyPI page, 2,000 files", 32, arca_targets("/bench/pypi/py/simple/huge-project/",
+                                                                    {"Accept": PIP_ACCEPT, "Accept-Encoding": "gzip"}),
+                        ">= 20 x devpi (devpi: 24 req/s at 1,111 files in the issue's run)", "devpi", 20.0,
+                        ref_value=24.0))
+        rows = [r for r in rows if args.only in r.label]
+
+        # pip download / npm install, cold
+        names = [f"bench-pkg-{i}" for i in range(50)]
+        pip_index = {default: f"http://aws:{token}@{arcan.hostport}/bench/pypi/py/simple/",
+                     "nginx": f"{ng}/pypi/simple/", "devpi": devpi.index + "+simple/"}
+        pip_pids = {default: process_tree(arcan.proc.pid), "nginx": process_tree(np.pid),
+                    "devpi": process_tree(devpi.proc.pid)}
+        npm_reg = {default: (arcan.endpoint("bench", "npm", "js"), token), "nginx": (f"{ng}/npm/", "none")}
+        installs: dict[str, list[dict]] = {}
+
+        for row in rows:  # warm every cache (and the 2,000-file page's first rendering) before timing
+            for t in row.targets:
+                httpx.get(t.url, headers=t.headers, timeout=300)
+
+        for rnd in range(args.rounds):
+            print(f"# round {rnd + 1}/{args.rounds}, load {load_average():.1f}", flush=True)
+            for row in rows:
+                for t in row.targets:
+                    try:
+                        r = wrk(t.url, row.conns, args.duration, t.headers, t.pids)
+                    except RuntimeError as exc:  # one bad cell does not lose the run
+                        print(f"  {row.label} c{row.conns} {t.name}: FAILED {str(exc)[:300]}", flush=True)
+                        continue
+                    row.runs.setdefault(t.name, []).append(r)
+                    print(f"  {row.label} c{row.conns} {t.name}: {r['rps']:.1f} req/s, {r['cpu_ms']:.2f} CPU ms/req, "
+                          f"{r['latency_ms']:.2f} ms, load {r['load']:.1f} {r['errors']}", flush=True)
+            if args.only:
+                continue
+            for who, index in pip_index.items():
+                dest = work / f"pip-{who}-{rnd}"
+                r = timed([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d", str(dest),
+                           "--index-url", index, *names], work, clean_env(), pip_pids[who])
+                installs.setdefault(f"pip download 50 · {who}", []).append(r)
+                print(f"  pip download {who}: {r['seconds']:.2f} s", flush=True)
+            for who, (url, tok) in npm_reg.items():
+                proj = work / f"npm-{who}-{rnd}"
+                write_consumer(proj, {f"dep-{i}": "1.0.0" for i in range(30)})
+                write_npmrc(proj / ".npmrc", url, tok)
+                env = clean_env(npm_config_userconfig=str(proj / ".npmrc"), npm_config_cache=str(proj / "cache"),
+                                npm_config_update_notifier="false")
+                r = timed(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"], proj, env,
+                          pip_pids[default] if who == default else process_tree(np.pid))
+                installs.setdefault(f"npm install 30 · {who}", []).append(r)
+                print(f"  npm install {who}: {r['seconds']:.2f} s", flush=True)
+
+        print(f"\n# medians of {args.rounds} rounds x {args.duration:.0f} s; wrk -t1; Arca with a token "
+              f"(Basic aws:TOKEN), peers anonymous unless named; (server CPU ms per request, 1-min load average)")
+        print_table(rows, default)
+        if installs:
+            print("\n| command (cold) | median s | server CPU ms | load |")
+            print("|---|---|---|---|")
+            for k, runs in installs.items():
+                print(f"| {k} | {median([r['seconds'] for r in runs]):.2f} | {median([r['cpu_ms'] for r in runs]):.0f} | "
+                      f"{median([r['load'] for r in runs]):.1f} |")
+            for tool in ("pip download 50", "npm install 30"):
+                a, n = installs.get(f"{tool} · {default}"), installs.get(f"{tool} · nginx")
+                if a and n:
+                    ratio = median([r['seconds'] for r in a]) / median([r['seconds'] for r in n])
+                    print(f"{tool}: Arca {ratio:.2f}x nginx static (goal <= 1.2x) {'✔' if ratio <= 1.2 else '✘'}")
+        latency = [(row, t) for row in rows if row.conns == 1 and row.size == 0 for t in row.targets
+                   if t.name.startswith("arca")]
+        if latency:
+            print("\n| keep-alive c1 latency (ms, median) | " + " | ".join(n for n, _ in arcas) + " |")
+            print("|---|" + "---|" * len(arcas))
+            for row in [r for r in rows if r.conns == 1 and r.size == 0]:
+                print(f"| {row.label} | " + " | ".join(f"{median([x['latency_ms'] for x in row.runs.get(n, [])]):.2f}"
+                                                     for n, _ in arcas) + " |")
+    finally:
+        for s in reversed(started):
+            try:
+                s.stop()
+            except Exception as exc:  # stop the others whatever happens
+                print(f"stopping {s}: {exc}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
