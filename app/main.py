@@ -10,10 +10,11 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
+from app.api.iam import query_api
 from app.api.router import control_plane
 from app.config import Settings, get_settings
 from app.formats.http import data_plane
@@ -21,6 +22,7 @@ from app.formats.registry import FORMATS
 from app.observability import metrics
 from app.observability.requests import RequestLogMiddleware
 from app.observability.webhooks import run_deliverer
+from app.services import revocation
 from app.services.context import Arca
 from app.web.routes import routes as web_routes
 
@@ -72,6 +74,13 @@ async def metrics_endpoint(request: Request):
     return Response(body, media_type=content_type)
 
 
+async def root(request: Request):
+    """POST: IAM and STS (query protocol); GET: a browser goes to the console."""
+    if request.method == "POST":
+        return await query_api(request)
+    return RedirectResponse("/ui/", status_code=307)
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Starlette:
     settings = settings or get_settings()
     arca = Arca.from_settings(settings, migrate=migrate)
@@ -80,16 +89,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     @asynccontextmanager
     async def lifespan(app):
         task = asyncio.create_task(run_deliverer(arca)) if settings.webhooks else None
+        watcher = asyncio.create_task(revocation.watch(arca))
         yield
-        if task:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for t in (task, watcher):
+            if t:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
         if arca.remotes.client is not None:
             await arca.remotes.client.aclose()
         arca.db.dispose()
 
     routes = [
+        Route("/", root, methods=["GET", "HEAD", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

@@ -10,7 +10,7 @@ from sqlalchemy.engine import make_url
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
-from app.config import get_settings, share_metrics_dir
+from app.config import get_settings, load_secret_keys, share_metrics_dir
 from app.db.session import upgrade
 
 
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     args = p.parse_args(argv)
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)  # once, before any worker starts
+    upgrade(settings.database_url, load_secret_keys(settings))  # once, before any worker starts
     share_metrics_dir(settings.data_dir)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]

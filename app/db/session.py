@@ -46,19 +46,22 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
                          connect_args={"connect_timeout": 5})
 
 
-def alembic_config(url: str):
+def alembic_config(url: str, secret_keys: list[str] | None = None):
+    """`secret_keys`: the server keys (current first) for revisions that seal or open secrets."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if secret_keys:
+        cfg.attributes["arca_secret_keys"] = list(secret_keys)
     return cfg
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str, secret_keys: list[str] | None = None) -> None:
     from alembic import command
 
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url, secret_keys), "head")
 
 
 @contextlib.contextmanager

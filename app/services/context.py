@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.auth.secretbox import SecretBox
 from app.auth.tokens import TokenSigner
-from app.config import Settings, load_secret_key
+from app.config import Settings, load_secret_key, load_secret_keys
 from app.db.session import Database, upgrade
 from app.domain.coords import Coordinates
 from app.observability import hooks
@@ -17,10 +18,17 @@ from app.upstream.remote import Remotes
 
 @dataclass(frozen=True)
 class Principal:
-    user_id: int
+    """Who a request acts as: a user, or a role session (`role_id` set, `user_id` None)."""
+
+    user_id: int | None
     name: str
     is_admin: bool
     arn: str
+    valid_after: float = 0.0  # epoch seconds: authorization tokens issued before this are dead
+    key_id: str | None = None  # the access key (or session key) the request was signed with
+    role_id: int | None = None
+    role_arn: str | None = None
+    expires_at: float | None = None  # a role session's end
 
 
 @dataclass(frozen=True)
@@ -53,10 +61,13 @@ class Arca:
     pages: PageTokens
     caches: Caches = field(default_factory=Caches)
     remotes: Remotes | None = None
+    box: SecretBox | None = None
 
     def __post_init__(self) -> None:
         if self.remotes is None:
             self.remotes = Remotes(self.settings)
+        if self.box is None:
+            self.box = SecretBox(load_secret_keys(self.settings))
 
     @property
     def region(self) -> str:
@@ -71,7 +82,7 @@ class Arca:
         hooks.install(settings.account_id, settings.region or "us-east-1")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate:
-            upgrade(settings.database_url)
+            upgrade(settings.database_url, load_secret_keys(settings))
         return cls(
             settings=settings,
             db=Database(settings.database_url),
