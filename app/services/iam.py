@@ -236,8 +236,9 @@ def list_access_keys(arca: Arca, principal: Principal | None, name: str | None =
 
 def update_access_key(arca: Arca, principal: Principal | None, key_id: str, status: str,
                       name: str | None = None) -> dict:
-    """Active or Inactive. Deactivating ends the key's signed requests and every token it minted,
-    on every node; reactivating brings back neither those tokens' revocation nor anything else."""
+    """Active or Inactive. While a key is inactive its signed requests and every token it minted are
+    refused, on every node; reactivating it revives those tokens (up to their expiry). To end them
+    for good, delete the key or run `arca admin revoke-tokens`."""
     if status not in ("Active", "Inactive"):
         raise ValidationError(f"Status must be Active or Inactive, not {status!r}")
     name = _caller_name(principal, name)
