@@ -102,7 +102,9 @@ def main(argv: list[str]) -> int:
     au.add_argument("--principal", help="user name or ARN")
     au.add_argument("--limit", type=int, default=1000)
     au.add_argument("--output", choices=["json", "text"], default="text")
-    sub.add_parser("rotate-secret-key", help="seal every stored secret under a new server key (docs/identity.md)")
+    rk = sub.add_parser("rotate-secret-key", help="seal every stored secret under a new server key (docs/identity.md)")
+    rk.add_argument("--reseal-only", action="store_true",
+                    help="write no new key: reseal under the current key what is still sealed under a previous one")
     for verb, (text, arguments, _run) in IDENTITY_VERBS.items():
         vp = sub.add_parser(verb, help=text)
         for name, options in arguments:
@@ -118,7 +120,7 @@ def main(argv: list[str]) -> int:
         elif args.cmd in IDENTITY_VERBS:
             out = IDENTITY_VERBS[args.cmd][2](arca, args)
         elif args.cmd == "rotate-secret-key":
-            out = _rotate(arca)
+            out = _rotate(arca, new_key=not args.reseal_only)
         elif args.cmd == "gc":
             out = maintenance.gc(arca, grace_seconds=args.grace_seconds, dry_run=args.dry_run)
         elif args.cmd == "fsck":
@@ -152,11 +154,11 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _rotate(arca: Arca) -> dict:
+def _rotate(arca: Arca, new_key: bool = True) -> dict:
     """With the key file: a new key (the old one kept in secret.key.previous), then every secret
-    resealed under it. With ARCA_SECRET_KEY: reseal under it what is still sealed under the keys of
-    ARCA_SECRET_KEY_PREVIOUS (the operator has put the new key in place)."""
-    rotated = not arca.settings.secret_key_env
+    resealed under it. With ARCA_SECRET_KEY (or --reseal-only): reseal under the current key what is
+    still sealed under a previous one (the operator has put the new key in place)."""
+    rotated = new_key and not arca.settings.secret_key_env
     if rotated:
         rotate_key_file(arca.settings)
         sealing.reopen(arca)

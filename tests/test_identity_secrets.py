@@ -1,0 +1,131 @@
+"""Issue 15 item 3: access key secrets at rest are sealed (AES-GCM, key derived from the server key);
+the revision that introduces this seals the plaintext an older release stored; `arca admin
+rotate-secret-key` moves every secret to a new key while servers keep authenticating."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from app.auth.secretbox import SecretBox, SecretUnreadable
+from tests.support.server import ArcaServer, clean_env, start_server
+
+ROOT = Path(__file__).resolve().parents[1]
+ALEMBIC = str(Path(sys.executable).parent / "alembic")
+
+
+def sts(server, key):
+    return boto3.client("sts", endpoint_url=server.url, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                        aws_secret_access_key=key["SecretAccessKey"], config=Config(retries={"max_attempts": 1}))
+
+
+def sealed_values(db: Path) -> dict[str, str]:
+    with sqlite3.connect(db) as conn:
+        return dict(conn.execute("SELECT access_key_id, secret_sealed FROM access_keys"))
+
+
+def test_secretbox_binds_values_to_their_row_and_key():
+    box = SecretBox(["server-key-1"])
+    sealed = box.seal("s3cr3t", "access-key:AKIA1")
+    assert "s3cr3t" not in sealed and box.open(sealed, "access-key:AKIA1") == "s3cr3t"
+    with pytest.raises(SecretUnreadable):
+        box.open(sealed, "access-key:AKIA2")  # copied onto another row: does not open
+    with pytest.raises(SecretUnreadable):
+        SecretBox(["another-key"]).open(sealed, "access-key:AKIA1")
+    rotated = SecretBox(["server-key-2", "server-key-1"])
+    assert rotated.open(sealed, "access-key:AKIA1") == "s3cr3t" and not rotated.is_current(sealed)
+    assert rotated.is_current(rotated.seal("s3cr3t", "access-key:AKIA1"))
+
+
+def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
+    db, data = tmp_path / "arca.db", tmp_path / "storage"
+    env = clean_env(ARCA_DATABASE_URL=f"sqlite:///{db}", ARCA_DATA_DIR=str(data))
+
+    def alembic(*args):
+        proc = subprocess.run([ALEMBIC, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    alembic("upgrade", "0003")
+    plain = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+    with sqlite3.connect(db) as conn:
+        conn.execute("INSERT INTO users (id, name, is_admin, created_at) VALUES (1, 'old', 1, '2026-01-01 00:00:00')")
+        conn.execute("INSERT INTO access_keys (access_key_id, secret, user_id, status, created_at) "
+                     "VALUES ('AKIAOLDRELEASE00001', ?, 1, 'Active', '2026-01-01 00:00:00')", (plain,))
+    alembic("upgrade", "head")
+    with sqlite3.connect(db) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert plain not in dump and sealed_values(db)["AKIAOLDRELEASE00001"].startswith("v1.")
+    # the sealed key signs requests as before
+    srv = ArcaServer(root=tmp_path, env=env, access_key={"AccessKeyId": "AKIAOLDRELEASE00001",
+                                                         "SecretAccessKey": plain})
+    srv.start()
+    try:
+        assert sts(srv, srv.access_key).get_caller_identity()["Arn"].endswith(":user/old")
+    finally:
+        srv.stop()
+    # and the way back restores the column the older release reads
+    alembic("downgrade", "0003")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT secret FROM access_keys").fetchall() == [(plain,)]
+
+
+def test_rotate_secret_key_reseals_every_secret_while_servers_keep_working(tmp_path):
+    srv = start_server(tmp_path / "rot")
+    try:
+        db = Path(srv.env["ARCA_DATABASE_URL"].split("///", 1)[1])
+        key_file = Path(srv.env["ARCA_DATA_DIR"]) / "secret.key"
+        alice = srv.new_user("alice")
+        old_key, before = key_file.read_text(), sealed_values(db)
+        out = json.loads(srv.admin("rotate-secret-key").stdout)
+        assert out["resealed"] == 2 and out["unreadable"] == [] and out["newKeyWritten"] is True
+        assert key_file.read_text() != old_key
+        assert (key_file.parent / "secret.key.previous").read_text().split() == [old_key]
+        after = sealed_values(db)
+        assert set(after) == set(before) and all(after[k] != before[k] for k in after)
+        assert len({v.split(".")[1] for v in after.values()}) == 1  # all under the one new key
+        # the running server reads the new key when it meets it; nothing was refused meanwhile
+        for key in (srv.access_key, alice):
+            assert sts(srv, key).get_caller_identity()["Account"] == "000000000000"
+        # resealing again (after every server restarted: what they sealed meanwhile) finds nothing left
+        again = json.loads(srv.admin("rotate-secret-key", "--reseal-only").stdout)
+        assert again["alreadyCurrent"] == 2 and again["resealed"] == 0
+        srv.stop()
+        srv.start()
+        assert sts(srv, alice).get_caller_identity()["Arn"].endswith(":user/alice")
+    finally:
+        srv.stop()
+
+
+def test_a_server_key_changed_without_the_previous_one_opens_no_secret(tmp_path):
+    srv = start_server(tmp_path / "env", env={"ARCA_SECRET_KEY": "first-" + "k" * 40})
+    try:
+        srv.stop()
+        srv.env["ARCA_SECRET_KEY"] = "second-" + "k" * 40
+        srv.start()
+        with pytest.raises(ClientError) as info:
+            sts(srv, srv.access_key).get_caller_identity()
+        assert info.value.response["Error"]["Code"] == "InvalidClientTokenId"
+        assert "does not open with this server's keys" in srv.log()
+        # with the old key as previous, and after rotate-secret-key, without it again
+        srv.stop()
+        srv.env["ARCA_SECRET_KEY_PREVIOUS"] = "first-" + "k" * 40
+        srv.start()
+        assert sts(srv, srv.access_key).get_caller_identity()["Account"] == "000000000000"
+        out = json.loads(srv.admin("rotate-secret-key").stdout)
+        assert out["resealed"] == 1 and out["newKeyWritten"] is False
+        srv.stop()
+        del srv.env["ARCA_SECRET_KEY_PREVIOUS"]
+        srv.start()
+        assert sts(srv, srv.access_key).get_caller_identity()["Account"] == "000000000000"
+        assert httpx.get(srv.url + "/healthz").status_code == 200
+    finally:
+        srv.stop()
