@@ -69,15 +69,21 @@ def operation_names() -> list[str]:
 
 
 def make_client(endpoint_url: str | None, region: str | None, profile: str | None = None,
-                verify: bool = True):
-    """Create the boto3 CodeArtifact client (standard AWS credential chain)."""
+                verify: bool = True, credentials: dict | None = None, service: str = SERVICE):
+    """Create a boto3 client (CodeArtifact unless `service` says otherwise): the standard AWS
+    credential chain, or `credentials` (AccessKeyId, SecretAccessKey, SessionToken) when given."""
     import boto3
     from botocore.config import Config
 
-    session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    if credentials:
+        session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                aws_secret_access_key=credentials["SecretAccessKey"],
+                                aws_session_token=credentials.get("SessionToken"))
+    else:
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     config = Config(retries={"mode": "standard", "total_max_attempts": 2},
                     connect_timeout=10, read_timeout=300)
-    return session.client(SERVICE, endpoint_url=endpoint_url, region_name=region,
+    return session.client(service, endpoint_url=endpoint_url, region_name=region,
                           config=config, verify=verify)
 
 

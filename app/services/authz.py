@@ -22,6 +22,7 @@ from app.db.models import Domain, GroupMember, IdentityPolicy, Policy, Repositor
 from app.domain.arns import domain_arn, package_arn, repository_arn
 from app.domain.errors import AccessDenied
 from app.observability.context import info as request_info
+from app.services.caches import MISS
 from app.services.context import Arca, Principal, RepoRef
 
 # Data-plane actions
@@ -43,22 +44,31 @@ def is_allowed(arca: Arca, s: Session, principal: Principal, action: str, domain
         q = q.where(or_(*conds))
     else:
         q = q.where(Policy.repository_id.is_(None))
-    docs = [load_stored(d) for d in s.scalars(q)] + identity_documents(s, principal)
+    docs = [load_stored(d) for d in s.scalars(q)] + identity_documents(arca, s, principal)
     if not docs:
         return False
     return evaluate(docs, _request(s, principal, action, resource_arn), arca.account) == "Allow"
 
 
-def identity_documents(s: Session, principal: Principal) -> list:
-    """The principal's identity policies: its own and its groups' (a user), or its role's (a session)."""
+def identity_documents(arca: Arca, s: Session, principal: Principal) -> list:
+    """The principal's identity policies: its own and its groups' (a user), or its role's (a session).
+    Cached like credentials: every change to identity policies or group membership bumps the
+    revocation epoch, so each node drops them within a second (the changing node at once)."""
     if principal.role_id is not None:
-        where = IdentityPolicy.role_id == principal.role_id
+        key, where = ("role", principal.role_id), IdentityPolicy.role_id == principal.role_id
     elif principal.user_id is not None:
         groups = select(GroupMember.group_id).where(GroupMember.user_id == principal.user_id)
+        key = ("user", principal.user_id)
         where = or_(IdentityPolicy.user_id == principal.user_id, IdentityPolicy.group_id.in_(groups))
     else:
         return []
-    return [load_stored(d, IDENTITY) for d in s.scalars(select(IdentityPolicy.document).where(where))]
+    texts = arca.caches.identity_policies.get(key)
+    if texts is MISS:
+        generation = arca.caches.identity_generation
+        texts = tuple(s.scalars(select(IdentityPolicy.document).where(where).order_by(IdentityPolicy.id)))
+        if generation == arca.caches.identity_generation:
+            arca.caches.identity_policies.put(key, texts)
+    return [load_stored(d, IDENTITY) for d in texts]
 
 
 def _request(s: Session, principal: Principal, action: str, resource_arn: str) -> Request:
@@ -71,7 +81,7 @@ def require_iam(arca: Arca, s: Session, principal: Principal | None, action: str
     local `arca admin` (principal None), or an Allow in the caller's identity policies and no Deny."""
     if principal is None or principal.is_admin:
         return
-    docs = identity_documents(s, principal)
+    docs = identity_documents(arca, s, principal)
     if evaluate(docs, _request(s, principal, action, resource_arn), arca.account) != "Allow":
         raise AccessDenied(f"User: {principal.arn} is not authorized to perform: {action} on resource: "
                            f"{resource_arn}")

@@ -94,6 +94,8 @@ class Caches:
     keys: Cache = field(default_factory=lambda: Cache("keys", 10_000, ttl=5.0))
     # user id -> Principal or None (deleted user); dropped with `keys`
     principals: Cache = field(default_factory=lambda: Cache("principals", 10_000, ttl=5.0))
+    # ("user", id) / ("role", id) -> the texts of its identity policies (with its groups'); dropped with `keys`
+    identity_policies: Cache = field(default_factory=lambda: Cache("identity_policies", 10_000, ttl=5.0))
     # OIDC issuer URL -> its signing keys and when they were fetched
     jwks: Cache = field(default_factory=lambda: Cache("jwks", 256))
     # (domain name, repository name) -> RepoRef, or None / False (unknown repository / domain)
@@ -115,3 +117,4 @@ class Caches:
         self.identity_generation += 1
         self.keys.clear()
         self.principals.clear()
+        self.identity_policies.clear()

@@ -334,6 +334,8 @@ def delete_group(arca: Arca, principal: Principal | None, name: str) -> dict:
     with arca.db.session() as s:
         authz.require_iam(arca, s, principal, "iam:DeleteGroup", group_arn(arca.account, name))
         s.delete(_group(s, name))  # memberships and policies go with it (ON DELETE CASCADE)
+        revocation.bump(s)
+    revocation.revoked_here(arca)
     return {}
 
 
@@ -343,6 +345,8 @@ def add_user_to_group(arca: Arca, principal: Principal | None, group: str, name:
         g, u = _group(s, group), _user(s, name)
         if s.get(GroupMember, (g.id, u.id)) is None:
             s.add(GroupMember(group_id=g.id, user_id=u.id))
+            revocation.bump(s)
+    revocation.revoked_here(arca)
     return {}
 
 
@@ -354,6 +358,8 @@ def remove_user_from_group(arca: Arca, principal: Principal | None, group: str, 
         if member is None:
             raise NotFound(f"The user {name} is not in group {group}.", resource_id=name, resource_type="user")
         s.delete(member)
+        revocation.bump(s)
+    revocation.revoked_here(arca)
     return {}
 
 
@@ -367,6 +373,8 @@ def list_groups_for_user(arca: Arca, principal: Principal | None, name: str) -> 
 
 
 # ---- inline identity policies of users, groups and roles -------------------------------------------------
+# Every change here (and to group membership) bumps the revocation epoch: the identity policies a
+# node has cached are dropped on every node within a second, and on this one at once.
 
 def check_identity_policy(document: str, kind: str = IDENTITY):
     try:
@@ -405,6 +413,8 @@ def put_policy(arca: Arca, principal: Principal | None, kind: str, owner: str, p
             s.add(IdentityPolicy(name=policy_name, document=document, **{column.key: row.id}))
         else:
             existing.document = document
+        revocation.bump(s)
+    revocation.revoked_here(arca)
     return {}
 
 
@@ -431,6 +441,8 @@ def delete_policy(arca: Arca, principal: Principal | None, kind: str, owner: str
         authz.require_iam(arca, s, principal, f"iam:Delete{kind.title()}Policy", arn(arca.account, owner))
         row = _owner(s, kind, owner)
         s.delete(_policy_row(s, column, row.id, owner, policy_name))
+        revocation.bump(s)
+    revocation.revoked_here(arca)
     return {}
 
 

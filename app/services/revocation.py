@@ -1,9 +1,11 @@
 """Revocation reaching every node within seconds, without a database read per request.
 
-Whatever ends credentials (a user deleted, an access key deactivated or deleted, tokens revoked,
-a role deleted) bumps the one-row identity epoch in the same transaction. Every server process
+Whatever ends credentials or changes rights (a user deleted, an access key deactivated or deleted,
+tokens revoked, a role deleted, an identity policy or a group membership changed) bumps the one-row
+identity epoch in the same transaction. Every server process
 polls that row every ARCA_IDENTITY_POLL_SECONDS (default 1 s): one tiny query per process, not per
-request. When it has moved, the process drops its cached credentials and principals, and the next
+request. When it has moved, the process drops its cached credentials, principals and identity
+policies, and the next
 request of each principal reads the database once. The caches' own TTL (5 s) bounds the damage if
 the poll cannot reach the database."""
 
