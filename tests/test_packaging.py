@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Imported directly, installed by a declared dependency: uvicorn → h11, starlette → anyio, botocore → urllib3.
 TRANSITIVE = {"h11": "uvicorn", "anyio": "starlette", "urllib3": "botocore"}
 MODULE_OF = {"python-multipart": "python_multipart", "psycopg[binary]": "psycopg", "SQLAlchemy": "sqlalchemy",
-             "prometheus_client": "prometheus_client", "jinja2": "jinja2", "defusedxml": "defusedxml"}
+             "prometheus_client": "prometheus_client", "jinja2": "jinja2", "defusedxml": "defusedxml",
+             "argon2-cffi": "argon2"}
 
 
 def _declared() -> set[str]:

@@ -11,9 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.db.models import Domain, Package, PackageVersion, Repository
-from app.domain.errors import AccessDenied
+from app.domain.errors import AccessDenied, ValidationError
 from app.domain.pep503 import normalize as pep503
 from app.services.package_groups import Groups
+
+MODES = ("ALLOW", "BLOCK")
 
 
 def origin_restrictions(pkg: Package, has_internal: bool) -> dict:
@@ -26,6 +28,12 @@ def origin_restrictions(pkg: Package, has_internal: bool) -> dict:
 def has_internal_versions(s: Session, pkg: Package) -> bool:
     return bool(s.scalar(select(func.count()).select_from(PackageVersion).where(
         PackageVersion.package_id == pkg.id, PackageVersion.origin_type == "INTERNAL")))
+
+
+def check_modes(publish: object, upstream: object) -> None:
+    for key, value in (("publish", publish), ("upstream", upstream)):
+        if value not in MODES:
+            raise ValidationError(f"restrictions.{key} must be ALLOW or BLOCK, not {value!r}")
 
 
 def restrictions_of(s: Session, pkg: Package) -> dict:

@@ -23,7 +23,7 @@ from app.services import authz, publish, rows
 from app.services.catalog import package_summary
 from app.services.context import Arca, PackageAt, Principal, RepoRef
 from app.services.domains import package_for, repository_for
-from app.services.origins import check_publish_allowed
+from app.services.origins import check_modes, check_publish_allowed
 from app.services.resolve import package_view
 from app.storage.base import BlobInfo
 
@@ -140,8 +140,9 @@ def delete_package(arca: Arca, principal: Principal, at: PackageAt) -> dict:
 
 def put_origin_configuration(arca: Arca, principal: Principal, at: PackageAt, publish_mode: str,
                              upstream_mode: str) -> dict:
-    """PutPackageOriginConfiguration (creates the package record when it does not exist yet); the
-    modes are ALLOW or BLOCK, as the service model says and the control plane checked."""
+    """PutPackageOriginConfiguration (creates the package record when it does not exist yet). The
+    modes are checked here, whichever door they came through (the console's form too)."""
+    check_modes(publish_mode, upstream_mode)
     with arca.db.session() as s:
         _d, r = repository_for(arca, s, principal, "codeartifact:PutPackageOriginConfiguration", at.domain,
                                at.repository, at.owner)
