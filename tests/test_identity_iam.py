@@ -51,7 +51,8 @@ def test_boto3_iam_drives_users_keys_groups_and_inline_policies(server, unique):
     iam = client(server, "iam")
     name, group = f"alice{unique}", f"devs{unique}"
     user = iam.create_user(UserName=name, Tags=[{"Key": "team", "Value": "blue"}])["User"]
-    assert user["Arn"] == f"arn:aws:iam::000000000000:user/{name}" and user["Tags"] == [{"Key": "team", "Value": "blue"}]
+    assert user["Arn"] == f"arn:aws:iam::000000000000:user/{name}"
+    assert user["Tags"] == [{"Key": "team", "Value": "blue"}]
     assert iam.get_user(UserName=name)["User"]["UserId"] == user["UserId"]
     assert name in user_names(iam)
     iam.tag_user(UserName=name, Tags=[{"Key": "cost", "Value": "42"}])
@@ -268,7 +269,8 @@ def test_group_policy_takes_effect_for_members_on_both_planes(server, unique):
     domain, name, group = f"gp{unique}", f"dave{unique}", f"readers{unique}"
     server.create_repo(domain, "repo")
     ep = server.endpoint(domain, "maven", "repo")
-    assert httpx.put(ep + "com/acme/x/1.0/x-1.0.jar", content=b"x", auth=("aws", server.token(domain))).status_code == 201
+    put = httpx.put(ep + "com/acme/x/1.0/x-1.0.jar", content=b"x", auth=("aws", server.token(domain)))
+    assert put.status_code == 201
     server.boto().update_package_versions_status(domain=domain, repository="repo", format="maven", namespace="com.acme",
                                                  package="x", versions=["1.0"], targetStatus="Published")
     key = server.new_user(name)

@@ -225,11 +225,13 @@ def test_revocations_on_one_node_end_tokens_on_the_other(nodes):
     a.create_repo("rvk", "repo")
     admin_token = a.token("rvk")
     path = "com/acme/rv/1.0/rv-1.0.jar"
-    assert httpx.put(a.endpoint("rvk", "maven", "repo") + path, content=b"rv", auth=("aws", admin_token)).status_code == 201
+    put = httpx.put(a.endpoint("rvk", "maven", "repo") + path, content=b"rv", auth=("aws", admin_token))
+    assert put.status_code == 201
     a.boto().update_package_versions_status(domain="rvk", repository="repo", format="maven", namespace="com.acme",
                                             package="rv", versions=["1.0"], targetStatus="Published")
     key = a.new_user("rvk-user")
-    iam = boto3.client("iam", endpoint_url=a.url, region_name="us-east-1", aws_access_key_id=a.access_key["AccessKeyId"],
+    iam = boto3.client("iam", endpoint_url=a.url, region_name="us-east-1",
+                       aws_access_key_id=a.access_key["AccessKeyId"],
                        aws_secret_access_key=a.access_key["SecretAccessKey"])
     iam.put_user_policy(UserName="rvk-user", PolicyName="all", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "codeartifact:*", "Resource": "*"}]}))

@@ -49,7 +49,8 @@ def _read(shape: Shape, form: Mapping[str, str], key: str, used: set[str]):
                 out[member] = value
         return out if out or not key else None
     if kind == "list":
-        base = key if shape.serialization.get("flattened") else f"{key}.{shape.member.serialization.get('name', 'member')}"
+        item = shape.member.serialization.get("name", "member")
+        base = key if shape.serialization.get("flattened") else f"{key}.{item}"
         items = []
         while (item := _read(shape.member, form, f"{base}.{len(items) + 1}", used)) is not None:
             items.append(item)

@@ -11,8 +11,9 @@ from datetime import timezone
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, OutboxEvent, Package, PackageGroup,
-                           PackageVersion, Policy, Repository, RepositoryUpstream, User, Webhook, utcnow)
+from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, Group, GroupMember, IdentityPolicy,
+                           OidcProvider, OutboxEvent, Package, PackageGroup, PackageVersion, Policy, Repository,
+                           RepositoryUpstream, Role, RoleSession, User, Webhook, utcnow)
 from app.observability import context, metrics
 
 _installed = False
@@ -113,6 +114,8 @@ def _on_new(s, obj, account, region):
         _audit(s, "CreateWebhook", "webhook", obj.url, _domain_name(s, obj.domain_id))
     elif isinstance(obj, PackageGroup):
         _audit(s, "CreatePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
+    elif _on_new_identity(s, obj):
+        return
     elif isinstance(obj, PackageVersion):
         pkg, repo, dom = _version_place(s, obj)
         if pkg is None:
@@ -154,11 +157,20 @@ def _on_dirty(s, obj, account, region):
         if change:
             _audit(s, "UpdateAccessKey", "access-key", obj.access_key_id, None, **change)
     elif isinstance(obj, User):
-        change = _changed(obj, "is_admin")
+        change = _changed(obj, "is_admin", "tokens_valid_after")
         if _changed(obj, "password_hash"):
             change["password"] = "changed"  # never the hash itself
         if change:
-            _audit(s, "UpdateUser", "user", obj.name, None, **change)
+            _audit(s, "RevokeTokens" if "tokens_valid_after" in change else "UpdateUser", "user", obj.name, None,
+                   **change)
+    elif isinstance(obj, IdentityPolicy) and _changed(obj, "document"):
+        kind, owner = _policy_owner(s, obj)
+        _audit(s, f"Put{kind.title()}Policy", kind, owner, None, policyName=obj.name)
+    elif isinstance(obj, Role):
+        change = _changed(obj, "trust_policy", "tokens_valid_after")
+        if change:
+            _audit(s, "RevokeTokens" if "tokens_valid_after" in change else "UpdateAssumeRolePolicy", "role",
+                   obj.name, None)
 
 
 def _on_deleted(s, obj, account, region):
@@ -189,6 +201,50 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeleteAccessKey", "access-key", obj.access_key_id, None)
     elif isinstance(obj, User):
         _audit(s, "DeleteUser", "user", obj.name, None)
+    elif isinstance(obj, Group):
+        _audit(s, "DeleteGroup", "group", obj.name, None)
+    elif isinstance(obj, GroupMember):
+        g, u = s.get(Group, obj.group_id), s.get(User, obj.user_id)
+        _audit(s, "RemoveUserFromGroup", "group", g.name if g else "?", None, user=u.name if u else None)
+    elif isinstance(obj, IdentityPolicy):
+        kind, owner = _policy_owner(s, obj)
+        _audit(s, f"Delete{kind.title()}Policy", kind, owner, None, policyName=obj.name)
+    elif isinstance(obj, Role):
+        _audit(s, "DeleteRole", "role", obj.name, None)
+    elif isinstance(obj, OidcProvider):
+        _audit(s, "DeleteOpenIDConnectProvider", "oidc-provider", obj.url, None)
+
+
+def _policy_owner(s: Session, p: IdentityPolicy) -> tuple[str, str]:
+    for kind, model, key in (("user", User, p.user_id), ("group", Group, p.group_id), ("role", Role, p.role_id)):
+        if key is not None:
+            row = s.get(model, key)
+            return kind, row.name if row is not None else "?"
+    return "user", "?"
+
+
+def _on_new_identity(s: Session, obj) -> bool:
+    """Audit rows for new identity objects (never a secret: a new session names its key id only)."""
+    if isinstance(obj, Group):
+        _audit(s, "CreateGroup", "group", obj.name, None)
+    elif isinstance(obj, GroupMember):
+        g, u = s.get(Group, obj.group_id), s.get(User, obj.user_id)
+        _audit(s, "AddUserToGroup", "group", g.name if g else "?", None, user=u.name if u else None)
+    elif isinstance(obj, IdentityPolicy):
+        kind, owner = _policy_owner(s, obj)
+        _audit(s, f"Put{kind.title()}Policy", kind, owner, None, policyName=obj.name)
+    elif isinstance(obj, Role):
+        _audit(s, "CreateRole", "role", obj.name, None)
+    elif isinstance(obj, OidcProvider):
+        _audit(s, "CreateOpenIDConnectProvider", "oidc-provider", obj.url, None, audiences=list(obj.client_ids))
+    elif isinstance(obj, RoleSession):
+        role = s.get(Role, obj.role_id)
+        _audit(s, "AssumeRoleWithWebIdentity", "role", role.name if role else "?", None, subject=obj.subject,
+               provider=obj.provider, sessionName=obj.session_name, accessKeyId=obj.access_key_id,
+               expires=obj.expires_at)
+    else:
+        return False
+    return True
 
 
 # ---- package events (EventBridge envelope, CodeArtifact detail) -----------------------------------

@@ -64,7 +64,8 @@ def user_action(ctx: Ctx) -> Response:
             return ctx.render("admin_key.html", key=key)
         if op in ("deactivate-key", "activate-key"):
             iam.update_access_key(arca, p, key_id, "Inactive" if op == "deactivate-key" else "Active", name)
-            message = f"Access key {key_id} is {'inactive: it and its tokens are refused' if op == 'deactivate-key' else 'active'}."
+            state = "inactive: it and its tokens are refused" if op == "deactivate-key" else "active"
+            message = f"Access key {key_id} is {state}."
         elif op == "delete-key":
             iam.delete_access_key(arca, p, key_id, name)
             message = f"Access key {key_id} deleted; its tokens no longer work."
