@@ -7,7 +7,6 @@ database dump. Every refusal also shows that nothing changed."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import subprocess
 import sys
 
@@ -18,7 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests import pypi_support as ps
-from tests.npm_support import Registry, write_npmrc, write_package
+from tests.npm_support import Registry, write_npmrc
+from tests.support import dbdump
 from tests.support.server import clean_env, require_tool
 
 ALLOW_ALL_CODEARTIFACT = {"Version": "2012-10-17",
@@ -316,12 +316,40 @@ def test_database_dump_shows_no_plaintext_secret(server, unique):
     secrets = [server.access_key["SecretAccessKey"], *(k["SecretAccessKey"] for k in keys)]
     # the keys work: the server opens what it sealed
     assert client(server, "sts", keys[0]).get_caller_identity()["Arn"].endswith(f"user/{name}")
-    db = server.env["ARCA_DATABASE_URL"].split("///", 1)[1]
-    with sqlite3.connect(db) as conn:
-        dump = "\n".join(conn.iterdump())
+    dump = dbdump.dump(server.env["ARCA_DATABASE_URL"])
     assert keys[0]["AccessKeyId"] in dump  # the dump has the keys ...
     for secret in secrets:  # ... but none of their secrets
         assert secret not in dump
-    assert "secret_sealed" in dump and "'v1." in dump
+    assert "secret_sealed" in dump and "v1." in dump
     for secret in secrets:
         assert secret not in server.log()
+
+
+def test_arca_admin_verbs_on_the_server_host(server, unique, tmp_path):
+    """The same verbs without credentials, against the database (first administrator, break-glass)."""
+    name, group = f"local{unique}", f"lg{unique}"
+    key = server.new_user(name)
+
+    def admin(*args: str) -> dict:
+        return json.loads(server.admin(*args).stdout or "{}")
+
+    assert name in [u["UserName"] for u in admin("list-users")["Users"]]
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps(ALLOW_ALL_CODEARTIFACT))
+    admin("put-user-policy", name, "all", "--policy-document", f"file://{policy}")
+    admin("create-group", group)
+    admin("add-user-to-group", group, name)
+    admin("put-group-policy", group, "all", "--policy-document", json.dumps(ALLOW_ALL_CODEARTIFACT))
+    iam = client(server, "iam")
+    assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["all"]
+    assert [u["UserName"] for u in iam.get_group(GroupName=group)["Users"]] == [name]
+    admin("update-access-key", name, key["AccessKeyId"], "--status", "Inactive")
+    assert admin("list-access-keys", name)["AccessKeyMetadata"][0]["Status"] == "Inactive"
+    _denied_signed(server, key)
+    bad = server.admin("put-user-policy", name, "x", "--policy-document", '{"Version": "2012-10-17"}', check=False)
+    assert bad.returncode == 1 and "at least one Statement" in bad.stderr
+    assert iam.list_user_policies(UserName=name)["PolicyNames"] == ["all"]
+    admin("delete-access-key", name, key["AccessKeyId"])
+    admin("remove-user-from-group", group, name)
+    admin("delete-user", name)
+    assert name not in user_names(iam)

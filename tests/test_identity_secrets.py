@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from app.auth.secretbox import SecretBox, SecretUnreadable
+from tests.support import dbdump
 from tests.support.server import ArcaServer, clean_env, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +29,8 @@ def sts(server, key):
                         aws_secret_access_key=key["SecretAccessKey"], config=Config(retries={"max_attempts": 1}))
 
 
-def sealed_values(db: Path) -> dict[str, str]:
-    with sqlite3.connect(db) as conn:
-        return dict(conn.execute("SELECT access_key_id, secret_sealed FROM access_keys"))
+def sealed_values(url: str) -> dict[str, str]:
+    return dict(dbdump.rows(url, "SELECT access_key_id, secret_sealed FROM access_keys"))
 
 
 def test_secretbox_binds_values_to_their_row_and_key():
@@ -63,7 +63,7 @@ def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
     alembic("upgrade", "head")
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
-    assert plain not in dump and sealed_values(db)["AKIAOLDRELEASE00001"].startswith("v1.")
+    assert plain not in dump and sealed_values(f"sqlite:///{db}")["AKIAOLDRELEASE00001"].startswith("v1.")
     # the sealed key signs requests as before
     srv = ArcaServer(root=tmp_path, env=env, access_key={"AccessKeyId": "AKIAOLDRELEASE00001",
                                                          "SecretAccessKey": plain})
@@ -81,7 +81,7 @@ def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
 def test_rotate_secret_key_reseals_every_secret_while_servers_keep_working(tmp_path):
     srv = start_server(tmp_path / "rot")
     try:
-        db = Path(srv.env["ARCA_DATABASE_URL"].split("///", 1)[1])
+        db = srv.env["ARCA_DATABASE_URL"]
         key_file = Path(srv.env["ARCA_DATA_DIR"]) / "secret.key"
         alice = srv.new_user("alice")
         old_key, before = key_file.read_text(), sealed_values(db)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import sqlite3
 import subprocess
 
 import boto3
@@ -21,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from tests import pypi_support as ps
 from tests.npm_support import Registry, write_package
+from tests.support import dbdump
 from tests.support.oidc_issuer import Issuer, github_claims
 from tests.support.server import ARCA, clean_env, require_tool, start_server
 
@@ -54,8 +54,7 @@ def sts_anonymous(server):
 
 
 def sessions(server) -> int:
-    with sqlite3.connect(server.env["ARCA_DATABASE_URL"].split("///", 1)[1]) as conn:
-        return conn.execute("SELECT count(*) FROM role_sessions").fetchone()[0]
+    return dbdump.scalar(server.env["ARCA_DATABASE_URL"], "SELECT count(*) FROM role_sessions")
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +160,10 @@ def test_the_aws_cli_sequence_and_temporary_credentials(srv, issuer, setup, tmp_
     token = json.loads(got.stdout)
     ep = srv.endpoint("ci", "maven", "pub")
     assert httpx.get(ep, auth=("aws", token["authorizationToken"])).status_code != 401
+    # the database holds neither the session's secret nor its token
+    dump = dbdump.dump(srv.env["ARCA_DATABASE_URL"])
+    assert creds["AccessKeyId"] in dump
+    assert creds["SecretAccessKey"] not in dump and creds["SessionToken"] not in dump
     # the session token is part of the credential: without it (or with another) the key is refused
     for session_token in (None, "not-the-token"):
         c = boto3.client("codeartifact", endpoint_url=srv.url, region_name="us-east-1",
