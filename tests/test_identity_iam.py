@@ -313,7 +313,11 @@ def test_database_dump_shows_no_plaintext_secret(server, unique):
     name = f"erin{unique}"
     iam.create_user(UserName=name)
     keys = [iam.create_access_key(UserName=name)["AccessKey"] for _ in range(2)]
-    secrets = [server.access_key["SecretAccessKey"], *(k["SecretAccessKey"] for k in keys)]
+    server.boto().create_domain(domain=f"wh{unique}")
+    hook_secret = f"webhook-hmac-key-{unique}"
+    server.admin("create-webhook", "--domain", f"wh{unique}", "--url", "http://127.0.0.1:9/hook", "--secret",
+                 hook_secret)
+    secrets = [server.access_key["SecretAccessKey"], *(k["SecretAccessKey"] for k in keys), hook_secret]
     # the keys work: the server opens what it sealed
     assert client(server, "sts", keys[0]).get_caller_identity()["Arn"].endswith(f"user/{name}")
     dump = dbdump.dump(server.env["ARCA_DATABASE_URL"])

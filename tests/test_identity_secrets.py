@@ -60,10 +60,14 @@ def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
         conn.execute("INSERT INTO users (id, name, is_admin, created_at) VALUES (1, 'old', 1, '2026-01-01 00:00:00')")
         conn.execute("INSERT INTO access_keys (access_key_id, secret, user_id, status, created_at) "
                      "VALUES ('AKIAOLDRELEASE00001', ?, 1, 'Active', '2026-01-01 00:00:00')", (plain,))
+        conn.execute("INSERT INTO domains (id, name, created_at) VALUES (1, 'old', '2026-01-01 00:00:00')")
+        conn.execute("INSERT INTO webhooks (id, domain_id, url, secret, filters, created_at) "
+                     "VALUES (1, 1, 'http://127.0.0.1:9/', 'old-webhook-key', '{}', '2026-01-01 00:00:00')")
     alembic("upgrade", "head")
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
     assert plain not in dump and sealed_values(f"sqlite:///{db}")["AKIAOLDRELEASE00001"].startswith("v1.")
+    assert "old-webhook-key" not in dump
     # the sealed key signs requests as before
     srv = ArcaServer(root=tmp_path, env=env, access_key={"AccessKeyId": "AKIAOLDRELEASE00001",
                                                          "SecretAccessKey": plain})
@@ -76,6 +80,7 @@ def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
     alembic("downgrade", "0003")
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT secret FROM access_keys").fetchall() == [(plain,)]
+        assert conn.execute("SELECT secret FROM webhooks").fetchall() == [("old-webhook-key",)]
 
 
 def test_rotate_secret_key_reseals_every_secret_while_servers_keep_working(tmp_path):

@@ -333,7 +333,8 @@ class Webhook(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str | None] = mapped_column(String(200))
+    # the HMAC key of X-Arca-Signature-256, sealed like access key secrets (app/auth/secretbox.py)
+    secret: Mapped[str | None] = mapped_column(String(512))
     filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -18,15 +18,20 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import or_, select, update
 
+from app.auth.secretbox import SecretUnreadable
 from app.db.models import AuditEvent, Delivery, Domain, OutboxEvent, Webhook, utcnow
 from app.domain.errors import NotFound, ValidationError
 from app.observability import metrics
+from app.services import identity
 from app.services.context import Arca
 
 log = logging.getLogger("arca.webhooks")
 SIGNATURE_HEADER = "X-Arca-Signature-256"
 CLAIM_SECONDS = 30
 MAX_BACKOFF = 300
+
+
+MAX_SECRET = 256
 
 
 def sign(secret: str | None, body: bytes) -> str | None:
@@ -56,10 +61,28 @@ def create_webhook(arca: Arca, domain: str, url: str, secret: str | None, filter
         d = s.scalar(select(Domain).where(Domain.name == domain))
         if d is None:
             raise NotFound(f"Domain {domain} does not exist")
-        w = Webhook(domain_id=d.id, url=url, secret=secret, filters=filters)
+        if secret is not None and not 1 <= len(secret) <= MAX_SECRET:
+            raise ValidationError(f"The webhook secret must have 1-{MAX_SECRET} characters")
+        w = Webhook(domain_id=d.id, url=url, secret=None, filters=filters)
         s.add(w)
         s.flush()
+        if secret:  # sealed, bound to the webhook's id: a dump of the database holds no usable key
+            w.secret = arca.box.seal(secret, webhook_context(w.id))
         return _shape(w, domain)
+
+
+def webhook_context(webhook_id: int) -> str:
+    return f"webhook:{webhook_id}"
+
+
+def _secret(arca: Arca, hook: Webhook) -> str | None:
+    if not hook.secret:
+        return None
+    try:
+        return identity.open_secret(arca, hook.secret, webhook_context(hook.id))
+    except SecretUnreadable:
+        raise SecretUnreadable(f"the secret of webhook {hook.id} does not open with this server's keys "
+                               "(ARCA_SECRET_KEY_PREVIOUS, docs/identity.md)") from None
 
 
 def _shape(w: Webhook, domain: str) -> dict:
@@ -130,7 +153,11 @@ def _claim(arca: Arca, event_id: int, webhook_id: int, now: datetime):
             return None
         ev = s.get(OutboxEvent, event_id)
         hook = s.get(Webhook, webhook_id)
-        return ev.payload, hook.url, hook.secret, ev.dedup_id
+        try:
+            secret = _secret(arca, hook)
+        except SecretUnreadable as exc:
+            secret = exc  # the delivery fails with this reason rather than going out unsigned
+        return ev.payload, hook.url, secret, ev.dedup_id
 
 
 def _finish(arca: Arca, event_id: int, webhook_id: int, ok: bool, error: str | None) -> None:
@@ -163,10 +190,14 @@ async def deliver_once(arca: Arca, client: httpx.AsyncClient) -> int:
         body = json.dumps(payload, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "arca-webhooks",
                    "X-Arca-Event-Id": dedup, "X-Arca-Delivery-Attempt": "1"}
+        ok, error = False, None
+        if isinstance(secret, SecretUnreadable):
+            await asyncio.to_thread(_finish, arca, event_id, webhook_id, False, str(secret))
+            blocked.add(webhook_id)
+            continue
         sig = sign(secret, body)
         if sig:
             headers[SIGNATURE_HEADER] = sig
-        ok, error = False, None
         try:
             resp = await client.post(url, content=body, headers=headers)
             ok = 200 <= resp.status_code < 300

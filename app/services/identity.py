@@ -115,20 +115,23 @@ def _read_session(arca: Arca, s, key_id: str) -> Credential | None:
 
 
 def _open(arca: Arca, sealed: str, key_id: str) -> str | None:
-    """The secret, or None when no server key opens it. A value sealed under a key this process has
-    not read yet (`arca admin rotate-secret-key` ran since it started) makes it read the keys again."""
     try:
-        return arca.box.open(sealed, key_context(key_id))
+        return open_secret(arca, sealed, key_context(key_id))
     except SecretUnreadable:
-        pass
-    if not arca.box.has_key_of(sealed):
-        arca.box = SecretBox(reload_secret_keys(arca.settings))
-        try:
-            return arca.box.open(sealed, key_context(key_id))
-        except SecretUnreadable:
-            pass
-    log.warning("the secret of access key %s does not open with this server's keys", key_id)
-    return None
+        log.warning("the secret of access key %s does not open with this server's keys", key_id)
+        return None
+
+
+def open_secret(arca: Arca, sealed: str, context: str) -> str:
+    """A sealed secret, or SecretUnreadable. A value sealed under a key this process has not read
+    yet (`arca admin rotate-secret-key` ran since it started) makes it read the keys again."""
+    try:
+        return arca.box.open(sealed, context)
+    except SecretUnreadable:
+        if arca.box.has_key_of(sealed):
+            raise
+    arca.box = SecretBox(reload_secret_keys(arca.settings))
+    return arca.box.open(sealed, context)
 
 
 def check_session_token(cred: Credential, presented: str | None) -> bool:

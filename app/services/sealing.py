@@ -12,14 +12,16 @@ from sqlalchemy import select
 
 from app.auth.secretbox import SecretBox, SecretUnreadable
 from app.config import reload_secret_keys
-from app.db.models import AccessKey, RoleSession
+from app.db.models import AccessKey, RoleSession, Webhook
+from app.observability.webhooks import webhook_context
 from app.services.context import Arca
 from app.services.identity import key_context
 
 log = logging.getLogger("arca.sealing")
 # Tables with sealed secrets: (model, the column with the sealed value, what each is bound to)
 SEALED = ((AccessKey, "secret_sealed", lambda row: key_context(row.access_key_id)),
-          (RoleSession, "secret_sealed", lambda row: key_context(row.access_key_id)))
+          (RoleSession, "secret_sealed", lambda row: key_context(row.access_key_id)),
+          (Webhook, "secret", lambda row: webhook_context(row.id)))
 
 
 def reopen(arca: Arca) -> None:
@@ -33,6 +35,8 @@ def reseal_all(arca: Arca) -> dict:
         for model, column, context in SEALED:
             for row in s.scalars(select(model)):
                 sealed = getattr(row, column)
+                if sealed is None:
+                    continue
                 if arca.box.is_current(sealed):
                     counts["alreadyCurrent"] += 1
                     continue
@@ -40,6 +44,6 @@ def reseal_all(arca: Arca) -> dict:
                     setattr(row, column, arca.box.seal(arca.box.open(sealed, context(row)), context(row)))
                     counts["resealed"] += 1
                 except SecretUnreadable as exc:
-                    counts["unreadable"].append(f"{model.__tablename__}:{row.access_key_id}: {exc}")
+                    counts["unreadable"].append(f"{model.__tablename__}:{context(row)}: {exc}")
     counts["currentKey"] = arca.box.current_kid
     return counts
