@@ -357,3 +357,25 @@ def test_arca_admin_verbs_on_the_server_host(server, unique, tmp_path):
     admin("remove-user-from-group", group, name)
     admin("delete-user", name)
     assert name not in user_names(iam)
+
+
+def test_arca_cli_speaks_iam_and_sts(server, unique, tmp_path):
+    """`arca iam ...` and `arca sts ...`: the same operations, arguments and output as the AWS CLI."""
+    name = f"arcacli{unique}"
+    assert server.cli_json("iam", "create-user", "--user-name", name)["User"]["UserName"] == name
+    assert name in [u["UserName"] for u in server.cli_json("iam", "list-users")["Users"]]
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps(ALLOW_ALL_CODEARTIFACT))
+    server.cli("iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document",
+               f"file://{policy}")
+    assert server.cli("iam", "list-user-policies", "--user-name", name, "--query", "PolicyNames[0]",
+                      "--output", "text").stdout.strip() == "p"
+    key = server.cli_json("iam", "create-access-key", "--user-name", name)["AccessKey"]
+    env = clean_env(AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"],
+                    ARCA_ENDPOINT_URL=server.url)
+    me = json.loads(server.cli("sts", "get-caller-identity", env=env).stdout)
+    assert me["Arn"] == f"arn:aws:iam::000000000000:user/{name}"
+    refused_cli = server.cli("iam", "get-user", "--user-name", f"nobody{unique}", check=False)
+    assert refused_cli.returncode == 254 and "NoSuchEntity" in refused_cli.stderr
+    server.cli("iam", "delete-user", "--user-name", name)
+    assert name not in [u["UserName"] for u in server.cli_json("iam", "list-users")["Users"]]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextvars
 import datetime as _dt
 import difflib
 import html
@@ -45,22 +46,37 @@ EXIT_OTHER = 255
 _GLOBAL_VALUE_OPTS = ("--endpoint-url", "--region", "--query", "--output", "--profile")
 _GLOBAL_FLAG_OPTS = ("--no-paginate", "--no-verify-ssl", "--no-cli-pager")
 
-_PAGINATION_MEMBERS = ("nextToken", "maxResults")
+_PAGINATION_MEMBERS = ("nextToken", "maxResults", "Marker", "MaxItems")  # CodeArtifact's, IAM's
+_PAGINATION_FLAGS = ("--max-items", "--starting-token", "--page-size")
 
 
 # --------------------------------------------------------------------------
 # Service model helpers
 # --------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
+# `arca iam ...` and `arca sts ...` speak IAM and STS (users, keys, groups, policies, roles,
+# AssumeRoleWithWebIdentity) the same way; every other `arca <op>` is CodeArtifact.
+OTHER_SERVICES = ("iam", "sts")
+_service: contextvars.ContextVar[str] = contextvars.ContextVar("arca_cli_service", default=SERVICE)
+
+
+@lru_cache(maxsize=4)
+def _model_of(service: str):
+    return botocore.session.get_session().get_service_model(service)
+
+
 def _service_model():
-    return botocore.session.get_session().get_service_model(SERVICE)
+    return _model_of(_service.get())
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def _op_map_of(service: str) -> dict[str, str]:
+    return {xform_name(op, "-"): op for op in _model_of(service).operation_names}
+
+
 def _op_map() -> dict[str, str]:
     """kebab-case CLI name -> operation name (e.g. 'create-domain' -> 'CreateDomain')."""
-    return {xform_name(op, "-"): op for op in _service_model().operation_names}
+    return _op_map_of(_service.get())
 
 
 def operation_names() -> list[str]:
@@ -423,7 +439,7 @@ def _op_args(op_model) -> list[_Arg]:
 
 def _can_paginate(op_model) -> bool:
     try:
-        return bool(botocore.session.get_session().get_paginator_model(SERVICE)
+        return bool(botocore.session.get_session().get_paginator_model(_service.get())
                     .get_paginator(op_model.name))
     except Exception:
         return False
@@ -438,6 +454,8 @@ def build_parser(cli_name: str, relax_required: bool = False
         allow_abbrev=False,
     )
     args = _op_args(op_model)
+    if _can_paginate(op_model):  # IAM's MaxItems is the paginator's limit, as in the AWS CLI
+        args = [a for a in args if a.flag not in _PAGINATION_FLAGS]
     req_group = parser.add_argument_group("required arguments")
     opt_group = parser.add_argument_group("optional arguments")
     for a in args:
@@ -719,11 +737,16 @@ def run_operation(argv: list[str]) -> int:
     Global options (--endpoint-url, --region, --query, --output, --profile) may
     appear before or after the operation name. Returns the process exit code.
     """
+    argv = list(argv)
+    token = _service.set(argv.pop(0)) if argv and argv[0] in OTHER_SERVICES else None
     try:
-        return _run(list(argv))
+        return _run(argv)
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         return 130
+    finally:
+        if token is not None:
+            _service.reset(token)
 
 
 def _run(argv: list[str]) -> int:
@@ -776,7 +799,7 @@ def _run(argv: list[str]) -> int:
         glob = _resolve_globals(ns)
         try:
             client = make_client(glob["endpoint_url"], glob["region"], glob["profile"],
-                                 **({} if glob["verify"] else {"verify": False}))
+                                 **({} if glob["verify"] else {"verify": False}), service=_service.get())
             result = _call(client, op_model, params, ns, glob)
             if op_model.has_streaming_output and isinstance(result, dict):
                 payload = op_model.output_shape.serialization.get("payload")
