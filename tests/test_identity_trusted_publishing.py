@@ -10,6 +10,8 @@ from __future__ import annotations
 import configparser
 import json
 import subprocess
+import time
+from datetime import datetime
 
 import boto3
 import httpx
@@ -160,6 +162,19 @@ def test_the_aws_cli_sequence_and_temporary_credentials(srv, issuer, setup, tmp_
     token = json.loads(got.stdout)
     ep = srv.endpoint("ci", "maven", "pub")
     assert httpx.get(ep, auth=("aws", token["authorizationToken"])).status_code != 401
+    # a token never outlives the role session it was issued to (900 s here, not the 12 h default)
+    assert _when(token["expiration"]) <= _when(creds["Expiration"]) < time.time() + 901
+    # `aws codeartifact login` with the temporary credentials, then twine
+    home = tmp_path / "home"
+    home.mkdir()
+    login = subprocess.run([aws, "codeartifact", "login", "--tool", "twine", "--domain", "ci", "--repository", "pub",
+                            "--endpoint-url", srv.url], env={**env, "HOME": str(home)}, capture_output=True,
+                           text=True, timeout=120)
+    assert login.returncode == 0, login.stderr
+    ps.run([require_tool("twine"), "upload", "--disable-progress-bar", "--non-interactive", "--repository",
+            "codeartifact", str(ps.make_wheel(tmp_path, "cli-widgets", "1.0"))], env={**env, "HOME": str(home)})
+    assert srv.boto().describe_package(domain="ci", repository="pub", format="pypi",
+                                       package="cli-widgets")["package"]["name"] == "cli-widgets"
     # the database holds neither the session's secret nor its token
     dump = dbdump.dump(srv.env["ARCA_DATABASE_URL"])
     assert creds["AccessKeyId"] in dump
@@ -180,6 +195,13 @@ def test_the_aws_cli_sequence_and_temporary_credentials(srv, issuer, setup, tmp_
         c.delete_repository(domain="ci", repository="pub")
     assert info.value.response["Error"]["Code"] == "AccessDeniedException"
     assert srv.boto().describe_repository(domain="ci", repository="pub")["repository"]["name"] == "pub"
+
+
+def _when(value) -> float:
+    """Epoch seconds of a timestamp as the AWS CLI prints it (epoch number or ISO 8601)."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
 def _refused(srv, token: str, code: str, says: str) -> None:
@@ -248,3 +270,48 @@ def test_deleting_the_role_ends_its_sessions(srv, issuer, setup):
     assert httpx.get(ep, auth=("aws", token)).status_code == 401
     with pytest.raises(ClientError):
         c.get_authorization_token(domain="ci")
+
+
+def test_aws_cli_and_boto3_drive_roles_and_providers(srv, issuer, setup, tmp_path):
+    """CreateOpenIDConnectProvider, CreateRole and the role policy operations through the real AWS CLI."""
+    aws = require_tool("aws")
+    env = clean_env(AWS_ACCESS_KEY_ID=srv.access_key["AccessKeyId"],
+                    AWS_SECRET_ACCESS_KEY=srv.access_key["SecretAccessKey"])
+
+    def cli(*args: str) -> dict:
+        proc = subprocess.run([aws, "iam", *args, "--endpoint-url", srv.url, "--output", "json"], env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout) if proc.stdout.strip() else {}
+
+    url = "https://gitlab.example.com"
+    arn = cli("create-open-id-connect-provider", "--url", url, "--client-id-list", "arca",
+              "--thumbprint-list", "0" * 40)["OpenIDConnectProviderArn"]
+    assert arn == f"arn:aws:iam::{ACCOUNT}:oidc-provider/gitlab.example.com"
+    assert cli("get-open-id-connect-provider", "--open-id-connect-provider-arn", arn)["ClientIDList"] == ["arca"]
+    trust = tmp_path / "trust.json"
+    trust.write_text(json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Federated": arn}, "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {"gitlab.example.com:aud": "arca",
+                                       "gitlab.example.com:project_path": "acme/widgets"}}}]}))
+    role = cli("create-role", "--role-name", "gitlab-publisher", "--assume-role-policy-document",
+               f"file://{trust}", "--max-session-duration", "7200")["Role"]
+    assert role["MaxSessionDuration"] == 7200
+    assert "gitlab-publisher" in [r["RoleName"] for r in cli("list-roles")["Roles"]]
+    policy = tmp_path / "p.json"
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "codeartifact:ReadFromRepository", "Resource": "*"}]}))
+    cli("put-role-policy", "--role-name", "gitlab-publisher", "--policy-name", "read", "--policy-document",
+        f"file://{policy}")
+    assert cli("get-role-policy", "--role-name", "gitlab-publisher", "--policy-name", "read")["PolicyName"] == "read"
+    assert cli("list-role-policies", "--role-name", "gitlab-publisher")["PolicyNames"] == ["read"]
+    cli("update-assume-role-policy", "--role-name", "gitlab-publisher", "--policy-document", f"file://{trust}")
+    cli("delete-role-policy", "--role-name", "gitlab-publisher", "--policy-name", "read")
+    cli("delete-role", "--role-name", "gitlab-publisher")
+    cli("delete-open-id-connect-provider", "--open-id-connect-provider-arn", arn)
+    iam = iam_client(srv)
+    assert "gitlab-publisher" not in [r["RoleName"] for r in iam.list_roles()["Roles"]]
+    assert {"Arn": arn} not in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]
+    with pytest.raises(ClientError) as info:
+        iam.get_role(RoleName="gitlab-publisher")
+    assert info.value.response["Error"]["Code"] == "NoSuchEntity"
