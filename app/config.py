@@ -19,6 +19,10 @@ EXTERNAL_DEFAULTS = {
     "public:pypi": "https://pypi.org/simple/",
     "public:npmjs": "https://registry.npmjs.org/",
     "public:maven-central": "https://repo1.maven.org/maven2/",
+    "public:maven-googleandroid": "https://maven.google.com/",
+    "public:maven-gradleplugins": "https://plugins.gradle.org/m2/",
+    "public:maven-commonsware": "https://repo.commonsware.com/",
+    "public:maven-clojars": "https://repo.clojars.org/",
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 DEFAULT_REGION = "us-east-1"
@@ -79,6 +83,8 @@ class Settings:
     upstream_max_age: float = 300.0
     upstream_breaker_failures: int = 3
     upstream_breaker_seconds: float = 30.0
+    # a remote's domain token (custom connections) is renewed this many seconds before it expires
+    upstream_token_refresh: float = 600.0
     # serving
     host: str = "127.0.0.1"
     port: int = 8080
@@ -105,6 +111,9 @@ class Settings:
     oidc_jwks_min_refresh: float = 10.0
     # an issuer's keys are refetched after this long even when every kid is known (seconds)
     oidc_jwks_max_age: float = 3600.0
+    # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
+    # for that file
+    maven_hold_seconds: float = 3600.0
 
     @property
     def secret_key(self) -> str:
@@ -135,6 +144,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_upload_bytes=_number(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3),
         npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
         npm_max_unpacked_bytes=_number(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2),
+        maven_hold_seconds=_number(env, "ARCA_MAVEN_HOLD_SECONDS", 3600.0, float),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
         external=external,
         external_allow=allow,
@@ -142,6 +152,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         upstream_max_age=_number(env, "ARCA_UPSTREAM_MAX_AGE", 300.0, float),
         upstream_breaker_failures=int(_number(env, "ARCA_UPSTREAM_BREAKER_FAILURES", 3.0, float)),
         upstream_breaker_seconds=_number(env, "ARCA_UPSTREAM_BREAKER_SECONDS", 30.0, float),
+        upstream_token_refresh=_number(env, "ARCA_UPSTREAM_TOKEN_REFRESH_SECONDS", 600.0, float),
         host=env.get("ARCA_HOST") or "127.0.0.1",
         port=_number(env, "ARCA_PORT", 8080),
         workers=_number(env, "ARCA_WORKERS", 1),

@@ -4,7 +4,9 @@ rotate-secret-key` moves every secret to a new key while servers keep authentica
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +17,9 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from app.auth.secretbox import SecretBox, SecretUnreadable
 from tests.support import dbdump
@@ -22,6 +27,7 @@ from tests.support.server import ArcaServer, clean_env, start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 ALEMBIC = str(Path(sys.executable).parent / "alembic")
+BEFORE_IDENTITY = "0007"  # the last revision before this issue's (0008 seals access key secrets)
 
 
 def sts(server, key):
@@ -41,21 +47,42 @@ def test_secretbox_binds_values_to_their_row_and_key():
         box.open(sealed, "access-key:AKIA2")  # copied onto another row: does not open
     with pytest.raises(SecretUnreadable):
         SecretBox(["another-key"]).open(sealed, "access-key:AKIA1")
+    assert box.seal("s3cr3t", "access-key:AKIA1") != sealed  # a fresh nonce each time
+    tampered = sealed[:-4] + ("AAAA" if sealed[-4:] != "AAAA" else "BBBB")
+    with pytest.raises(SecretUnreadable):
+        box.open(tampered, "access-key:AKIA1")
     rotated = SecretBox(["server-key-2", "server-key-1"])
     assert rotated.open(sealed, "access-key:AKIA1") == "s3cr3t" and not rotated.is_current(sealed)
     assert rotated.is_current(rotated.seal("s3cr3t", "access-key:AKIA1"))
 
 
-def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
+def _sealed_the_old_way(server_key: str, plain: str, name: str) -> str:
+    """External connection credentials as revision 0006's release sealed them (their own module)."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"arca-sealing-v1",
+               info=b"external-connection-credentials").derive(server_key.encode())
+    nonce = os.urandom(12)
+    return base64.urlsafe_b64encode(b"\x01" + nonce + AESGCM(key).encrypt(nonce, plain.encode(), name.encode())).decode()
+
+
+def _opened_the_old_way(server_key: str, token: str, name: str) -> str:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"arca-sealing-v1",
+               info=b"external-connection-credentials").derive(server_key.encode())
+    raw = base64.urlsafe_b64decode(token.encode())
+    return AESGCM(key).decrypt(raw[1:13], raw[13:], name.encode()).decode()
+
+
+def test_the_revisions_seal_the_plaintext_an_older_release_stored(tmp_path):
     db, data = tmp_path / "arca.db", tmp_path / "storage"
-    env = clean_env(ARCA_DATABASE_URL=f"sqlite:///{db}", ARCA_DATA_DIR=str(data))
+    server_key = "server-key-of-the-older-release-" + "s" * 20
+    env = clean_env(ARCA_DATABASE_URL=f"sqlite:///{db}", ARCA_DATA_DIR=str(data), ARCA_SECRET_KEY=server_key)
 
     def alembic(*args):
         proc = subprocess.run([ALEMBIC, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
-    alembic("upgrade", "0003")
+    alembic("upgrade", BEFORE_IDENTITY)
     plain = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+    remote_password = "corp-remote-password-" + "p" * 16
     with sqlite3.connect(db) as conn:
         conn.execute("INSERT INTO users (id, name, is_admin, created_at) VALUES (1, 'old', 1, '2026-01-01 00:00:00')")
         conn.execute("INSERT INTO access_keys (access_key_id, secret, user_id, status, created_at) "
@@ -63,11 +90,18 @@ def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
         conn.execute("INSERT INTO domains (id, name, created_at) VALUES (1, 'old', '2026-01-01 00:00:00')")
         conn.execute("INSERT INTO webhooks (id, domain_id, url, secret, filters, created_at) "
                      "VALUES (1, 1, 'http://127.0.0.1:9/', 'old-webhook-key', '{}', '2026-01-01 00:00:00')")
+        conn.execute("INSERT INTO external_connections (id, name, format, url, allowed_prefixes, auth, secret, "
+                     "created_at, updated_at) VALUES (1, 'corp', 'npm', 'http://127.0.0.1:9/', '{}', "
+                     "'{\"type\": \"BASIC\", \"username\": \"ci\"}', ?, '2026-01-01 00:00:00', "
+                     "'2026-01-01 00:00:00')", (_sealed_the_old_way(server_key, remote_password, "corp"),))
     alembic("upgrade", "head")
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
+        (connection_secret,), = conn.execute("SELECT secret FROM external_connections").fetchall()
     assert plain not in dump and sealed_values(f"sqlite:///{db}")["AKIAOLDRELEASE00001"].startswith("v1.")
-    assert "old-webhook-key" not in dump
+    assert "old-webhook-key" not in dump and remote_password not in dump
+    # the connection's credentials are sealed the one way every other secret is (so rotation reseals them)
+    assert SecretBox([server_key]).open(connection_secret, "external-connection:corp") == remote_password
     # the sealed key signs requests as before
     srv = ArcaServer(root=tmp_path, env=env, access_key={"AccessKeyId": "AKIAOLDRELEASE00001",
                                                          "SecretAccessKey": plain})
@@ -76,11 +110,13 @@ def test_the_revision_seals_the_plaintext_an_older_release_stored(tmp_path):
         assert sts(srv, srv.access_key).get_caller_identity()["Arn"].endswith(":user/old")
     finally:
         srv.stop()
-    # and the way back restores the column the older release reads
-    alembic("downgrade", "0003")
+    # and the way back restores what the older release reads
+    alembic("downgrade", BEFORE_IDENTITY)
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT secret FROM access_keys").fetchall() == [(plain,)]
         assert conn.execute("SELECT secret FROM webhooks").fetchall() == [("old-webhook-key",)]
+        (connection_secret,), = conn.execute("SELECT secret FROM external_connections").fetchall()
+    assert _opened_the_old_way(server_key, connection_secret, "corp") == remote_password
 
 
 def test_rotate_secret_key_reseals_every_secret_while_servers_keep_working(tmp_path):

@@ -161,7 +161,7 @@ def _rotate(arca: Arca, new_key: bool = True) -> dict:
     rotated = new_key and not arca.settings.secret_key_env
     if rotated:
         rotate_key_file(arca.settings)
-        sealing.reopen(arca)
+        arca.reload_secret_keys()
     out = sealing.reseal_all(arca)
     out["newKeyWritten"] = rotated
     out["next"] = ("restart every server: authorization tokens and console sessions signed with the old key end "

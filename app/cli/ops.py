@@ -30,6 +30,7 @@ from typing import Any, TextIO
 import botocore.session
 from botocore import xform_name
 
+from app import arca_model
 from app.config import DEFAULT_ENDPOINT, DEFAULT_REGION, client_settings
 
 SERVICE = "codeartifact"
@@ -55,46 +56,59 @@ _PAGINATION_FLAGS = ("--max-items", "--starting-token", "--page-size")
 # --------------------------------------------------------------------------
 
 # `arca iam ...` and `arca sts ...` speak IAM and STS (users, keys, groups, policies, roles,
-# AssumeRoleWithWebIdentity) the same way; every other `arca <op>` is CodeArtifact.
+# AssumeRoleWithWebIdentity) the same way; every other `arca <op>` is CodeArtifact or Arca's own.
 OTHER_SERVICES = ("iam", "sts")
 _service: contextvars.ContextVar[str] = contextvars.ContextVar("arca_cli_service", default=SERVICE)
 
 
 @lru_cache(maxsize=4)
-def _model_of(service: str):
+def _service_model(service: str = SERVICE):
+    if service == arca_model.SERVICE:
+        return arca_model.service_model()
     return botocore.session.get_session().get_service_model(service)
 
 
-def _service_model():
-    return _model_of(_service.get())
-
-
 @lru_cache(maxsize=4)
-def _op_map_of(service: str) -> dict[str, str]:
-    return {xform_name(op, "-"): op for op in _model_of(service).operation_names}
+def _op_map_of(group: str) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    if group == SERVICE:  # Arca's own operations sit beside CodeArtifact's
+        out = {xform_name(op, "-"): (arca_model.SERVICE, op) for op in _service_model(arca_model.SERVICE).operation_names}
+    out.update({xform_name(op, "-"): (group, op) for op in _service_model(group).operation_names})
+    return out
 
 
-def _op_map() -> dict[str, str]:
-    """kebab-case CLI name -> operation name (e.g. 'create-domain' -> 'CreateDomain')."""
+def _op_map() -> dict[str, tuple[str, str]]:
+    """kebab-case CLI name -> (service, operation name) of the service `arca` was asked for:
+    CodeArtifact's operations (e.g. 'create-domain' -> CreateDomain) with Arca's own
+    (app/arca_model, e.g. 'update-domain-settings'), or IAM's or STS's after `arca iam`/`arca sts`."""
     return _op_map_of(_service.get())
 
 
 def operation_names() -> list[str]:
     """Kebab-case names of all CodeArtifact operations, sorted."""
-    return sorted(_op_map())
+    return sorted(name for name, (service, _op) in _op_map().items() if service == _service.get())
+
+
+def arca_operation_names() -> list[str]:
+    """Kebab-case names of Arca's own operations, sorted."""
+    return sorted(name for name, (service, _op) in _op_map().items() if service != _service.get())
 
 
 def make_client(endpoint_url: str | None, region: str | None, profile: str | None = None,
                 verify: bool = True, credentials: dict | None = None, service: str = SERVICE):
-    """Create a boto3 client (CodeArtifact unless `service` says otherwise): the standard AWS
-    credential chain, or `credentials` (AccessKeyId, SecretAccessKey, SessionToken) when given."""
+    """Create the boto3 client of `service` (CodeArtifact unless told otherwise; Arca's own model
+    known too): the standard AWS credential chain, or `credentials` (AccessKeyId, SecretAccessKey,
+    SessionToken) when given."""
     import boto3
     from botocore.config import Config
 
+    botocore_session = arca_model.session() if service == arca_model.SERVICE else None
     if credentials:
         session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                                 aws_secret_access_key=credentials["SecretAccessKey"],
-                                aws_session_token=credentials.get("SessionToken"))
+                                aws_session_token=credentials.get("SessionToken"), botocore_session=botocore_session)
+    elif botocore_session is not None:
+        session = boto3.Session(profile_name=profile, botocore_session=botocore_session)
     else:
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     config = Config(retries={"mode": "standard", "total_max_attempts": 2},
@@ -438,8 +452,10 @@ def _op_args(op_model) -> list[_Arg]:
 
 
 def _can_paginate(op_model) -> bool:
+    if op_model.service_model.service_name == arca_model.SERVICE:
+        return False  # Arca's own model has no paginators
     try:
-        return bool(botocore.session.get_session().get_paginator_model(_service.get())
+        return bool(botocore.session.get_session().get_paginator_model(op_model.service_model.service_name)
                     .get_paginator(op_model.name))
     except Exception:
         return False
@@ -447,7 +463,8 @@ def _can_paginate(op_model) -> bool:
 
 def build_parser(cli_name: str, relax_required: bool = False
                  ) -> tuple[argparse.ArgumentParser, Any, list[_Arg]]:
-    op_model = _service_model().operation_model(_op_map()[cli_name])
+    service, name = _op_map()[cli_name]
+    op_model = _service_model(service).operation_model(name)
     parser = argparse.ArgumentParser(
         prog=f"arca {cli_name}",
         description=_doc(op_model.documentation, limit=1000),
@@ -523,9 +540,19 @@ def _usage_error(message: str, prog: str = "arca") -> int:
 
 
 def _print_operation_list(stream: TextIO) -> None:
+    service = _service.get()
+    if service != SERVICE:
+        stream.write(f"usage: arca {service} [global options] <operation> [arguments]\n\n"
+                     f"{service.upper()} operations (same arguments as `aws {service}`):\n")
+        stream.writelines(f"  {name}\n" for name in operation_names())
+        stream.write(f"\nRun `arca {service} <operation> --help` for the arguments of an operation.\n")
+        return
     stream.write("usage: arca [global options] <operation> [arguments]\n\n"
                  "CodeArtifact-compatible operations (same arguments as `aws codeartifact`):\n")
     for name in operation_names():
+        stream.write(f"  {name}\n")
+    stream.write("\nArca's own operations:\n")
+    for name in arca_operation_names():
         stream.write(f"  {name}\n")
     stream.write("\nRun `arca <operation> --help` for the arguments of an operation.\n")
 
@@ -799,7 +826,8 @@ def _run(argv: list[str]) -> int:
         glob = _resolve_globals(ns)
         try:
             client = make_client(glob["endpoint_url"], glob["region"], glob["profile"],
-                                 **({} if glob["verify"] else {"verify": False}), service=_service.get())
+                                 **({} if glob["verify"] else {"verify": False}),
+                                 service=op_model.service_model.service_name)
             result = _call(client, op_model, params, ns, glob)
             if op_model.has_streaming_output and isinstance(result, dict):
                 payload = op_model.output_shape.serialization.get("payload")

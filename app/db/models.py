@@ -168,6 +168,8 @@ class Domain(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50), unique=True)
     encryption_key: Mapped[str | None] = mapped_column(String(1011))
+    # Arca's own domain settings (UpdateDomainSettings): {"dependencyConfusionProtection": bool}
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -252,6 +254,28 @@ class Asset(Base):
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     blob: Mapped[Blob] = relationship(lazy="joined")
+
+
+class HeldUpload(Base):
+    """What arrives before its file in a parallel deploy (Maven 3.9/4's parallel PUTs): a checksum
+    (`kind` sha1/md5/sha256/sha512, `value` its hex digest) of `file_name`, or a publish mark
+    (`kind` "publish", `file_name` '') from a maven-metadata.xml that named a version before any of
+    its files had come. Checked and deleted when the file (or the version) comes; ignored once older
+    than `Settings.maven_hold_seconds`. In the database, so every node sees it."""
+
+    __tablename__ = "held_uploads"
+    __table_args__ = (UniqueConstraint("repository_id", "format", "namespace", "package", "version", "file_name",
+                                       "kind", name="uq_held_uploads__slot"), Index(None, "created_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str] = mapped_column(String(255))
+    package: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    file_name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class DistTag(Base):
@@ -365,3 +389,41 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column()
     last_error: Mapped[str | None] = mapped_column(Text)
     event: Mapped[OutboxEvent] = relationship()
+
+
+class RemoteBreaker(Base):
+    """A remote's consecutive failures, shared by every node: once they reach the threshold, no
+    node asks it before `open_until` (ms since the epoch)."""
+
+    __tablename__ = "remote_breakers"
+    connection: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    open_until: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RemoteLease(Base):
+    """One node of the cluster fetches a remote file (or document) at a time: the holder of the
+    lease, until `expires_at` (ms since the epoch), renewed while it fetches."""
+
+    __tablename__ = "remote_leases"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExternalConnection(Base):
+    """A custom external connection (CreateExternalConnection): a remote of one format at `url`,
+    with credentials. `auth` holds what may be shown (type, user name, key id, token endpoint);
+    `secret` the password, token or secret access key, sealed (app/auth/secretbox.py), bound to the
+    connection's name."""
+
+    __tablename__ = "external_connections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    format: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(2000))
+    allowed_prefixes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"prefixes": [...]}
+    auth: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

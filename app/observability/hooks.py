@@ -11,9 +11,9 @@ from datetime import timezone
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, Group, GroupMember, IdentityPolicy,
-                           OidcProvider, OutboxEvent, Package, PackageGroup, PackageVersion, Policy, Repository,
-                           RepositoryUpstream, Role, RoleSession, User, Webhook, utcnow)
+from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, ExternalConnection, Group, GroupMember,
+                           IdentityPolicy, OidcProvider, OutboxEvent, Package, PackageGroup, PackageVersion, Policy,
+                           Repository, RepositoryUpstream, Role, RoleSession, User, Webhook, utcnow)
 from app.observability import context, metrics
 
 _installed = False
@@ -114,6 +114,9 @@ def _on_new(s, obj, account, region):
         _audit(s, "CreateWebhook", "webhook", obj.url, _domain_name(s, obj.domain_id))
     elif isinstance(obj, PackageGroup):
         _audit(s, "CreatePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, ExternalConnection):
+        _audit(s, "CreateExternalConnection", "external-connection", obj.name, None, format=obj.format, url=obj.url,
+               authentication=(obj.auth or {}).get("type"))  # never the sealed secret
     elif _on_new_identity(s, obj):
         return
     elif isinstance(obj, PackageVersion):
@@ -156,6 +159,12 @@ def _on_dirty(s, obj, account, region):
         change = _changed(obj, "status")
         if change:
             _audit(s, "UpdateAccessKey", "access-key", obj.access_key_id, None, **change)
+    elif isinstance(obj, ExternalConnection):
+        change = _changed(obj, "url", "allowed_prefixes", "auth")
+        if _changed(obj, "secret"):
+            change["secret"] = "changed"  # never the secret, sealed or not
+        if change:
+            _audit(s, "UpdateExternalConnection", "external-connection", obj.name, None, **change)
     elif isinstance(obj, User):
         change = _changed(obj, "is_admin", "tokens_valid_after")
         if _changed(obj, "password_hash"):
@@ -199,6 +208,8 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeletePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
     elif isinstance(obj, AccessKey):
         _audit(s, "DeleteAccessKey", "access-key", obj.access_key_id, None)
+    elif isinstance(obj, ExternalConnection):
+        _audit(s, "DeleteExternalConnection", "external-connection", obj.name, None)
     elif isinstance(obj, User):
         _audit(s, "DeleteUser", "user", obj.name, None)
     elif isinstance(obj, Group):

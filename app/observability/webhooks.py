@@ -22,7 +22,6 @@ from app.auth.secretbox import SecretUnreadable
 from app.db.models import AuditEvent, Delivery, Domain, OutboxEvent, Webhook, utcnow
 from app.domain.errors import NotFound, ValidationError
 from app.observability import metrics
-from app.services import identity
 from app.services.context import Arca
 
 log = logging.getLogger("arca.webhooks")
@@ -79,7 +78,7 @@ def _secret(arca: Arca, hook: Webhook) -> str | None:
     if not hook.secret:
         return None
     try:
-        return identity.open_secret(arca, hook.secret, webhook_context(hook.id))
+        return arca.open_secret(hook.secret, webhook_context(hook.id))
     except SecretUnreadable:
         raise SecretUnreadable(f"the secret of webhook {hook.id} does not open with this server's keys "
                                "(ARCA_SECRET_KEY_PREVIOUS, docs/identity.md)") from None

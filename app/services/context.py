@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from app.auth.secretbox import SecretBox
+from app.auth.secretbox import SecretBox, SecretUnreadable
 from app.auth.tokens import TokenSigner
-from app.config import Settings, load_secret_key, load_secret_keys
+from app.config import Settings, load_secret_key, load_secret_keys, reload_secret_keys
 from app.db.session import Database, upgrade
 from app.domain.coords import Coordinates
 from app.observability import hooks
 from app.services.caches import Caches
+from app.services.fleet import FleetState
 from app.services.paging import PageTokens
 from app.storage import BlobStore, open_blob_store
 from app.upstream.remote import Remotes
@@ -65,9 +66,25 @@ class Arca:
 
     def __post_init__(self) -> None:
         if self.remotes is None:
-            self.remotes = Remotes(self.settings)
+            self.remotes = Remotes(self.settings, shared=FleetState(self.db))
         if self.box is None:
             self.box = SecretBox(load_secret_keys(self.settings))
+
+    def open_secret(self, sealed: str, context: str) -> str:
+        """A sealed secret (app/auth/secretbox.py), or SecretUnreadable. A value sealed under a key
+        this process has not read yet (`arca admin rotate-secret-key` ran since it started) makes it
+        read the keys again."""
+        try:
+            return self.box.open(sealed, context)
+        except SecretUnreadable:
+            if self.box.has_key_of(sealed):
+                raise
+        self.reload_secret_keys()
+        return self.box.open(sealed, context)
+
+    def reload_secret_keys(self) -> None:
+        """Read the server keys again (after the key file was rotated)."""
+        self.box = SecretBox(reload_secret_keys(self.settings))
 
     @property
     def region(self) -> str:

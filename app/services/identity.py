@@ -19,9 +19,9 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 
 from app.auth import passwords
-from app.auth.secretbox import SecretBox, SecretUnreadable
+from app.auth.secretbox import SecretUnreadable
 from app.auth.tokens import TokenClaims, check_duration
-from app.config import load_secret_key, reload_secret_keys
+from app.config import load_secret_key
 from app.db.models import AccessKey, AuditEvent, Role, RoleSession, User
 from app.domain.arns import assumed_role_arn, role_arn, user_arn
 from app.domain.errors import NotFound, Unauthenticated, ValidationError
@@ -116,22 +116,10 @@ def _read_session(arca: Arca, s, key_id: str) -> Credential | None:
 
 def _open(arca: Arca, sealed: str, key_id: str) -> str | None:
     try:
-        return open_secret(arca, sealed, key_context(key_id))
+        return arca.open_secret(sealed, key_context(key_id))
     except SecretUnreadable:
         log.warning("the secret of access key %s does not open with this server's keys", key_id)
         return None
-
-
-def open_secret(arca: Arca, sealed: str, context: str) -> str:
-    """A sealed secret, or SecretUnreadable. A value sealed under a key this process has not read
-    yet (`arca admin rotate-secret-key` ran since it started) makes it read the keys again."""
-    try:
-        return arca.box.open(sealed, context)
-    except SecretUnreadable:
-        if arca.box.has_key_of(sealed):
-            raise
-    arca.box = SecretBox(reload_secret_keys(arca.settings))
-    return arca.box.open(sealed, context)
 
 
 def check_session_token(cred: Credential, presented: str | None) -> bool:

@@ -8,6 +8,7 @@ always rendered from Published rows; uploaded copies only trigger publishing."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import AsyncIterator
@@ -21,8 +22,9 @@ from app.formats.base import Format
 from app.formats.http import BodyReader, DataPlane, blob_response, check_length, not_modified, reads_through
 from app.formats.maven.metadata import MAX_DOCUMENT, check_pom, checksums, parse_metadata, render_artifact, \
     render_snapshot
-from app.formats.maven.paths import CHECKSUMS, HASH_NAMES, NON_EMPTY, NotInLayout, MavenPath, check_build, \
-    parse_checksum, parse_filename, parse_path
+from app.formats.maven.listing import render_listing
+from app.formats.maven.paths import CHECKSUMS, NON_EMPTY, NotInLayout, MavenPath, check_build, \
+    parse_checksum, parse_directory, parse_filename, parse_path
 from app.services import publish, resolve
 from app.upstream import maven as upstream
 
@@ -30,7 +32,9 @@ SMALL_FILE = 256 * 1024  # served from memory; larger files go out through FileR
 MEDIA_TYPES = {"jar": "application/java-archive", "pom": "text/xml", "xml": "text/xml", "war": "application/java-archive"}
 # Releases are write-once even while Unfinished: of two racing uploads of one file with
 # different bytes exactly one wins. SNAPSHOT versions are mutable (each deploy adds a build).
-RELEASE = publish.Rules(initial_status=UNFINISHED, open_statuses=(UNFINISHED, PUBLISHED, UNLISTED))
+# Parallel deploys (Maven 3.9/4) may send a checksum, or maven-metadata.xml, before its file.
+RELEASE = publish.Rules(initial_status=UNFINISHED, open_statuses=(UNFINISHED, PUBLISHED, UNLISTED),
+                        held_uploads=True)
 SNAPSHOT = replace(RELEASE, replace=publish.ALWAYS)
 
 
@@ -40,6 +44,8 @@ async def handle(dp: DataPlane) -> Response:
                         status_code=405, headers={"Allow": "GET, HEAD, PUT"}, media_type="text/plain")
     if dp.method == "PUT":
         return await _put(dp, parse_path(dp.raw_rest))
+    if dp.raw_rest.endswith("/"):
+        return await _get_listing(dp)
     try:
         mp = parse_path(dp.raw_rest)
     except NotInLayout as exc:
@@ -123,9 +129,25 @@ def _metadata(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
     return body, sums, f'"m{state.id}.{state.revision}"'
 
 
+async def _get_listing(dp: DataPlane) -> Response:
+    """A directory: the HTML listing Maven Central and Nexus serve (merged through upstreams)."""
+    try:
+        segs = parse_directory(dp.raw_rest)
+    except NotInLayout as exc:
+        raise NotFound(exc.message) from None
+    body = render_listing("/" + "/".join(segs) + "/", await upstream.listing(dp, segs))
+    etag = '"d' + hashlib.sha256(body).hexdigest()[:24] + '"'
+    if not_modified(dp.request, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="text/html", headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
 async def _get_metadata(dp: DataPlane, mp: MavenPath) -> Response:
-    if mp.kind == "metadata" and await reads_through(dp):
+    through = await reads_through(dp)
+    if mp.kind == "metadata" and through:
         body, sums, etag = await upstream.metadata_doc(dp, mp)  # merged with upstreams and the remote
+    elif mp.kind == "snapshot-metadata" and through:
+        body, sums, etag = await upstream.snapshot_metadata_doc(dp, mp)
     else:
         body, sums, etag = await dp.run(_metadata, dp, mp)
     if mp.checksum:
@@ -150,8 +172,10 @@ async def _put(dp: DataPlane, mp: MavenPath) -> Response:
         return Response(status_code=200)
     if mp.checksum:
         data = await body.read(1024, "A checksum file")
-        await dp.run(_verify_sidecar, dp, mp, data)
-        return Response(status_code=200)
+        value = parse_checksum(data, mp.checksum, mp.filename)
+        held = await dp.run(publish.check_checksum, dp.arca, dp.principal, dp.repo, mp.coords, mp.version,
+                            mp.filename, CHECKSUMS[mp.checksum], value)
+        return Response(status_code=202 if held else 200)
     fn = parse_filename(mp.artifact_id, mp.version, mp.filename)
     check_build(fn, mp.filename, datetime.now(timezone.utc))
     summary, attrs = None, None
@@ -183,19 +207,6 @@ async def _non_empty(chunks: AsyncIterator[bytes], filename: str) -> AsyncIterat
         raise ValidationError(f"{filename} is empty")
 
 
-def _verify_sidecar(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
-    """A checksum upload is compared with the stored file's digest; nothing of it is kept."""
-    value = parse_checksum(body, mp.checksum, mp.filename)
-    row = resolve.stored_file(dp.arca, dp.repo, mp.coords, mp.version, mp.filename)
-    if row is None:
-        raise NotFound(f"Upload {mp.filename} before its checksum: there is no such file in "
-                       f"{mp.group_id}:{mp.artifact_id}:{mp.version}")
-    have = getattr(row, CHECKSUMS[mp.checksum])
-    if have != value:
-        raise ValidationError(f"{HASH_NAMES[mp.checksum]} mismatch for {mp.filename}: the client sent {value} "
-                              f"but the stored file hashes to {have}")
-
-
 def _publish_listed(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
     """Uploaded maven-metadata.xml: publish the Unfinished versions it lists (artifact level) or
     the snapshot version it describes (version level). Nothing of it is stored."""
@@ -205,4 +216,7 @@ def _publish_listed(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
         if have is not None and want is not None and have != want:
             raise ValidationError(f"maven-metadata.xml names {name} {have!r} but the path says {want!r}")
     listed = [mp.version] if mp.kind == "snapshot-metadata" else md.versions
-    publish.publish_listed(dp.arca, dp.principal, dp.repo, mp.coords, listed)
+    # The version the deploy is about may have no file here yet (parallel PUTs): it is published
+    # when its first file comes.
+    newest = [mp.version] if mp.kind == "snapshot-metadata" else md.newest
+    publish.publish_listed(dp.arca, dp.principal, dp.repo, mp.coords, listed, hold=newest)

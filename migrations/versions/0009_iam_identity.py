@@ -1,7 +1,7 @@
 """iam identity: groups, roles, inline policies, oidc providers, role sessions, revocation epoch
 
-Revision ID: iam_identity
-Revises: seal_access_key_secrets
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-29 21:43:14.452584
 
 Every migration must run against the code of the previous release too: several nodes
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = 'iam_identity'
-down_revision = 'seal_access_key_secrets'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

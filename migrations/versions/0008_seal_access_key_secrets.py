@@ -1,7 +1,7 @@
 """seal access key secrets
 
-Revision ID: seal_access_key_secrets
-Revises: 0003
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-01 09:00:00
 
 Every migration must run against the code of the previous release too: several nodes
@@ -23,8 +23,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = 'seal_access_key_secrets'
-down_revision = '0003'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """seal webhook secrets
 
-Revision ID: seal_webhook_secrets
-Revises: iam_identity
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-29 22:45:00
 
 Every migration must run against the code of the previous release too: several nodes
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = 'seal_webhook_secrets'
-down_revision = 'iam_identity'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
