@@ -94,6 +94,15 @@ def test_boto3_iam_drives_users_keys_groups_and_inline_policies(server, unique):
     iam.delete_user(UserName=name)
     assert name not in user_names(iam)
     refused(lambda: iam.get_user(UserName=name), "NoSuchEntity")
+    # each change left its audit row, naming the caller and what changed (never a secret)
+    rows = json.loads(server.admin("audit", "--limit", "1000", "--output", "json").stdout)
+    mine = [(r["action"], r["resource"]) for r in rows if r["resource"] in (name, group, key["AccessKeyId"])]
+    for expected in (("CreateUser", name), ("CreateAccessKey", key["AccessKeyId"]), ("PutUserPolicy", name),
+                     ("CreateGroup", group), ("AddUserToGroup", group), ("PutGroupPolicy", group),
+                     ("DeleteGroupPolicy", group), ("RemoveUserFromGroup", group), ("DeleteGroup", group),
+                     ("DeleteAccessKey", key["AccessKeyId"]), ("DeleteUserPolicy", name), ("DeleteUser", name)):
+        assert expected in mine, (expected, mine)
+    assert key["SecretAccessKey"] not in json.dumps(rows)
 
 
 def test_aws_cli_drives_iam_and_sts(server, unique, tmp_path):
@@ -317,7 +326,10 @@ def test_database_dump_shows_no_plaintext_secret(server, unique):
     hook_secret = f"webhook-hmac-key-{unique}"
     server.admin("create-webhook", "--domain", f"wh{unique}", "--url", "http://127.0.0.1:9/hook", "--secret",
                  hook_secret)
-    secrets = [server.access_key["SecretAccessKey"], *(k["SecretAccessKey"] for k in keys), hook_secret]
+    remote_token = f"private-remote-token-{unique}"  # a custom external connection's credentials
+    server.cli("create-external-connection", "--name", f"corp-{unique}", "--format", "npm", "--url",
+               "http://127.0.0.1:9/", "--authentication", f"type=BEARER,token={remote_token}")
+    secrets = [server.access_key["SecretAccessKey"], *(k["SecretAccessKey"] for k in keys), hook_secret, remote_token]
     # the keys work: the server opens what it sealed
     assert client(server, "sts", keys[0]).get_caller_identity()["Arn"].endswith(f"user/{name}")
     dump = dbdump.dump(server.env["ARCA_DATABASE_URL"])

@@ -168,8 +168,10 @@ def test_the_first_arcas_tokens_are_renewed_before_they_expire(origin, mirror, u
     # request after that renews it, while the old one is still valid (no 401 on the way).
     assert wait_for(lambda: get() and origin.token_requests() == 2, timeout=30)
     assert [s for p, s, _ in origin.front.requests if s == 401] == []
-    # The first Arca stops accepting the token (its server key rotated): one 401, a new token, served.
+    # The first Arca stops accepting the token (its server key rotated, the old key kept as previous
+    # so its stored access key secrets still open, as docs/identity.md says): one 401, a new token, served.
     origin.server.stop()
+    origin.server.env["ARCA_SECRET_KEY_PREVIOUS"] = origin.server.env["ARCA_SECRET_KEY"]
     origin.server.env["ARCA_SECRET_KEY"] = "origin-key-two-" + "t" * 40
     origin.server.start()
     before = origin.token_requests()

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import load_secret_keys, settings_from_env
 from app.domain.errors import DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -56,6 +57,14 @@ def alembic_config(url: str, secret_keys: list[str] | None = None):
     if secret_keys:
         cfg.attributes["arca_secret_keys"] = list(secret_keys)
     return cfg
+
+
+def migration_secret_keys(cfg) -> list[str]:
+    """The server keys (current first) a revision seals or opens secrets with: the ones
+    `alembic_config` was given (the server's own, at start), or for `alembic upgrade` from a shell
+    the ones ARCA_SECRET_KEY / $ARCA_DATA_DIR/secret.key and the previous keys name."""
+    keys = cfg.attributes.get("arca_secret_keys")
+    return list(keys) if keys else load_secret_keys(settings_from_env())
 
 
 def upgrade(url: str, secret_keys: list[str] | None = None) -> None:

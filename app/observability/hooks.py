@@ -117,7 +117,7 @@ def _on_new(s, obj, account, region):
     elif isinstance(obj, ExternalConnection):
         _audit(s, "CreateExternalConnection", "external-connection", obj.name, None, format=obj.format, url=obj.url,
                authentication=(obj.auth or {}).get("type"))  # never the sealed secret
-    elif _on_new_identity(s, obj):
+    elif _audit_identity(s, obj, created=True):
         return
     elif isinstance(obj, PackageVersion):
         pkg, repo, dom = _version_place(s, obj)
@@ -212,18 +212,8 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeleteExternalConnection", "external-connection", obj.name, None)
     elif isinstance(obj, User):
         _audit(s, "DeleteUser", "user", obj.name, None)
-    elif isinstance(obj, Group):
-        _audit(s, "DeleteGroup", "group", obj.name, None)
-    elif isinstance(obj, GroupMember):
-        g, u = s.get(Group, obj.group_id), s.get(User, obj.user_id)
-        _audit(s, "RemoveUserFromGroup", "group", g.name if g else "?", None, user=u.name if u else None)
-    elif isinstance(obj, IdentityPolicy):
-        kind, owner = _policy_owner(s, obj)
-        _audit(s, f"Delete{kind.title()}Policy", kind, owner, None, policyName=obj.name)
-    elif isinstance(obj, Role):
-        _audit(s, "DeleteRole", "role", obj.name, None)
-    elif isinstance(obj, OidcProvider):
-        _audit(s, "DeleteOpenIDConnectProvider", "oidc-provider", obj.url, None)
+    else:
+        _audit_identity(s, obj, created=False)
 
 
 def _policy_owner(s: Session, p: IdentityPolicy) -> tuple[str, str]:
@@ -234,21 +224,25 @@ def _policy_owner(s: Session, p: IdentityPolicy) -> tuple[str, str]:
     return "user", "?"
 
 
-def _on_new_identity(s: Session, obj) -> bool:
-    """Audit rows for new identity objects (never a secret: a new session names its key id only)."""
+def _audit_identity(s: Session, obj, created: bool) -> bool:
+    """Audit rows for identity objects created or deleted (never a secret: a new role session names
+    its key id only). False: not an identity object."""
+    verb = "Create" if created else "Delete"
     if isinstance(obj, Group):
-        _audit(s, "CreateGroup", "group", obj.name, None)
+        _audit(s, f"{verb}Group", "group", obj.name, None)
     elif isinstance(obj, GroupMember):
         g, u = s.get(Group, obj.group_id), s.get(User, obj.user_id)
-        _audit(s, "AddUserToGroup", "group", g.name if g else "?", None, user=u.name if u else None)
+        _audit(s, "AddUserToGroup" if created else "RemoveUserFromGroup", "group", g.name if g else "?", None,
+               user=u.name if u else None)
     elif isinstance(obj, IdentityPolicy):
         kind, owner = _policy_owner(s, obj)
-        _audit(s, f"Put{kind.title()}Policy", kind, owner, None, policyName=obj.name)
+        _audit(s, f"{'Put' if created else 'Delete'}{kind.title()}Policy", kind, owner, None, policyName=obj.name)
     elif isinstance(obj, Role):
-        _audit(s, "CreateRole", "role", obj.name, None)
+        _audit(s, f"{verb}Role", "role", obj.name, None)
     elif isinstance(obj, OidcProvider):
-        _audit(s, "CreateOpenIDConnectProvider", "oidc-provider", obj.url, None, audiences=list(obj.client_ids))
-    elif isinstance(obj, RoleSession):
+        _audit(s, f"{verb}OpenIDConnectProvider", "oidc-provider", obj.url, None,
+               **({"audiences": list(obj.client_ids)} if created else {}))
+    elif isinstance(obj, RoleSession) and created:
         role = s.get(Role, obj.role_id)
         _audit(s, "AssumeRoleWithWebIdentity", "role", role.name if role else "?", None, subject=obj.subject,
                provider=obj.provider, sessionName=obj.session_name, accessKeyId=obj.access_key_id,

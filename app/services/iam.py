@@ -58,18 +58,20 @@ def group_shape(arca: Arca, g: Group) -> dict:
             "CreateDate": g.created_at}
 
 
+def named(s: Session, model: type, kind: str, name: str):
+    """The user, group or role called `name`; IAM's NoSuchEntity (NotFound) when there is none."""
+    row = s.scalar(select(model).where(model.name == name))
+    if row is None:
+        raise NotFound(f"The {kind} with name {name} cannot be found.", resource_id=name, resource_type=kind)
+    return row
+
+
 def _user(s: Session, name: str) -> User:
-    u = s.scalar(select(User).where(User.name == name))
-    if u is None:
-        raise NotFound(f"The user with name {name} cannot be found.", resource_id=name, resource_type="user")
-    return u
+    return named(s, User, "user", name)
 
 
 def _group(s: Session, name: str) -> Group:
-    g = s.scalar(select(Group).where(Group.name == name))
-    if g is None:
-        raise NotFound(f"The group with name {name} cannot be found.", resource_id=name, resource_type="group")
-    return g
+    return named(s, Group, "group", name)
 
 
 def _caller_name(principal: Principal | None, name: str | None) -> str:
@@ -389,14 +391,7 @@ OWNERS = {"user": (IdentityPolicy.user_id, "UserName", user_arn),
 
 
 def _owner(s: Session, kind: str, name: str):
-    if kind == "user":
-        return _user(s, name)
-    if kind == "group":
-        return _group(s, name)
-    r = s.scalar(select(Role).where(Role.name == name))
-    if r is None:
-        raise NotFound(f"The role with name {name} cannot be found.", resource_id=name, resource_type="role")
-    return r
+    return named(s, {"user": User, "group": Group, "role": Role}[kind], kind, name)
 
 
 def put_policy(arca: Arca, principal: Principal | None, kind: str, owner: str, policy_name: str,

@@ -101,10 +101,7 @@ def role_shape(arca: Arca, r: Role) -> dict:
 
 
 def _role(s: Session, name: str) -> Role:
-    r = s.scalar(select(Role).where(Role.name == name))
-    if r is None:
-        raise NotFound(f"The role with name {name} cannot be found.", resource_id=name, resource_type="role")
-    return r
+    return iam.named(s, Role, "role", name)
 
 
 def check_trust_policy(document: str) -> None:

@@ -54,50 +54,62 @@ def user(ctx: Ctx) -> Response:
     return _user_page(ctx, _param(ctx, "name"))
 
 
+def _change(ctx: Ctx, page, name: str, deleting: bool, act) -> Response:
+    """One POST, one change: `act()` returns what happened (a message, or a response to send as
+    is); the page is shown again with it, or with why not (400; 404 when something named is gone).
+    A deletion's 404 has no page to show again: the console's error page answers it."""
+    try:
+        out = act()
+    except ValidationError as exc:
+        return page(ctx, name, error=exc.message, status=400)
+    except ArcaError as exc:
+        if exc.status == 404 and not deleting:
+            return page(ctx, name, error=exc.message, status=404)
+        raise
+    return out if isinstance(out, Response) else page(ctx, name, message=out)
+
+
+def _confirmed(ctx: Ctx, kind: str, name: str) -> None:
+    if _field(ctx, "confirm") != name:
+        raise ValidationError(f"Type the {kind} name {name} to confirm the deletion")
+
+
 def user_action(ctx: Ctx) -> Response:
-    """One POST per change; the page is shown again with what happened (or why not)."""
     arca, p, name, op = ctx.arca, ctx.principal, _param(ctx, "name"), _field(ctx, "op")
     key_id = _field(ctx, "key")
-    try:
+
+    def act() -> str | Response:
         if op == "create-key":
-            key = iam.create_access_key(arca, p, name)["AccessKey"]
-            return ctx.render("admin_key.html", key=key)
+            return ctx.render("admin_key.html", key=iam.create_access_key(arca, p, name)["AccessKey"])
         if op in ("deactivate-key", "activate-key"):
             iam.update_access_key(arca, p, key_id, "Inactive" if op == "deactivate-key" else "Active", name)
             state = "inactive: it and its tokens are refused" if op == "deactivate-key" else "active"
-            message = f"Access key {key_id} is {state}."
-        elif op == "delete-key":
+            return f"Access key {key_id} is {state}."
+        if op == "delete-key":
             iam.delete_access_key(arca, p, key_id, name)
-            message = f"Access key {key_id} deleted; its tokens no longer work."
-        elif op == "put-policy":
+            return f"Access key {key_id} deleted; its tokens no longer work."
+        if op == "put-policy":
             iam.put_policy(arca, p, "user", name, _field(ctx, "policy_name"), ctx.form.get("document") or "")
-            message = f"Policy {_field(ctx, 'policy_name')} saved."
-        elif op == "delete-policy":
+            return f"Policy {_field(ctx, 'policy_name')} saved."
+        if op == "delete-policy":
             iam.delete_policy(arca, p, "user", name, _field(ctx, "policy_name"))
-            message = f"Policy {_field(ctx, 'policy_name')} deleted."
-        elif op == "add-group":
+            return f"Policy {_field(ctx, 'policy_name')} deleted."
+        if op == "add-group":
             iam.add_user_to_group(arca, p, _field(ctx, "group"), name)
-            message = f"Added to group {_field(ctx, 'group')}."
-        elif op == "remove-group":
+            return f"Added to group {_field(ctx, 'group')}."
+        if op == "remove-group":
             iam.remove_user_from_group(arca, p, _field(ctx, "group"), name)
-            message = f"Removed from group {_field(ctx, 'group')}."
-        elif op == "revoke-tokens":
+            return f"Removed from group {_field(ctx, 'group')}."
+        if op == "revoke-tokens":
             revocation.revoke_tokens(arca, p, name)
-            message = "Every authorization token issued to this user until now is revoked, on every node."
-        elif op == "delete-user":
-            if _field(ctx, "confirm") != name:
-                raise ValidationError(f"Type the user name {name} to confirm the deletion")
+            return "Every authorization token issued to this user until now is revoked, on every node."
+        if op == "delete-user":
+            _confirmed(ctx, "user", name)
             iam.delete_user(arca, p, name)
             return RedirectResponse("/ui/admin", status_code=303)
-        else:
-            raise ValidationError(f"Unknown action {op!r}")
-    except ValidationError as exc:
-        return _user_page(ctx, name, error=exc.message, status=400)
-    except ArcaError as exc:
-        if exc.status == 404 and op != "delete-user":
-            return _user_page(ctx, name, error=exc.message, status=404)
-        raise
-    return _user_page(ctx, name, message=message)
+        raise ValidationError(f"Unknown action {op!r}")
+
+    return _change(ctx, _user_page, name, op == "delete-user", act)
 
 
 # ---- groups --------------------------------------------------------------------------------------------
@@ -131,33 +143,27 @@ def group(ctx: Ctx) -> Response:
 
 def group_action(ctx: Ctx) -> Response:
     arca, p, name, op = ctx.arca, ctx.principal, _param(ctx, "name"), _field(ctx, "op")
-    try:
+
+    def act() -> str | Response:
         if op == "put-policy":
             iam.put_policy(arca, p, "group", name, _field(ctx, "policy_name"), ctx.form.get("document") or "")
-            message = f"Policy {_field(ctx, 'policy_name')} saved: it applies to every member."
-        elif op == "delete-policy":
+            return f"Policy {_field(ctx, 'policy_name')} saved: it applies to every member."
+        if op == "delete-policy":
             iam.delete_policy(arca, p, "group", name, _field(ctx, "policy_name"))
-            message = f"Policy {_field(ctx, 'policy_name')} deleted."
-        elif op == "add-user":
+            return f"Policy {_field(ctx, 'policy_name')} deleted."
+        if op == "add-user":
             iam.add_user_to_group(arca, p, name, _field(ctx, "user"))
-            message = f"{_field(ctx, 'user')} added."
-        elif op == "remove-user":
+            return f"{_field(ctx, 'user')} added."
+        if op == "remove-user":
             iam.remove_user_from_group(arca, p, name, _field(ctx, "user"))
-            message = f"{_field(ctx, 'user')} removed."
-        elif op == "delete-group":
-            if _field(ctx, "confirm") != name:
-                raise ValidationError(f"Type the group name {name} to confirm the deletion")
+            return f"{_field(ctx, 'user')} removed."
+        if op == "delete-group":
+            _confirmed(ctx, "group", name)
             iam.delete_group(arca, p, name)
             return RedirectResponse("/ui/admin/groups", status_code=303)
-        else:
-            raise ValidationError(f"Unknown action {op!r}")
-    except ValidationError as exc:
-        return _group_page(ctx, name, error=exc.message, status=400)
-    except ArcaError as exc:
-        if exc.status == 404 and op != "delete-group":
-            return _group_page(ctx, name, error=exc.message, status=404)
-        raise
-    return _group_page(ctx, name, message=message)
+        raise ValidationError(f"Unknown action {op!r}")
+
+    return _change(ctx, _group_page, name, op == "delete-group", act)
 
 
 # ---- roles and OIDC providers (read here; created with arca admin, IAM or the AWS CLI) ------------------

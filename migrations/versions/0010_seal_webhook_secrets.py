@@ -25,13 +25,9 @@ depends_on = None
 
 def _box():
     from app.auth.secretbox import SecretBox
+    from app.db.session import migration_secret_keys
 
-    keys = context.config.attributes.get("arca_secret_keys")
-    if not keys:
-        from app.config import load_secret_keys, settings_from_env
-
-        keys = load_secret_keys(settings_from_env())
-    return SecretBox(keys)
+    return SecretBox(migration_secret_keys(context.config))
 
 
 def _rows(conn):

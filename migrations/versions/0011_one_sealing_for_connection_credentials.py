@@ -44,12 +44,9 @@ _OLD_VERSION = b"\x01"
 
 
 def _keys() -> list[str]:
-    keys = context.config.attributes.get("arca_secret_keys")
-    if not keys:
-        from app.config import load_secret_keys, settings_from_env
+    from app.db.session import migration_secret_keys
 
-        keys = load_secret_keys(settings_from_env())
-    return list(keys)
+    return migration_secret_keys(context.config)
 
 
 def _old_key(server_key: str) -> bytes:
