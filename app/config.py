@@ -353,6 +353,14 @@ class Settings:
     signin_window: float = 900.0
     signin_lockout: float = 900.0
     console_max_form_bytes: int = 16 * 1024
+    # earlier server keys, still able to open secrets sealed under them (ARCA_SECRET_KEY_PREVIOUS)
+    previous_secret_keys_env: tuple[str, ...] = ()
+    # how often each process looks for revocations made by other nodes (seconds)
+    identity_poll_seconds: float = 1.0
+    # an unknown `kid` refetches an OIDC issuer's keys at most this often (seconds)
+    oidc_jwks_min_refresh: float = 10.0
+    # an issuer's keys are refetched after this long even when every kid is known (seconds)
+    oidc_jwks_max_age: float = 3600.0
     # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
     # for that file
     maven_hold_seconds: float = 3600.0
@@ -442,6 +450,10 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         webhook_max_age=_at_least(env, "ARCA_WEBHOOK_MAX_AGE", 86400.0, 0, float),
         webhook_timeout=_at_least(env, "ARCA_WEBHOOK_TIMEOUT", 10.0, 0.001, float),
         webhook_poll_interval=_at_least(env, "ARCA_WEBHOOK_POLL_INTERVAL", 0.5, 0.01, float),
+        previous_secret_keys_env=tuple((_text(env, "ARCA_SECRET_KEY_PREVIOUS") or "").replace(",", " ").split()),
+        identity_poll_seconds=_at_least(env, "ARCA_IDENTITY_POLL_SECONDS", 1.0, 0.05, float),
+        oidc_jwks_min_refresh=_at_least(env, "ARCA_OIDC_JWKS_MIN_REFRESH", 10.0, 0, float),
+        oidc_jwks_max_age=_at_least(env, "ARCA_OIDC_JWKS_MAX_AGE", 3600.0, 1, float),
     )
     unknown = env.unknown_file_names()
     if unknown:
@@ -496,6 +508,52 @@ def load_secret_key(settings: Settings) -> str:
     if settings.secret_key_env:
         return settings.secret_key_env
     return _secret_from_file(str(settings.data_dir / "secret.key"))
+
+
+def _previous_file(settings: Settings) -> Path:
+    return settings.data_dir / "secret.key.previous"
+
+
+def load_secret_keys(settings: Settings) -> list[str]:
+    """The current server key first, then the earlier ones that may still open sealed secrets:
+    ARCA_SECRET_KEY_PREVIOUS, and (with the key file) $ARCA_DATA_DIR/secret.key.previous, which
+    `arca admin rotate-secret-key` keeps, newest first."""
+    keys = [load_secret_key(settings), *settings.previous_secret_keys_env]
+    try:
+        keys += [line.strip() for line in _previous_file(settings).read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        pass
+    return list(dict.fromkeys(keys))
+
+
+def reload_secret_keys(settings: Settings) -> list[str]:
+    """`load_secret_keys` read again from disk (after `arca admin rotate-secret-key`)."""
+    _secret_from_file.cache_clear()
+    return load_secret_keys(settings)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def rotate_key_file(settings: Settings) -> None:
+    """Replace the data dir's key file with a new key, keeping the old one first in
+    secret.key.previous. The previous file is written first: whenever this stops, both keys are on
+    disk and every sealed secret still opens."""
+    if settings.secret_key_env:
+        raise SettingError("the server key comes from ARCA_SECRET_KEY: set the new key there and the old one "
+                           "in ARCA_SECRET_KEY_PREVIOUS (docs/identity.md)")
+    old = load_secret_key(settings)
+    earlier = [k for k in load_secret_keys(settings)[1:] if k != old]
+    _write_private(_previous_file(settings), "\n".join([old, *earlier]) + "\n")
+    _write_private(settings.data_dir / "secret.key", secrets.token_urlsafe(48))
+    _secret_from_file.cache_clear()
 
 
 @lru_cache(maxsize=1)

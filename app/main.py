@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, RedirectRespons
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
+from app.api.iam import query_api
 from app.api.router import control_plane
 from app.config import Settings, get_settings
 from app.formats.http import data_plane
@@ -21,6 +22,7 @@ from app.formats.registry import FORMATS
 from app.observability import metrics
 from app.observability.requests import RequestLogMiddleware
 from app.observability.webhooks import run_deliverer
+from app.services import revocation
 from app.services.context import Arca
 from app.web.routes import routes as web_routes
 
@@ -92,6 +94,7 @@ def describe(base_url: str) -> dict:
         "description": "Self-hosted package repository with the AWS CodeArtifact workflow (Maven, npm, PyPI)",
         "endpoints": {
             "controlPlane": f"{base_url}/v1/ (CodeArtifact REST API, SigV4)",
+            "identity": f"{base_url}/ (POST: IAM and STS query protocol, SigV4)",
             "maven": f"{base_url}/{{domain}}/maven/{{repository}}/",
             "npm": f"{base_url}/{{domain}}/npm/{{repository}}/",
             "pypi": f"{base_url}/{{domain}}/pypi/{{repository}}/simple/ (upload: .../pypi/{{repository}}/)",
@@ -105,8 +108,10 @@ def describe(base_url: str) -> dict:
 
 
 async def root(request: Request):
-    """`GET /`: a browser (it asks for text/html) goes to the console; any other client (JSON,
-    `*/*`, no Accept) gets `describe`."""
+    """`POST /`: IAM and STS (the query protocol). `GET /`: a browser (it asks for text/html) goes
+    to the console; any other client (JSON, `*/*`, no Accept) gets `describe`."""
+    if request.method == "POST":
+        return await query_api(request)
     accept = request.headers.get("accept") or ""
     html = _accept_quality(accept, "text/html")
     if html > 0 and html >= _accept_quality(accept, "application/json"):
@@ -123,17 +128,19 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
     @asynccontextmanager
     async def lifespan(app):
         task = asyncio.create_task(run_deliverer(arca)) if settings.webhooks else None
+        watcher = asyncio.create_task(revocation.watch(arca))
         yield
-        if task:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for t in (task, watcher):
+            if t:
+                t.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
         if arca.remotes.client is not None:
             await arca.remotes.client.aclose()
         arca.db.dispose()
 
     routes = [
-        Route("/", root, methods=["GET", "HEAD"]),
+        Route("/", root, methods=["GET", "HEAD", "POST"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

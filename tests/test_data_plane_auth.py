@@ -95,7 +95,9 @@ def test_signing_key_rotation_revokes_tokens(tmp_path):
         token = srv.token("rot")
         assert httpx.get(url, auth=("aws", token)).status_code == 200
         srv.stop()
+        # the documented rotation: the new key, and the old one kept to open the sealed access key secrets
         srv.env["ARCA_SECRET_KEY"] = "second-key-" + "y" * 40
+        srv.env["ARCA_SECRET_KEY_PREVIOUS"] = "first-key-" + "x" * 40
         srv.start()
         _assert_401(httpx.get(url, auth=("aws", token)))
         assert httpx.get(url, auth=("aws", srv.token("rot"))).status_code == 200

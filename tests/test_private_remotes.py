@@ -17,6 +17,7 @@ import pytest
 from app import arca_model
 from tests.npm_support import Registry, installed_version, write_consumer, write_npmrc
 from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload, wait_for
+from tests.support import dbdump
 from tests.support.checks import stored_versions
 from tests.support.server import clean_env, start_server
 from tests.test_upstream_maven import _jar, _pom
@@ -178,8 +179,10 @@ def test_a_token_the_first_arca_refuses_is_replaced_after_one_401(origin, mirror
     get = _simple_page_getter(mirror, d, origin)
     get()
     assert origin.token_requests() == 1
-    # The first Arca stops accepting the token (its server key rotated): one 401, a new token, served.
+    # The first Arca stops accepting the token (its server key rotated, the old key kept as previous
+    # so its stored access key secrets still open, as docs/identity.md says): one 401, a new token, served.
     origin.server.stop()
+    origin.server.env["ARCA_SECRET_KEY_PREVIOUS"] = origin.server.env["ARCA_SECRET_KEY"]
     origin.server.env["ARCA_SECRET_KEY"] = "origin-key-two-" + "t" * 40
     origin.server.start()
     get()
@@ -250,15 +253,43 @@ def test_credentials_are_sealed_never_logged_never_returned(origin, mirror, uniq
     assert out.stdout.strip() == "['corp-maven', 'corp-npm', 'corp-pypi']"
 
 
-def test_a_sealed_secret_opens_only_with_its_key_for_its_owner():
-    from app.auth.sealing import Unsealable, derive_key, seal, unseal
+def _sealed_credentials(mirror) -> dict[str, str]:
+    return dict(dbdump.rows(mirror.env["ARCA_DATABASE_URL"], "SELECT name, secret FROM external_connections"))
 
-    key = derive_key("server-key-" + "x" * 40, "external-connection-credentials")
-    sealed = seal(key, "s3cr3t", "corp-pypi")
-    assert "s3cr3t" not in sealed and unseal(key, sealed, "corp-pypi") == "s3cr3t"
-    assert seal(key, "s3cr3t", "corp-pypi") != sealed  # a fresh nonce each time
-    for other_key, owner, token in ((derive_key("another-key-" + "y" * 40, "external-connection-credentials"),
-                                     "corp-pypi", sealed), (key, "corp-npm", sealed),
-                                    (key, "corp-pypi", sealed[:-4] + ("AAAA" if sealed[-4:] != "AAAA" else "BBBB"))):
-        with pytest.raises(Unsealable):
-            unseal(other_key, token, owner)
+
+def test_rotate_secret_key_reseals_the_credentials_and_the_connection_keeps_authenticating(
+        origin, mirror, unique, tmp_path):
+    d = _connect(mirror, origin)
+    before = _sealed_credentials(mirror)
+    assert set(before) == {f"corp-{fmt}" for fmt in FORMATS}
+    out = json.loads(mirror.admin("rotate-secret-key").stdout)
+    assert out["unreadable"] == [] and out["newKeyWritten"] is True
+    after = _sealed_credentials(mirror)
+    # every connection's secret moved to the new key (sealed the way access keys are: v1.KID.DATA)
+    assert all(after[n] != before[n] and after[n].split(".")[1] == out["currentKey"] for n in after)
+    assert origin.key["SecretAccessKey"] not in json.dumps(out)
+
+    # The running server (it has not read the new key yet) gets a token with the resealed secret.
+    tokens = origin.token_requests()
+    run(pip_cmd(PY, "install", "--target", str(tmp_path / "py"), "--index-url",
+                index_url(mirror, d, "app", mirror.token(d)), origin.names["pypi"]), env=clean_env())
+    assert origin.token_requests() > tokens
+
+    # After the documented end of a rotation (restart, reseal what is left, drop the old key,
+    # restart), a fresh process opens the credentials with the new key alone and authenticates.
+    mirror.stop()
+    mirror.start()
+    again = json.loads(mirror.admin("rotate-secret-key", "--reseal-only").stdout)
+    assert again["resealed"] == 0 and again["unreadable"] == []
+    (Path(mirror.env["ARCA_DATA_DIR"]) / "secret.key.previous").unlink()
+    mirror.stop()
+    mirror.start()
+    tokens = origin.token_requests()
+    mtoken = mirror.token(d)
+    reg = Registry(mirror, d, "app", mtoken, tmp_path / "npm")
+    write_npmrc(reg.npmrc, reg.url, mtoken)
+    project = write_consumer(tmp_path / "js", {origin.names["npm"]: "1.0.0"})
+    reg.npm("install", cwd=project)
+    assert installed_version(project, origin.names["npm"]) == "1.0.0"
+    assert origin.token_requests() > tokens
+    assert "cannot be read" not in mirror.log()

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -217,6 +218,51 @@ def test_caches_never_outlive_a_change_on_the_other_node(nodes, tmp_path):
     assert wait_for(lambda: httpx.get(file_url, auth=("aws", token)).status_code == 404), \
         "node B kept serving a deleted file"
     assert "cached-1.1" not in page()
+
+
+def _until_refused(url: str, token: str, limit: float = 30.0) -> httpx.Response:
+    """GET until the token is refused; the limit only ends a failing test (the caches alone would
+    take 5 s; the revocation epoch is polled every second)."""
+    deadline = time.monotonic() + limit
+    while True:
+        resp = httpx.get(url, auth=("aws", token))
+        if resp.status_code != 200 or time.monotonic() > deadline:
+            return resp
+        time.sleep(0.05)
+
+
+def test_revocations_on_one_node_end_tokens_on_the_other(nodes):
+    """Issue 15 item 5: `arca admin revoke-tokens` on one node's host, and a key deactivated through
+    the other node, end tokens on both: each node drops its cached credentials when the shared
+    revocation epoch moves, and authenticates the next request from the database."""
+    import boto3
+
+    a, b = nodes
+    a.create_repo("rvk", "repo")
+    admin_token = a.token("rvk")
+    path = "com/acme/rv/1.0/rv-1.0.jar"
+    put = httpx.put(a.endpoint("rvk", "maven", "repo") + path, content=b"rv", auth=("aws", admin_token))
+    assert put.status_code == 201
+    a.boto().update_package_versions_status(domain="rvk", repository="repo", format="maven", namespace="com.acme",
+                                            package="rv", versions=["1.0"], targetStatus="Published")
+    key = a.new_user("rvk-user")
+    iam = boto3.client("iam", endpoint_url=a.url, region_name="us-east-1",
+                       aws_access_key_id=a.access_key["AccessKeyId"],
+                       aws_secret_access_key=a.access_key["SecretAccessKey"])
+    iam.put_user_policy(UserName="rvk-user", PolicyName="all", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "codeartifact:*", "Resource": "*"}]}))
+    token = a.token("rvk", key=key)
+    on_b = b.endpoint("rvk", "maven", "repo") + path
+    assert httpx.get(on_b, auth=("aws", token)).status_code == 200  # b has the credential cached now
+    a.admin("revoke-tokens", "rvk-user")
+    resp = _until_refused(on_b, token)
+    assert resp.status_code == 401 and "revoked" in resp.text
+    fresh = b.token("rvk", key=key)
+    assert httpx.get(on_b, auth=("aws", fresh)).status_code == 200
+    iam.update_access_key(UserName="rvk-user", AccessKeyId=key["AccessKeyId"], Status="Inactive")  # through a
+    resp = _until_refused(on_b, fresh)
+    assert resp.status_code == 401 and "no longer active" in resp.text
+    assert httpx.get(on_b, auth=("aws", admin_token)).status_code == 200  # nobody else's tokens
 
 
 def test_fsck_clean_after_everything(nodes):

@@ -32,6 +32,9 @@ KEYS = {k.lower(): (k, t) for k, t in (
     ("aws:CurrentTime", DATE), ("aws:EpochTime", EPOCH), ("aws:SecureTransport", BOOL))}
 TAG_KEYS = {"aws:resourcetag/": "aws:ResourceTag/", "aws:principaltag/": "aws:PrincipalTag/"}
 MAX_TAG_KEY = 128
+# A web identity token's claim in a trust policy: `{provider host/path}:{claim}`, e.g.
+# token.actions.githubusercontent.com:sub (the provider URL without https://, as in IAM).
+_CLAIM_KEY = re.compile(r"(?P<provider>[a-z0-9.-]+(?::[0-9]+)?(?:/[^\s:]*)?):(?P<claim>[a-z0-9_.-]+)")
 
 # Operator -> (family, negated). ArnEquals and ArnLike are the same test in IAM (both take wildcards).
 OPERATORS = {
@@ -79,10 +82,14 @@ class Context:
     now: datetime | None = None
     resource_tags: Callable[[], dict[str, str]] | None = None
     principal_tags: Callable[[], dict[str, str]] | None = None
+    # A web identity token's claims, by lower-cased condition key ("host:sub" -> ["repo:o/r:..."])
+    claims: dict[str, list[str]] | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def values(self, key: str) -> list:
         """The request's values of a (lower-cased) key, typed for its operators; [] when absent."""
+        if self.claims is not None and not key.startswith("aws:"):
+            return list(self.claims.get(key, []))
         if key.startswith(("aws:resourcetag/", "aws:principaltag/")):
             kind, _, tag = key.partition("/")
             tags = self._tags(kind)
@@ -167,9 +174,10 @@ class Condition:
         return _COMPARE[op](value, want)
 
 
-def parse_block(block: Any, where: str, variables: bool) -> tuple[Condition, ...]:
+def parse_block(block: Any, where: str, variables: bool, claims: bool = False) -> tuple[Condition, ...]:
     """A Condition element -> its conditions; `variables` is True when `${...}` would be a policy
-    variable (Version 2012-10-17), which Arca does not expand and so refuses."""
+    variable (Version 2012-10-17), which Arca does not expand and so refuses; `claims`: a trust
+    policy's block, whose keys may also name a web identity token's claims (strings)."""
     if not isinstance(block, dict):
         raise ValidationError(f"{where}: Condition must be an object of operators")
     out = []
@@ -179,7 +187,7 @@ def parse_block(block: Any, where: str, variables: bool) -> tuple[Condition, ...
         if not isinstance(keys, dict):
             raise ValidationError(f"{where}: Condition {operator} must be an object of condition keys")
         for key, raw in keys.items():
-            lower = _key(key, where)
+            lower = _key(key, where, claims)
             _check_family(operator, family, key, lower, quantifier, where)
             values = tuple(_value(family, base, v, f"{where}: Condition {operator} {key}", variables)
                            for v in _values(raw, f"{where}: Condition {operator} {key}"))
@@ -205,9 +213,15 @@ def _operator(operator: str, where: str) -> tuple[str, str | None, bool]:
     return base, quantifier, if_exists
 
 
-def _key(key: str, where: str) -> str:
+def claim_key(key: str) -> bool:
+    return not key.startswith("aws:") and _CLAIM_KEY.fullmatch(key) is not None
+
+
+def _key(key: str, where: str, claims: bool = False) -> str:
     lower = key.lower() if isinstance(key, str) else ""
     if lower in KEYS:
+        return lower
+    if claims and claim_key(lower):
         return lower
     for prefix, spelled in TAG_KEYS.items():
         if lower.startswith(prefix):
@@ -217,13 +231,15 @@ def _key(key: str, where: str) -> str:
                                       f"characters ({spelled}KEY)")
             return lower
     supported = [k for k, _ in KEYS.values()] + [p + "KEY" for p in TAG_KEYS.values()]
+    if claims:
+        supported.append("PROVIDER:CLAIM (e.g. token.actions.githubusercontent.com:sub)")
     raise ValidationError(f"{where}: Condition key {key!r} is not supported (supported: {', '.join(supported)})")
 
 
 def _check_family(operator: str, family: str, key: str, lower: str, quantifier: str | None, where: str) -> None:
     if family == "Null":
         return
-    ktype = STRING if lower.startswith(tuple(TAG_KEYS)) else KEYS[lower][1]
+    ktype = STRING if lower.startswith(tuple(TAG_KEYS)) or lower not in KEYS else KEYS[lower][1]
     if family not in FAMILIES[ktype]:
         fits = sorted(op for op, (fam, _) in OPERATORS.items() if fam in FAMILIES[ktype] or fam == "Null")
         raise ValidationError(f"{where}: Condition operator {operator!r} does not apply to {key} "

@@ -1,4 +1,5 @@
-"""Authorization tokens: signed (itsdangerous HMAC), carrying principal, domain and expiry.
+"""Authorization tokens: signed (itsdangerous HMAC), carrying principal, domain and expiry, the
+access key that minted them and when (so they die with that key, and with `revoke-tokens`).
 
 Checking one is an HMAC and a JSON decode: microseconds, never a password hash."""
 
@@ -18,10 +19,12 @@ _SALT = "arca.authorization-token.v1"
 
 @dataclass(frozen=True)
 class TokenClaims:
-    user_id: int
+    user_id: int | None  # None: a role session's token
     user_name: str
     domain: str
     expires_at: float
+    key_id: str | None = None  # the access key (or role session key) that minted it; None: the console
+    issued_at: float = 0.0  # epoch seconds (millisecond precision); 0 for tokens older than this field
 
 
 def check_duration(duration: int | None) -> int:
@@ -41,14 +44,21 @@ class TokenSigner:
     def __init__(self, secret_key: str):
         self._s = URLSafeSerializer(secret_key, salt=_SALT)
 
-    def issue(self, *, user_id: int, user_name: str, domain: str, expires_at: float) -> str:
-        return self._s.dumps({"u": user_id, "n": user_name, "d": domain, "e": int(expires_at)})
+    def issue(self, *, user_id: int | None, user_name: str, domain: str, expires_at: float,
+              key_id: str | None = None, issued_at: float | None = None) -> str:
+        issued = time.time() if issued_at is None else issued_at
+        data = {"u": user_id, "n": user_name, "d": domain, "e": int(expires_at), "i": int(issued * 1000)}
+        if key_id:
+            data["k"] = key_id
+        return self._s.dumps(data)
 
     def verify(self, token: str, *, domain: str, now: float | None = None) -> TokenClaims:
         try:
             data = self._s.loads(token)
-            claims = TokenClaims(int(data["u"]), str(data["n"]), str(data["d"]), float(data["e"]))
-        except (BadSignature, KeyError, TypeError, ValueError):
+            claims = TokenClaims(None if data["u"] is None else int(data["u"]), str(data["n"]), str(data["d"]),
+                                 float(data["e"]), str(data["k"]) if data.get("k") else None,
+                                 int(data.get("i", 0)) / 1000)
+        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
             raise Unauthenticated("The authorization token is invalid") from None
         if claims.expires_at <= (time.time() if now is None else now):
             raise Unauthenticated("The authorization token has expired; get a new one with get-authorization-token")

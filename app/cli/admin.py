@@ -9,12 +9,64 @@ import json
 import sys
 from datetime import datetime
 
+from pathlib import Path
+
 from app.cli.progress import JobProgress, interrupt_on_sigterm
-from app.config import get_settings
+from app.config import SettingError, get_settings, rotate_key_file
 from app.domain.errors import ArcaError
 from app.observability import logs, webhooks
-from app.services import identity, maintenance
+from app.services import iam, identity, maintenance, revocation, roles, sealing
 from app.services.context import Arca
+
+# verb -> (help, [(argument, argparse options)], what it does with (arca, args)); principal None is
+# the local administrator (the server host's database access is the credential).
+IDENTITY_VERBS = {
+    "list-users": ("list users", [], lambda a, x: iam.list_users(a, None, max_items=1000)),
+    "delete-user": ("delete a user with its keys, policies and group memberships; its tokens die",
+                    [("name", {})], lambda a, x: iam.delete_user(a, None, x.name)),
+    "list-access-keys": ("list a user's access keys (never their secrets)", [("name", {})],
+                         lambda a, x: iam.list_access_keys(a, None, x.name)),
+    "update-access-key": ("activate or deactivate an access key (deactivating ends its tokens)",
+                          [("name", {}), ("access_key_id", {}), ("--status", {"required": True,
+                                                                             "choices": ["Active", "Inactive"]})],
+                          lambda a, x: iam.update_access_key(a, None, x.access_key_id, x.status, x.name)),
+    "delete-access-key": ("delete an access key (its tokens die)", [("name", {}), ("access_key_id", {})],
+                          lambda a, x: iam.delete_access_key(a, None, x.access_key_id, x.name)),
+    "put-user-policy": ("set an inline identity policy of a user",
+                        [("name", {}), ("policy_name", {}), ("--policy-document", {"required": True})],
+                        lambda a, x: iam.put_policy(a, None, "user", x.name, x.policy_name, _doc(x.policy_document))),
+    "create-group": ("create a group", [("name", {})], lambda a, x: iam.create_group(a, None, x.name)),
+    "add-user-to-group": ("add a user to a group", [("group", {}), ("name", {})],
+                          lambda a, x: iam.add_user_to_group(a, None, x.group, x.name)),
+    "remove-user-from-group": ("remove a user from a group", [("group", {}), ("name", {})],
+                               lambda a, x: iam.remove_user_from_group(a, None, x.group, x.name)),
+    "put-group-policy": ("set an inline identity policy of a group",
+                         [("group", {}), ("policy_name", {}), ("--policy-document", {"required": True})],
+                         lambda a, x: iam.put_policy(a, None, "group", x.group, x.policy_name,
+                                                     _doc(x.policy_document))),
+    "create-oidc-provider": ("register an OIDC issuer whose tokens may assume roles (trusted publishing)",
+                             [("--url", {"required": True}),
+                              ("--audience", {"action": "append", "required": True,
+                                              "help": "an audience (aud) its tokens must name; repeatable"})],
+                             lambda a, x: roles.create_provider(a, None, x.url, x.audience)),
+    "create-role": ("create a role assumed with web identity tokens",
+                    [("name", {}), ("--trust-policy-document", {"required": True}),
+                     ("--max-session-duration", {"type": int}), ("--description", {})],
+                    lambda a, x: roles.create_role(a, None, x.name, _doc(x.trust_policy_document),
+                                                   description=x.description,
+                                                   max_session_duration=x.max_session_duration)),
+    "put-role-policy": ("set an inline permissions policy of a role",
+                        [("role", {}), ("policy_name", {}), ("--policy-document", {"required": True})],
+                        lambda a, x: iam.put_policy(a, None, "role", x.role, x.policy_name, _doc(x.policy_document))),
+    "revoke-tokens": ("end every authorization token of a user (or role) issued before now, on every node",
+                      [("name", {}), ("--role", {"action": "store_true", "help": "NAME is a role: its sessions too"})],
+                      lambda a, x: revocation.revoke_tokens(a, None, x.name, role=x.role)),
+}
+
+
+def _doc(value: str) -> str:
+    """A policy document given inline or as file://PATH (as the AWS CLI takes them)."""
+    return Path(value[len("file://"):]).read_text() if value.startswith("file://") else value
 
 
 def main(argv: list[str]) -> int:
@@ -60,6 +112,13 @@ def main(argv: list[str]) -> int:
     au.add_argument("--principal", help="user name or ARN")
     au.add_argument("--limit", type=int, default=1000)
     au.add_argument("--output", choices=["json", "text"], default="text")
+    rk = sub.add_parser("rotate-secret-key", help="seal every stored secret under a new server key (docs/identity.md)")
+    rk.add_argument("--reseal-only", action="store_true",
+                    help="write no new key: reseal under the current key what is still sealed under a previous one")
+    for verb, (text, arguments, _run) in IDENTITY_VERBS.items():
+        vp = sub.add_parser(verb, help=text)
+        for name, options in arguments:
+            vp.add_argument(name, **options)
     args = p.parse_args(argv)
 
     settings = get_settings()
@@ -67,9 +126,13 @@ def main(argv: list[str]) -> int:
     arca = Arca.from_settings(settings, migrate=True)
     try:
         if args.cmd == "create-user":
-            out = identity.create_user(arca, args.name, admin=args.admin)
+            out = iam.create_user(arca, None, args.name, admin=args.admin)
         elif args.cmd == "create-access-key":
-            out = identity.create_access_key(arca, args.name)
+            out = iam.create_access_key(arca, None, args.name)
+        elif args.cmd in IDENTITY_VERBS:
+            out = IDENTITY_VERBS[args.cmd][2](arca, args)
+        elif args.cmd == "rotate-secret-key":
+            out = _rotate(arca, new_key=not args.reseal_only)
         elif args.cmd in LONG_JOBS:
             return _long_job(arca, args)
         elif args.cmd == "set-password":
@@ -94,6 +157,9 @@ def main(argv: list[str]) -> int:
             out = {"migrated": True}
     except ArcaError as exc:
         print(f"arca admin {args.cmd}: {exc.message}", file=sys.stderr)
+        return 1
+    except (SettingError, OSError) as exc:
+        print(f"arca admin {args.cmd}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(out, indent=4, default=str))
     return 0
@@ -123,6 +189,21 @@ def _long_job(arca, args) -> int:
     progress.finished(out)
     print(json.dumps(out, indent=4, default=str))
     return 1 if args.cmd == "fsck" and not out.get("ok") else 0
+
+
+def _rotate(arca: Arca, new_key: bool = True) -> dict:
+    """With the key file: a new key (the old one kept in secret.key.previous), then every secret
+    resealed under it. With ARCA_SECRET_KEY (or --reseal-only): reseal under the current key what is
+    still sealed under a previous one (the operator has put the new key in place)."""
+    rotated = new_key and not arca.settings.secret_key_env
+    if rotated:
+        rotate_key_file(arca.settings)
+        arca.reload_secret_keys()
+    out = sealing.reseal_all(arca)
+    out["newKeyWritten"] = rotated
+    out["next"] = ("restart every server: authorization tokens and console sessions signed with the old key end "
+                   "then; sealed secrets keep working meanwhile")
+    return out
 
 
 def _audit(arca, args) -> int:

@@ -8,6 +8,10 @@ into a settings.xml) the server, mirror and repository entries; Maven reads the 
 
 Files are written atomically (temp file + rename) with mode 0600, since they hold the token.
 `--dry-run` prints what would be written and changes nothing.
+
+From a CI job, `--oidc-token-file FILE --role-arn ARN` first exchanges the job's OIDC token for
+temporary credentials (sts:AssumeRoleWithWebIdentity, unsigned: the token is the credential) and
+uses those: nothing long-lived is needed (docs/identity.md, trusted publishing).
 """
 
 from __future__ import annotations
@@ -213,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="maven: merge the entries into this settings.xml instead of printing them")
     p.add_argument("--server-id", default="codeartifact", help="maven: the server/mirror/repository id")
     p.add_argument("--dry-run", action="store_true", help="print what would be written; change nothing")
+    p.add_argument("--oidc-token-file", type=Path, metavar="FILE",
+                   help="a CI job's OIDC token (JWT): exchange it for temporary credentials of --role-arn first")
+    p.add_argument("--role-arn", help="with --oidc-token-file: the role to assume")
+    p.add_argument("--role-session-name", default="arca-login", help="with --oidc-token-file (default arca-login)")
     p.add_argument("--endpoint-url", default=None, help="Arca server URL (default: as the AWS CLI finds it, then $ARCA_ENDPOINT_URL)")
     p.add_argument("--region", default=None)
     p.add_argument("--profile", default=None)
@@ -222,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
 def fetch(args) -> tuple[str, str, datetime]:
     """(token, repository endpoint, expiration) from the server."""
     client_cfg = client_settings(args.endpoint_url, args.region, profile=args.profile)
-    client = make_client(client_cfg.endpoint_url, client_cfg.region, args.profile)
+    credentials = assume_role(args, client_cfg) if args.oidc_token_file else None
+    client = make_client(client_cfg.endpoint_url, client_cfg.region, args.profile, credentials=credentials)
     owner = {"domainOwner": args.domain_owner} if args.domain_owner else {}
     kwargs = dict(domain=args.domain, **owner)
     if args.duration_seconds is not None:
@@ -231,6 +240,19 @@ def fetch(args) -> tuple[str, str, datetime]:
     ep = client.get_repository_endpoint(domain=args.domain, repository=args.repository, format=TOOLS[args.tool],
                                         **owner)
     return tok["authorizationToken"], ep["repositoryEndpoint"], tok["expiration"]
+
+
+def assume_role(args, client_cfg) -> dict:
+    """Temporary credentials for --role-arn from the OIDC token in --oidc-token-file."""
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    import boto3
+
+    token = args.oidc_token_file.read_text().strip()
+    sts = boto3.client("sts", endpoint_url=client_cfg.endpoint_url, region_name=client_cfg.region,
+                       config=Config(signature_version=UNSIGNED, retries={"mode": "standard", "total_max_attempts": 2}))
+    return sts.assume_role_with_web_identity(RoleArn=args.role_arn, RoleSessionName=args.role_session_name,
+                                             WebIdentityToken=token)["Credentials"]
 
 
 def plan(args, token: str, endpoint: str, env: Mapping[str, str]) -> tuple[Path | None, str]:
@@ -268,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.tool != "maven" and args.settings_file:
         print("arca login: --settings-file applies to --tool maven only", file=sys.stderr)
         return EXIT_USAGE
+    if bool(args.oidc_token_file) != bool(args.role_arn):
+        print("arca login: --oidc-token-file and --role-arn go together", file=sys.stderr)
+        return EXIT_USAGE
+    if args.oidc_token_file and not args.oidc_token_file.is_file():
+        print(f"arca login: --oidc-token-file {args.oidc_token_file}: no such file", file=sys.stderr)
+        return EXIT_CONFIG
     try:
         token, endpoint, expiration = fetch(args)
     except Exception as exc:  # botocore ClientError, NoCredentialsError, connection errors

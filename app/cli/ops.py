@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextvars
 import datetime as _dt
 import difflib
 import html
@@ -48,47 +49,68 @@ OUTPUTS = ("json", "text", "table", "yaml")
 _GLOBAL_VALUE_OPTS = ("--endpoint-url", "--region", "--query", "--output", "--profile")
 _GLOBAL_FLAG_OPTS = ("--no-paginate", "--no-verify-ssl", "--no-cli-pager")
 
-_PAGINATION_MEMBERS = ("nextToken", "maxResults")
+_PAGINATION_MEMBERS = ("nextToken", "maxResults", "Marker", "MaxItems")  # CodeArtifact's, IAM's
+_PAGINATION_FLAGS = ("--max-items", "--starting-token", "--page-size")
 
 
 # --------------------------------------------------------------------------
 # Service model helpers
 # --------------------------------------------------------------------------
 
-@lru_cache(maxsize=2)
+# `arca iam ...` and `arca sts ...` speak IAM and STS (users, keys, groups, policies, roles,
+# AssumeRoleWithWebIdentity) the same way; every other `arca <op>` is CodeArtifact or Arca's own.
+OTHER_SERVICES = ("iam", "sts")
+_service: contextvars.ContextVar[str] = contextvars.ContextVar("arca_cli_service", default=SERVICE)
+
+
+@lru_cache(maxsize=4)
 def _service_model(service: str = SERVICE):
     if service == arca_model.SERVICE:
         return arca_model.service_model()
     return botocore.session.get_session().get_service_model(service)
 
 
-@lru_cache(maxsize=1)
-def _op_map() -> dict[str, tuple[str, str]]:
-    """kebab-case CLI name -> (service, operation name): CodeArtifact's operations (e.g.
-    'create-domain' -> CreateDomain) and Arca's own (app/arca_model, e.g. 'update-domain-settings')."""
-    out = {xform_name(op, "-"): (arca_model.SERVICE, op) for op in _service_model(arca_model.SERVICE).operation_names}
-    out.update({xform_name(op, "-"): (SERVICE, op) for op in _service_model().operation_names})
+@lru_cache(maxsize=4)
+def _op_map_of(group: str) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    if group == SERVICE:  # Arca's own operations sit beside CodeArtifact's
+        out = {xform_name(op, "-"): (arca_model.SERVICE, op) for op in _service_model(arca_model.SERVICE).operation_names}
+    out.update({xform_name(op, "-"): (group, op) for op in _service_model(group).operation_names})
     return out
+
+
+def _op_map() -> dict[str, tuple[str, str]]:
+    """kebab-case CLI name -> (service, operation name) of the service `arca` was asked for:
+    CodeArtifact's operations (e.g. 'create-domain' -> CreateDomain) with Arca's own
+    (app/arca_model, e.g. 'update-domain-settings'), or IAM's or STS's after `arca iam`/`arca sts`."""
+    return _op_map_of(_service.get())
 
 
 def operation_names() -> list[str]:
     """Kebab-case names of all CodeArtifact operations, sorted."""
-    return sorted(name for name, (service, _op) in _op_map().items() if service == SERVICE)
+    return sorted(name for name, (service, _op) in _op_map().items() if service == _service.get())
 
 
 def arca_operation_names() -> list[str]:
     """Kebab-case names of Arca's own operations, sorted."""
-    return sorted(name for name, (service, _op) in _op_map().items() if service != SERVICE)
+    return sorted(name for name, (service, _op) in _op_map().items() if service != _service.get())
 
 
 def make_client(endpoint_url: str | None, region: str | None, profile: str | None = None,
-                verify: bool = True, service: str = SERVICE):
-    """Create the boto3 client of `service` (standard AWS credential chain)."""
+                verify: bool = True, credentials: dict | None = None, service: str = SERVICE):
+    """Create the boto3 client of `service` (CodeArtifact unless told otherwise; Arca's own model
+    known too): the standard AWS credential chain, or `credentials` (AccessKeyId, SecretAccessKey,
+    SessionToken) when given."""
     import boto3
     from botocore.config import Config
 
-    if service == arca_model.SERVICE:
-        session = boto3.Session(profile_name=profile, botocore_session=arca_model.session())
+    botocore_session = arca_model.session() if service == arca_model.SERVICE else None
+    if credentials:
+        session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                                aws_secret_access_key=credentials["SecretAccessKey"],
+                                aws_session_token=credentials.get("SessionToken"), botocore_session=botocore_session)
+    elif botocore_session is not None:
+        session = boto3.Session(profile_name=profile, botocore_session=botocore_session)
     else:
         session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     config = Config(retries={"mode": "standard", "total_max_attempts": 2},
@@ -436,10 +458,10 @@ def _op_args(op_model) -> list[_Arg]:
 
 
 def _can_paginate(op_model) -> bool:
-    if op_model.service_model.service_name != SERVICE:
-        return False
+    if op_model.service_model.service_name == arca_model.SERVICE:
+        return False  # Arca's own model has no paginators
     try:
-        return bool(botocore.session.get_session().get_paginator_model(SERVICE)
+        return bool(botocore.session.get_session().get_paginator_model(op_model.service_model.service_name)
                     .get_paginator(op_model.name))
     except Exception:
         return False
@@ -455,6 +477,8 @@ def build_parser(cli_name: str, relax_required: bool = False
         allow_abbrev=False,
     )
     args = _op_args(op_model)
+    if _can_paginate(op_model):  # IAM's MaxItems is the paginator's limit, as in the AWS CLI
+        args = [a for a in args if a.flag not in _PAGINATION_FLAGS]
     req_group = parser.add_argument_group("required arguments")
     opt_group = parser.add_argument_group("optional arguments")
     for a in args:
@@ -522,6 +546,13 @@ def _usage_error(message: str, prog: str = "arca") -> int:
 
 
 def _print_operation_list(stream: TextIO) -> None:
+    service = _service.get()
+    if service != SERVICE:
+        stream.write(f"usage: arca {service} [global options] <operation> [arguments]\n\n"
+                     f"{service.upper()} operations (same arguments as `aws {service}`):\n")
+        stream.writelines(f"  {name}\n" for name in operation_names())
+        stream.write(f"\nRun `arca {service} <operation> --help` for the arguments of an operation.\n")
+        return
     stream.write("usage: arca [global options] <operation> [arguments]\n\n"
                  "CodeArtifact-compatible operations (same arguments as `aws codeartifact`):\n")
     for name in operation_names():
@@ -778,11 +809,16 @@ def run_operation(argv: list[str]) -> int:
     Global options (--endpoint-url, --region, --query, --output, --profile) may
     appear before or after the operation name. Returns the process exit code.
     """
+    argv = list(argv)
+    token = _service.set(argv.pop(0)) if argv and argv[0] in OTHER_SERVICES else None
     try:
-        return _run(list(argv))
+        return _run(argv)
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         return 130
+    finally:
+        if token is not None:
+            _service.reset(token)
 
 
 def _run(argv: list[str]) -> int:
@@ -838,8 +874,7 @@ def _run(argv: list[str]) -> int:
         try:
             client = make_client(glob["endpoint_url"], glob["region"], glob["profile"],
                                  **({} if glob["verify"] else {"verify": False}),
-                                 **({} if op_model.service_model.service_name == SERVICE
-                                    else {"service": op_model.service_model.service_name}))
+                                 service=op_model.service_model.service_name)
             result = _call(client, op_model, params, ns, glob)
             if op_model.has_streaming_output and isinstance(result, dict):
                 payload = op_model.output_shape.serialization.get("payload")

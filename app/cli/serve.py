@@ -10,7 +10,7 @@ import uvicorn
 from sqlalchemy.engine import make_url
 from uvicorn.supervisors import Multiprocess
 
-from app.config import LOG_LEVELS, ensure_data_dir, get_settings, parse_addresses, share_metrics_dir
+from app.config import LOG_LEVELS, ensure_data_dir, get_settings, load_secret_keys, parse_addresses, share_metrics_dir
 from app.db.session import upgrade
 from app.observability import logs
 
@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
 
     ensure_data_dir(settings)
     logs.configure(args.log_level, settings.log_format)  # before the migration: alembic logs too
-    upgrade(settings.database_url)  # once, before any worker starts
+    upgrade(settings.database_url, load_secret_keys(settings))  # once, before any worker starts
     share_metrics_dir(settings.data_dir)
     sock = _listen(args.host, args.port)
     host, port = sock.getsockname()[:2]

@@ -62,18 +62,105 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Authorization tokens issued before this instant are dead (`arca admin revoke-tokens`).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column()
 
 
 class AccessKey(Base):
     __tablename__ = "access_keys"
     id: Mapped[int] = mapped_column(primary_key=True)
     access_key_id: Mapped[str] = mapped_column(String(32), unique=True)
-    # SigV4 verification needs the secret itself (HMAC), as AWS does.
-    secret: Mapped[str] = mapped_column(String(64))
+    # SigV4 verification needs the secret itself (HMAC), as AWS does: so it is encrypted (sealed
+    # under a key derived from the server key, app/auth/secretbox.py), not hashed.
+    secret_sealed: Mapped[str] = mapped_column(String(255))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="Active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column()
+    last_used_service: Mapped[str | None] = mapped_column(String(32))
+    last_used_region: Mapped[str | None] = mapped_column(String(32))
     user: Mapped[User] = relationship()
+
+
+class Group(Base):
+    __tablename__ = "groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class GroupMember(Base):
+    __tablename__ = "group_members"
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class Role(Base):
+    """An identity that is assumed, not signed in as: `trust_policy` says who may assume it
+    (sts:AssumeRoleWithWebIdentity from an OIDC provider), its inline policies what it may do."""
+
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    path: Mapped[str] = mapped_column(String(512), default="/")
+    description: Mapped[str | None] = mapped_column(String(1000))
+    trust_policy: Mapped[str] = mapped_column(Text)
+    max_session_duration: Mapped[int] = mapped_column(Integer, default=3600)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sessions and tokens issued before this instant are dead (`arca admin revoke-tokens --role`).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column()
+
+
+class IdentityPolicy(Base):
+    """An inline identity policy of exactly one user, group or role."""
+
+    __tablename__ = "identity_policies"
+    __table_args__ = (UniqueConstraint("user_id", "name"), UniqueConstraint("group_id", "name"),
+                      UniqueConstraint("role_id", "name"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    role_id: Mapped[int | None] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    document: Mapped[str] = mapped_column(Text)
+
+
+class OidcProvider(Base):
+    __tablename__ = "oidc_providers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(255), unique=True)
+    client_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    thumbprints: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RoleSession(Base):
+    """Temporary credentials from AssumeRoleWithWebIdentity: an access key id, its sealed secret and
+    the SHA-256 of the session token (the token itself is not kept)."""
+
+    __tablename__ = "role_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    secret_sealed: Mapped[str] = mapped_column(String(255))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), index=True)
+    session_name: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class IdentityEpoch(Base):
+    """One row whose revision every revocation bumps (a user deleted, a key deactivated or
+    deleted, tokens revoked, a role deleted): each process polls it and drops its cached keys
+    and principals when it moves, so a revocation reaches every node within seconds without a
+    database read per request."""
+
+    __tablename__ = "identity_epoch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Domain(Base):
@@ -270,7 +357,8 @@ class Webhook(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
     url: Mapped[str] = mapped_column(String(2000))
-    secret: Mapped[str | None] = mapped_column(String(200))
+    # the HMAC key of X-Arca-Signature-256, sealed like access key secrets (app/auth/secretbox.py)
+    secret: Mapped[str | None] = mapped_column(String(512))
     filters: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -333,7 +421,8 @@ class RemoteLease(Base):
 class ExternalConnection(Base):
     """A custom external connection (CreateExternalConnection): a remote of one format at `url`,
     with credentials. `auth` holds what may be shown (type, user name, key id, token endpoint);
-    `secret` the password, token or secret access key, sealed (app/auth/sealing.py)."""
+    `secret` the password, token or secret access key, sealed (app/auth/secretbox.py), bound to the
+    connection's name."""
 
     __tablename__ = "external_connections"
     id: Mapped[int] = mapped_column(primary_key=True)

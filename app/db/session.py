@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.config import SettingError, masked
+from app.config import SettingError, load_secret_keys, masked, settings_from_env
 from app.db import changes
 from app.domain.errors import DatabaseUnavailable
 
@@ -48,16 +48,27 @@ def make_engine(url: str, *, write: bool = True) -> Engine:
                          connect_args={"connect_timeout": 5})
 
 
-def alembic_config(url: str):
+def alembic_config(url: str, secret_keys: list[str] | None = None):
+    """`secret_keys`: the server keys (current first) for revisions that seal or open secrets."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if secret_keys:
+        cfg.attributes["arca_secret_keys"] = list(secret_keys)
     return cfg
 
 
-def upgrade(url: str) -> None:
+def migration_secret_keys(cfg) -> list[str]:
+    """The server keys (current first) a revision seals or opens secrets with: the ones
+    `alembic_config` was given (the server's own, at start), or for `alembic upgrade` from a shell
+    the ones ARCA_SECRET_KEY / $ARCA_DATA_DIR/secret.key and the previous keys name."""
+    keys = cfg.attributes.get("arca_secret_keys")
+    return list(keys) if keys else load_secret_keys(settings_from_env())
+
+
+def upgrade(url: str, secret_keys: list[str] | None = None) -> None:
     """The schema upgraded to the newest revision. A database that cannot be reached, or whose
     schema this release does not know, is a SettingError naming ARCA_DATABASE_URL: at start-up that
     is one line, not a traceback."""
@@ -67,7 +78,7 @@ def upgrade(url: str) -> None:
     shown = masked("ARCA_DATABASE_URL", url)
     try:
         with _reachable():
-            command.upgrade(alembic_config(url), "head")
+            command.upgrade(alembic_config(url, secret_keys), "head")
     except DatabaseUnavailable as exc:
         reason = str(exc.__cause__.orig if getattr(exc.__cause__, "orig", None) else exc.__cause__)
         raise SettingError(f"ARCA_DATABASE_URL: cannot reach the database {shown}: "

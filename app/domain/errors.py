@@ -90,3 +90,30 @@ class TooManyRequests(ArcaError):
     def __init__(self, message: str, *, retry_after: int, **kwargs):
         super().__init__(message, **kwargs)
         self.retry_after = retry_after
+
+
+# ---- identity (IAM and STS name these conditions; app/api/iam.py maps them to IAM's error codes) ----
+
+class AlreadyExists(Conflict):
+    """A user, group, role or OIDC provider of that name exists already."""
+
+
+class MalformedPolicy(ValidationError):
+    """A policy document the grammar refuses (app/auth/policy.py)."""
+
+
+class InvalidIdentityToken(ValidationError):
+    """A web identity token that is not a valid JWT of a registered issuer: signature, algorithm, iss."""
+
+
+class ExpiredToken(ValidationError):
+    """A web identity token past its `exp` (or before its `nbf`)."""
+
+
+class IdpRejectedClaim(AccessDenied):
+    """A valid web identity token whose claims the role's trust policy does not accept (or whose
+    audience the provider does not list)."""
+
+
+class IdpCommunicationError(UpstreamUnavailable):
+    """The issuer's keys (JWKS) could not be fetched."""

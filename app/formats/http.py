@@ -95,11 +95,11 @@ async def _principal(arca: Arca, request: Request, domain: str) -> Principal:
     if not token:
         raise Unauthenticated("Authentication required: send Basic aws:TOKEN or Bearer TOKEN")
     claims = arca.signer.verify(token, domain=domain)
-    principal = identity.cached_principal(arca, claims.user_id)
-    if principal is None:  # only a cache miss pays a thread hop for the database
-        principal = await run_in_threadpool(identity.principal_by_id, arca, claims.user_id)
-    if principal is None:
-        raise Unauthenticated("The principal of this token no longer exists")
+    # Whether the token still lives (its key active, its user there, not revoked since) comes from
+    # the per-process caches; only a cache miss pays a thread hop for the database.
+    principal = identity.token_principal(arca, claims, cached_only=True)
+    if principal is MISS:
+        principal = await run_in_threadpool(identity.token_principal, arca, claims)
     return principal
 
 

@@ -12,8 +12,9 @@ from datetime import timezone
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, ExternalConnection, OutboxEvent, Package,
-                           PackageGroup, PackageVersion, Policy, Repository, RepositoryUpstream, User, Webhook, utcnow)
+from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, ExternalConnection, Group, GroupMember,
+                           IdentityPolicy, OidcProvider, OutboxEvent, Package, PackageGroup, PackageVersion, Policy,
+                           Repository, RepositoryUpstream, Role, RoleSession, User, Webhook, utcnow)
 from app.observability import context, metrics
 
 _installed = False
@@ -120,6 +121,8 @@ def _on_new(s, obj, account, region):
     elif isinstance(obj, ExternalConnection):
         _audit(s, "CreateExternalConnection", "external-connection", obj.name, None, format=obj.format, url=obj.url,
                authentication=(obj.auth or {}).get("type"))  # never the sealed secret
+    elif _audit_identity(s, obj, created=True):
+        return
     elif isinstance(obj, PackageVersion):
         pkg, repo, dom = _version_place(s, obj)
         if pkg is None:
@@ -170,11 +173,20 @@ def _on_dirty(s, obj, account, region):
         if change:
             _audit(s, "UpdateExternalConnection", "external-connection", obj.name, None, **change)
     elif isinstance(obj, User):
-        change = _changed(obj, "is_admin")
+        change = _changed(obj, "is_admin", "tokens_valid_after")
         if _changed(obj, "password_hash"):
             change["password"] = "changed"  # never the hash itself
         if change:
-            _audit(s, "UpdateUser", "user", obj.name, None, **change)
+            _audit(s, "RevokeTokens" if "tokens_valid_after" in change else "UpdateUser", "user", obj.name, None,
+                   **change)
+    elif isinstance(obj, IdentityPolicy) and _changed(obj, "document"):
+        kind, owner = _policy_owner(s, obj)
+        _audit(s, f"Put{kind.title()}Policy", kind, owner, None, policyName=obj.name)
+    elif isinstance(obj, Role):
+        change = _changed(obj, "trust_policy", "tokens_valid_after")
+        if change:
+            _audit(s, "RevokeTokens" if "tokens_valid_after" in change else "UpdateAssumeRolePolicy", "role",
+                   obj.name, None)
 
 
 def _on_deleted(s, obj, account, region):
@@ -211,6 +223,44 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeleteExternalConnection", "external-connection", obj.name, None)
     elif isinstance(obj, User):
         _audit(s, "DeleteUser", "user", obj.name, None)
+    else:
+        _audit_identity(s, obj, created=False)
+
+
+def _policy_owner(s: Session, p: IdentityPolicy) -> tuple[str, str]:
+    for kind, model, key in (("user", User, p.user_id), ("group", Group, p.group_id), ("role", Role, p.role_id)):
+        if key is not None:
+            row = s.get(model, key)
+            return kind, row.name if row is not None else "?"
+    return "user", "?"
+
+
+def _audit_identity(s: Session, obj, created: bool) -> bool:
+    """Audit rows for identity objects created or deleted (never a secret: a new role session names
+    its key id only). False: not an identity object."""
+    verb = "Create" if created else "Delete"
+    if isinstance(obj, Group):
+        _audit(s, f"{verb}Group", "group", obj.name, None)
+    elif isinstance(obj, GroupMember):
+        g, u = s.get(Group, obj.group_id), s.get(User, obj.user_id)
+        _audit(s, "AddUserToGroup" if created else "RemoveUserFromGroup", "group", g.name if g else "?", None,
+               user=u.name if u else None)
+    elif isinstance(obj, IdentityPolicy):
+        kind, owner = _policy_owner(s, obj)
+        _audit(s, f"{'Put' if created else 'Delete'}{kind.title()}Policy", kind, owner, None, policyName=obj.name)
+    elif isinstance(obj, Role):
+        _audit(s, f"{verb}Role", "role", obj.name, None)
+    elif isinstance(obj, OidcProvider):
+        _audit(s, f"{verb}OpenIDConnectProvider", "oidc-provider", obj.url, None,
+               **({"audiences": list(obj.client_ids)} if created else {}))
+    elif isinstance(obj, RoleSession) and created:
+        role = s.get(Role, obj.role_id)
+        _audit(s, "AssumeRoleWithWebIdentity", "role", role.name if role else "?", None, subject=obj.subject,
+               provider=obj.provider, sessionName=obj.session_name, accessKeyId=obj.access_key_id,
+               expires=obj.expires_at)
+    else:
+        return False
+    return True
 
 
 # ---- package events (EventBridge envelope, CodeArtifact detail) -----------------------------------

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import httpx
 from sqlalchemy import and_, func, or_, select, update
 
+from app.auth.secretbox import SecretUnreadable
 from app.db.models import AuditEvent, Delivery, Domain, OutboxEvent, Webhook, utcnow
 from app.domain.errors import NotFound, ValidationError
 from app.observability import metrics
@@ -32,6 +33,9 @@ log = logging.getLogger("arca.webhooks")
 SIGNATURE_HEADER = "X-Arca-Signature-256"
 ATTEMPT_HEADER = "X-Arca-Delivery-Attempt"
 CLAIM_MARGIN = 30  # a claim outlives the request timeout by this much (seconds)
+
+
+MAX_SECRET = 256
 
 
 def sign(secret: str | None, body: bytes) -> str | None:
@@ -61,10 +65,28 @@ def create_webhook(arca: Arca, domain: str, url: str, secret: str | None, filter
         d = s.scalar(select(Domain).where(Domain.name == domain))
         if d is None:
             raise NotFound(f"Domain {domain} does not exist")
-        w = Webhook(domain_id=d.id, url=url, secret=secret, filters=filters)
+        if secret is not None and not 1 <= len(secret) <= MAX_SECRET:
+            raise ValidationError(f"The webhook secret must have 1-{MAX_SECRET} characters")
+        w = Webhook(domain_id=d.id, url=url, secret=None, filters=filters)
         s.add(w)
         s.flush()
+        if secret:  # sealed, bound to the webhook's id: a dump of the database holds no usable key
+            w.secret = arca.box.seal(secret, webhook_context(w.id))
         return _shape(w, domain)
+
+
+def webhook_context(webhook_id: int) -> str:
+    return f"webhook:{webhook_id}"
+
+
+def _secret(arca: Arca, hook: Webhook) -> str | None:
+    if not hook.secret:
+        return None
+    try:
+        return arca.open_secret(hook.secret, webhook_context(hook.id))
+    except SecretUnreadable:
+        raise SecretUnreadable(f"the secret of webhook {hook.id} does not open with this server's keys "
+                               "(ARCA_SECRET_KEY_PREVIOUS, docs/identity.md)") from None
 
 
 def _shape(w: Webhook, domain: str, counts: dict | None = None) -> dict:
@@ -213,8 +235,12 @@ def _claim(arca: Arca, webhook_id: int, now: datetime) -> dict | None:
         d = s.get(Delivery, (event_id, webhook_id))
         ev = s.get(OutboxEvent, event_id)
         hook = s.get(Webhook, webhook_id)
+        try:
+            secret = _secret(arca, hook)
+        except SecretUnreadable as exc:
+            secret = exc  # the delivery fails with this reason rather than going out unsigned
         return {"event_id": event_id, "webhook_id": webhook_id, "payload": ev.payload, "url": hook.url,
-                "secret": hook.secret, "dedup": ev.dedup_id, "attempt": d.attempts + 1}
+                "secret": secret, "dedup": ev.dedup_id, "attempt": d.attempts + 1}
 
 
 def _finish(arca: Arca, claim: dict, ok: bool, error: str | None) -> str:
@@ -242,6 +268,8 @@ def _finish(arca: Arca, claim: dict, ok: bool, error: str | None) -> str:
 
 
 async def _send(client: httpx.AsyncClient, claim: dict) -> tuple[bool, str | None]:
+    if isinstance(claim["secret"], SecretUnreadable):  # never sent unsigned: the attempt fails with why
+        return False, str(claim["secret"])
     body = json.dumps(claim["payload"], separators=(",", ":")).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "arca-webhooks",
                "X-Arca-Event-Id": claim["dedup"], ATTEMPT_HEADER: str(claim["attempt"])}

@@ -91,10 +91,15 @@ class Cache(Generic[V]):
 class Caches:
     """Every cache of a process, by what it holds."""
 
-    # access key id -> (secret, Principal) or None (unknown / inactive key)
+    # access key id (or role session key id) -> Credential or None (unknown / inactive / expired).
+    # Also dropped at once when another node revokes something (services/revocation.py).
     keys: Cache = field(default_factory=lambda: Cache("keys", 10_000, ttl=5.0))
-    # user id -> Principal or None (deleted user)
+    # user id -> Principal or None (deleted user); dropped with `keys`
     principals: Cache = field(default_factory=lambda: Cache("principals", 10_000, ttl=5.0))
+    # ("user", id) / ("role", id) -> the texts of its identity policies (with its groups'); dropped with `keys`
+    identity_policies: Cache = field(default_factory=lambda: Cache("identity_policies", 10_000, ttl=5.0))
+    # OIDC issuer URL -> its signing keys and when they were fetched
+    jwks: Cache = field(default_factory=lambda: Cache("jwks", 256))
     # (domain name, repository name) -> RepoRef, or None / False (unknown repository / domain)
     repositories: Cache = field(default_factory=lambda: Cache("repositories", 10_000, ttl=2.0))
     # custom external connection name -> Connection (credentials opened) or None
@@ -114,3 +119,13 @@ class Caches:
     # is committed on any node
     responses: Cache = field(default_factory=lambda: Cache("responses", 20_000, max_bytes=64 * 1024 * 1024,
                                                            sizeof=lambda r: r.size))
+
+    # Moves whenever the identity caches are dropped: a lookup that read the database before a drop
+    # does not store what it read after it (it may predate the revocation that caused the drop).
+    identity_generation: int = 0
+
+    def drop_identity(self) -> None:
+        self.identity_generation += 1
+        self.keys.clear()
+        self.principals.clear()
+        self.identity_policies.clear()

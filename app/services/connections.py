@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.auth.sealing import Unsealable, derive_key, seal, unseal
-from app.config import Settings, load_secret_key
+from app.auth.secretbox import SecretUnreadable
+from app.config import Settings
 from app.db.models import Domain, ExternalConnection, Repository, utcnow
 from app.domain.connections import AUTH_TYPES, PUBLIC, SERVED_FORMATS, Connection, Credentials, check_custom_name, \
     served, with_slash
@@ -20,7 +20,6 @@ from app.domain.errors import AccessDenied, Conflict, NotFound, ValidationError
 from app.services.caches import MISS
 from app.services.context import Arca, Principal
 
-PURPOSE = "external-connection-credentials"
 SECRET_FIELDS = {"BASIC": "password", "BEARER": "token", "CODEARTIFACT_TOKEN": "secretAccessKey"}
 MIN_DURATION, MAX_DURATION = 900, 43200
 
@@ -79,8 +78,13 @@ def check_associable(s: Session, name: object) -> str:
     return name
 
 
-def _key(arca: Arca) -> bytes:
-    return derive_key(load_secret_key(arca.settings), PURPOSE)
+def connection_context(name: str) -> str:
+    """What a connection's sealed secret is bound to (app/auth/secretbox.py): its name."""
+    return f"external-connection:{name}"
+
+
+def _seal(arca: Arca, secret: str | None, name: str) -> str | None:
+    return arca.box.seal(secret, connection_context(name)) if secret else None
 
 
 def _connection(arca: Arca, row: ExternalConnection) -> Connection:
@@ -89,10 +93,10 @@ def _connection(arca: Arca, row: ExternalConnection) -> Connection:
     creds = None
     if kind != "NONE":
         try:
-            secret = unseal(_key(arca), row.secret or "", row.name) if row.secret else ""
-        except Unsealable:
-            # Sealed under another server key: the remote cannot be asked (what was retained from
-            # it still is served); app/upstream/credentials.py says why.
+            secret = arca.open_secret(row.secret, connection_context(row.name)) if row.secret else ""
+        except SecretUnreadable:
+            # Sealed under a server key this server does not have: the remote cannot be asked (what
+            # was retained from it still is served); app/upstream/credentials.py says why.
             return Connection(row.name, row.format, row.url, (), Credentials("UNREADABLE"), custom=True)
         creds = Credentials(kind, auth.get("username"), secret, auth.get("accessKeyId"), auth.get("endpointUrl"),
                             auth.get("domain"), auth.get("domainOwner"), auth.get("region"),
@@ -193,7 +197,7 @@ def create_connection(arca: Arca, principal: Principal, name: str, fmt: str, url
                 raise Conflict(f"External connection {name} already exists", resource_id=name,
                                resource_type="external-connection")
             row = ExternalConnection(name=name, format=fmt, url=url, allowed_prefixes={"prefixes": prefixes},
-                                     auth=shown, secret=seal(_key(arca), secret, name) if secret else None)
+                                     auth=shown, secret=_seal(arca, secret, name))
             s.add(row)
             s.flush()
             out = _shape(s, row)
@@ -230,7 +234,7 @@ def update_connection(arca: Arca, principal: Principal, name: str, url: str | No
             row.url = url
         if authentication is not None:
             shown, secret = _check_auth(authentication)
-            row.auth, row.secret = shown, seal(_key(arca), secret, name) if secret else None
+            row.auth, row.secret = shown, _seal(arca, secret, name)
         if allowed_prefixes is not None:
             row.allowed_prefixes = {"prefixes": _check_prefixes(allowed_prefixes)}
         row.updated_at = utcnow()

@@ -6,7 +6,7 @@ from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from app.web import views
+from app.web import admin, views
 from app.web.render import STATIC
 from app.web.views import page
 
@@ -31,5 +31,12 @@ def routes() -> list:
             Route("/d/{domain}/r/{repository}/package/origin", page(views.origin), methods=post),
             Route("/d/{domain}/r/{repository}/version", page(views.version), methods=get),
             Route("/d/{domain}/r/{repository}/version/action", page(views.version_action), methods=post),
+            Route("/admin", page(admin.users), methods=both),
+            Route("/admin/users/{name}", page(admin.user), methods=get),
+            Route("/admin/users/{name}/action", page(admin.user_action), methods=post),
+            Route("/admin/groups", page(admin.groups), methods=both),
+            Route("/admin/groups/{name}", page(admin.group), methods=get),
+            Route("/admin/groups/{name}/action", page(admin.group_action), methods=post),
+            Route("/admin/roles", page(admin.roles_page), methods=get),
         ]),
     ]

@@ -1,7 +1,7 @@
 """webhook dead letters
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-11-29 22:30:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -17,8 +17,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = '0008'
-down_revision = '0007'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
