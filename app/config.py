@@ -97,6 +97,10 @@ class Settings:
     signin_window: float = 900.0
     signin_lockout: float = 900.0
     console_max_form_bytes: int = 16 * 1024
+    # lifecycle: how often the cleanup rules run (seconds; 0 = only `arca admin cleanup`), how often each
+    # process writes the download times it collected (seconds)
+    cleanup_interval: float = 86400.0
+    download_flush_seconds: float = 60.0
 
     @property
     def secret_key(self) -> str:
@@ -148,6 +152,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         signin_window=_at_least(env, "ARCA_SIGNIN_WINDOW", 900.0, 1, float),
         signin_lockout=_at_least(env, "ARCA_SIGNIN_LOCKOUT", 900.0, 1, float),
         console_max_form_bytes=_at_least(env, "ARCA_CONSOLE_MAX_FORM_BYTES", 16 * 1024, 1024),
+        cleanup_interval=_at_least(env, "ARCA_CLEANUP_INTERVAL", 86400.0, 0, float),
+        download_flush_seconds=_at_least(env, "ARCA_DOWNLOAD_FLUSH_SECONDS", 60.0, 0.1, float),
     )
 
 

@@ -21,6 +21,7 @@ from app.formats.registry import FORMATS
 from app.observability import metrics
 from app.observability.requests import RequestLogMiddleware
 from app.observability.webhooks import run_deliverer
+from app.services import jobs, usage
 from app.services.context import Arca
 from app.web.routes import routes as web_routes
 
@@ -79,9 +80,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
 
     @asynccontextmanager
     async def lifespan(app):
-        task = asyncio.create_task(run_deliverer(arca)) if settings.webhooks else None
+        tasks = [asyncio.create_task(usage.run_flusher(arca)), asyncio.create_task(jobs.run_scheduler(arca))]
+        if settings.webhooks:
+            tasks.append(asyncio.create_task(run_deliverer(arca)))
         yield
-        if task:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

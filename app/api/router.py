@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from app.api import inputs, ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
+from app.api import inputs, ops_arca, ops_domains as od, ops_generic as og, ops_groups as ogr, ops_packages as op
 from app.api.auth import SigV4Error, authenticate
 from app.api.context import OpContext
 from app.api.errors import arca_error_response, error_response
@@ -70,6 +70,8 @@ ROUTES: dict[tuple[str, str], tuple[str, Callable]] = {
         "ListAllowedRepositoriesForGroup", ogr.list_allowed_repositories_for_group),
     ("GET", "/v1/get-associated-package-group"): ("GetAssociatedPackageGroup", ogr.get_associated_package_group),
 }
+# Arca's own operations (app/arca_model), in the same style.
+ALL_ROUTES = {**ROUTES, **ops_arca.ROUTES}
 # Operations that stream their body and are handled below instead of through ROUTES.
 STREAMING = {("GET", "/v1/package/version/asset"): "GetPackageVersionAsset",
              ("POST", "/v1/package/version/publish"): "PublishPackageVersion"}
@@ -125,8 +127,8 @@ async def control_plane(request: Request) -> Response:
             name, body = STREAMING[key], None
         elif key in STREAMING:
             name, body = STREAMING[key], await _read_body(request)
-        elif key in ROUTES:
-            name, body = ROUTES[key][0], await _read_body(request)
+        elif key in ALL_ROUTES:
+            name, body = ALL_ROUTES[key][0], await _read_body(request)
         else:
             return error_response("UnknownOperationException", f"No operation at {key[0]} {key[1]}", 404)
         note(operation=name, domain=request.query_params.get("domain"),
@@ -138,7 +140,8 @@ async def control_plane(request: Request) -> Response:
         note(principal=principal.arn)
         arca = request.app.state.arca
         # The operation's input, checked against the service model before any handler runs.
-        params = inputs.read_input(inputs.operation(name), request.query_params.multi_items(),
+        model = ops_arca.operation(name) if key in ops_arca.ROUTES else inputs.operation(name)
+        params = inputs.read_input(model, request.query_params.multi_items(),
                                    {k.lower(): v for k, v in request.headers.items()}, _json_object(body or b""))
         if params.get("nextToken"):
             params["nextToken"] = arca.pages.open(name, _listing(params), params["nextToken"])
@@ -148,7 +151,7 @@ async def control_plane(request: Request) -> Response:
             return _ok(await og.publish_package_version(ctx, request.stream()))
         if key in STREAMING:
             return await _get_asset(ctx)
-        out = await run_in_threadpool(ROUTES[key][1], ctx)
+        out = await run_in_threadpool(ALL_ROUTES[key][1], ctx)
         if out.get("nextToken"):
             out["nextToken"] = arca.pages.seal(name, _listing(params), out["nextToken"])
         return _ok(out)

@@ -12,7 +12,9 @@ from datetime import datetime
 from app.config import get_settings
 from app.domain.errors import ArcaError
 from app.observability import webhooks
-from app.services import identity, maintenance
+from app.cli.progress import Reporter
+from app.observability import context, hooks
+from app.services import cleanup, identity, jobs, maintenance
 from app.services.context import Arca
 
 
@@ -50,7 +52,14 @@ def main(argv: list[str]) -> int:
     au.add_argument("--principal", help="user name or ARN")
     au.add_argument("--limit", type=int, default=1000)
     au.add_argument("--output", choices=["json", "text"], default="text")
+    cl = sub.add_parser("cleanup", help="apply the cleanup policies now (all repositories, a domain's, or one)")
+    cl.add_argument("--domain")
+    cl.add_argument("--repository", help="needs --domain")
+    cl.add_argument("--dry-run", action="store_true", help="print what would go and the bytes it frees; change nothing")
+    cl.add_argument("--status", action="store_true", help="show the scheduled runner's last run instead")
     args = p.parse_args(argv)
+    if getattr(args, "repository", None) and not args.domain:
+        p.error("--repository needs --domain")
 
     arca = Arca.from_settings(get_settings(), migrate=True)
     try:
@@ -77,6 +86,8 @@ def main(argv: list[str]) -> int:
                 out = webhooks.delete_webhook(arca, args.id)
         elif args.cmd == "audit":
             return _audit(arca, args)
+        elif args.cmd == "cleanup":
+            return _cleanup(arca, args)
         elif args.cmd == "migrate-storage":
             out = maintenance.migrate_storage(arca, args.to)
         else:
@@ -98,3 +109,25 @@ def _audit(arca, args) -> int:
             print(f"{r['time']}  {r['principal'] or '-'}  {r['action']}  {r['resourceType']}:{r['resource']}"
                   f"  ip={r['sourceIp'] or '-'}  request={r['requestId'] or '-'}")
     return 0
+
+
+def _cleanup(arca, args) -> int:
+    if args.status:
+        print(json.dumps(jobs.status(arca), indent=4, default=str))
+        return 0
+    context.current.set(context.RequestInfo(principal=context_principal(), operation="Cleanup"))
+    rep = Reporter()
+    with rep.running():
+        summary = cleanup.run(arca, domain=args.domain, repository=args.repository, dry_run=args.dry_run,
+                              on_item=rep.item, on_repository=lambda d, r, n: rep.task(f"{d}/{r}", n),
+                              on_package=rep.advance)
+    items = summary.pop("items")
+    if args.dry_run and rep.tty:  # the JSON lines were not printed: list what would go here
+        summary["items"] = items
+    rep.summary(summary)
+    return 0
+
+
+def context_principal() -> str:
+    """Who the audit trail names for changes made by `arca admin` on this host."""
+    return hooks.CLI_PRINCIPAL

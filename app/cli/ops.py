@@ -29,6 +29,7 @@ from typing import Any, TextIO
 import botocore.session
 from botocore import xform_name
 
+from app import arca_model
 from app.config import DEFAULT_ENDPOINT, DEFAULT_REGION, client_settings
 
 SERVICE = "codeartifact"
@@ -52,32 +53,45 @@ _PAGINATION_MEMBERS = ("nextToken", "maxResults")
 # Service model helpers
 # --------------------------------------------------------------------------
 
-@lru_cache(maxsize=1)
-def _service_model():
-    return botocore.session.get_session().get_service_model(SERVICE)
+@lru_cache(maxsize=2)
+def _service_model(service: str = SERVICE):
+    if service == arca_model.SERVICE:
+        return arca_model.service_model()
+    return botocore.session.get_session().get_service_model(service)
 
 
 @lru_cache(maxsize=1)
-def _op_map() -> dict[str, str]:
-    """kebab-case CLI name -> operation name (e.g. 'create-domain' -> 'CreateDomain')."""
-    return {xform_name(op, "-"): op for op in _service_model().operation_names}
+def _op_map() -> dict[str, tuple[str, str]]:
+    """kebab-case CLI name -> (service, operation name): CodeArtifact's operations (e.g.
+    'create-domain' -> CreateDomain) and Arca's own (app/arca_model, e.g. 'update-domain-settings')."""
+    out = {xform_name(op, "-"): (arca_model.SERVICE, op) for op in _service_model(arca_model.SERVICE).operation_names}
+    out.update({xform_name(op, "-"): (SERVICE, op) for op in _service_model().operation_names})
+    return out
 
 
 def operation_names() -> list[str]:
     """Kebab-case names of all CodeArtifact operations, sorted."""
-    return sorted(_op_map())
+    return sorted(name for name, (service, _op) in _op_map().items() if service == SERVICE)
+
+
+def arca_operation_names() -> list[str]:
+    """Kebab-case names of Arca's own operations, sorted."""
+    return sorted(name for name, (service, _op) in _op_map().items() if service != SERVICE)
 
 
 def make_client(endpoint_url: str | None, region: str | None, profile: str | None = None,
-                verify: bool = True):
-    """Create the boto3 CodeArtifact client (standard AWS credential chain)."""
+                verify: bool = True, service: str = SERVICE):
+    """Create the boto3 client of `service` (standard AWS credential chain)."""
     import boto3
     from botocore.config import Config
 
-    session = boto3.Session(profile_name=profile) if profile else boto3.Session()
+    if service == arca_model.SERVICE:
+        session = boto3.Session(profile_name=profile, botocore_session=arca_model.session())
+    else:
+        session = boto3.Session(profile_name=profile) if profile else boto3.Session()
     config = Config(retries={"mode": "standard", "total_max_attempts": 2},
                     connect_timeout=10, read_timeout=300)
-    return session.client(SERVICE, endpoint_url=endpoint_url, region_name=region,
+    return session.client(service, endpoint_url=endpoint_url, region_name=region,
                           config=config, verify=verify)
 
 
@@ -416,6 +430,8 @@ def _op_args(op_model) -> list[_Arg]:
 
 
 def _can_paginate(op_model) -> bool:
+    if op_model.service_model.service_name != SERVICE:
+        return False
     try:
         return bool(botocore.session.get_session().get_paginator_model(SERVICE)
                     .get_paginator(op_model.name))
@@ -425,7 +441,8 @@ def _can_paginate(op_model) -> bool:
 
 def build_parser(cli_name: str, relax_required: bool = False
                  ) -> tuple[argparse.ArgumentParser, Any, list[_Arg]]:
-    op_model = _service_model().operation_model(_op_map()[cli_name])
+    service, name = _op_map()[cli_name]
+    op_model = _service_model(service).operation_model(name)
     parser = argparse.ArgumentParser(
         prog=f"arca {cli_name}",
         description=_doc(op_model.documentation, limit=1000),
@@ -502,6 +519,9 @@ def _print_operation_list(stream: TextIO) -> None:
     stream.write("usage: arca [global options] <operation> [arguments]\n\n"
                  "CodeArtifact-compatible operations (same arguments as `aws codeartifact`):\n")
     for name in operation_names():
+        stream.write(f"  {name}\n")
+    stream.write("\nArca's own operations:\n")
+    for name in arca_operation_names():
         stream.write(f"  {name}\n")
     stream.write("\nRun `arca <operation> --help` for the arguments of an operation.\n")
 
@@ -770,7 +790,9 @@ def _run(argv: list[str]) -> int:
         glob = _resolve_globals(ns)
         try:
             client = make_client(glob["endpoint_url"], glob["region"], glob["profile"],
-                                 **({} if glob["verify"] else {"verify": False}))
+                                 **({} if glob["verify"] else {"verify": False}),
+                                 **({} if op_model.service_model.service_name == SERVICE
+                                    else {"service": op_model.service_model.service_name}))
             result = _call(client, op_model, params, ns, glob)
             if op_model.has_streaming_output and isinstance(result, dict):
                 payload = op_model.output_shape.serialization.get("payload")

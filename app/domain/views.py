@@ -18,6 +18,7 @@ class FileRow:
     size: int
     status: str  # of its version
     attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    version_id: int | None = field(default=None, compare=False)  # its version's row (download times)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,11 @@ UPSTREAM_FETCHES = Counter("arca_upstream_fetches_total", "Fetches from upstream
                            ["format", "result"])
 BLOB_ERRORS = Counter("arca_blob_store_errors_total", "Blob store errors", ["backend"])
 WEBHOOK_DELIVERIES = Counter("arca_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
+FILES_REMOVED = Counter("arca_package_files_removed_total", "Single files removed from a version (old SNAPSHOT builds)",
+                        ["format"])
+CLEANUP_REMOVALS = Counter("arca_cleanup_removals_total", "Versions and files cleanup rules removed",
+                           ["format", "action"])
+CLEANUP_RUNS = Counter("arca_cleanup_runs_total", "Cleanup runs", ["trigger", "result"])
 DB_POOL_IN_USE = Gauge("arca_db_pool_connections_in_use", "Database connections checked out",
                        multiprocess_mode="livesum")
 

@@ -11,6 +11,7 @@ from app.domain.coords import Coordinates
 from app.observability import hooks
 from app.services.caches import Caches
 from app.services.paging import PageTokens
+from app.services.usage import DownloadLog
 from app.storage import BlobStore, open_blob_store
 from app.upstream.remote import Remotes
 
@@ -52,6 +53,7 @@ class Arca:
     signer: TokenSigner
     pages: PageTokens
     caches: Caches = field(default_factory=Caches)
+    downloads: DownloadLog = field(default_factory=DownloadLog)
     remotes: Remotes | None = None
 
     def __post_init__(self) -> None:

@@ -25,7 +25,7 @@ from typing import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Asset, Domain, Package, PackageVersion, Repository
+from app.db.models import Asset, Domain, Package, PackageVersion, Repository, utcnow
 from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, Conflict, NotFound, QuotaExceeded
 from app.domain.status import DOWNLOADABLE, PUBLISHED, UNFINISHED
@@ -273,9 +273,11 @@ def import_external(arca: Arca, repository_id: int, connection: str, coords: Coo
             raise NotFound(exc.message) from None
         pkg = pk.get_or_create_package(s, repo, coords, head.display_name)
         pk.bump(s, pkg)
-        ver, _ = pk.get_or_create_version(s, pkg, version, status=PUBLISHED, origin_type="EXTERNAL",
-                                          entry_point=connection, summary=head.summary,
-                                          attributes=head.version_attributes)
+        ver, created = pk.get_or_create_version(s, pkg, version, status=PUBLISHED, origin_type="EXTERNAL",
+                                                entry_point=connection, summary=head.summary,
+                                                attributes=head.version_attributes)
+        if created:  # fetched because a client asked for it: that is its first download
+            ver.last_downloaded_at = ver.created_at or utcnow()
         if ver.status not in DOWNLOADABLE:
             raise NotFound(f"Version {version} of {_label(coords)} is {ver.status} in repository {repo.name}")
         for f in files:

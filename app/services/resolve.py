@@ -63,7 +63,8 @@ def check_permission(arca: Arca, principal: Principal, action: str, ref: RepoRef
 _PACKAGE = (Package.repository_id == bindparam("repo"), Package.format == bindparam("fmt"),
             Package.namespace == bindparam("ns"), Package.name == bindparam("name"))
 # Hot paths: prebuilt Core queries (column rows, no ORM objects), compiled once.
-_FILE = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status, Asset.attributes)
+_FILE = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status, Asset.attributes,
+                PackageVersion.id.label("version_id"))
          .join_from(Package, PackageVersion, PackageVersion.package_id == Package.id)
          .join(Asset, Asset.package_version_id == PackageVersion.id)
          .join(Blob, Blob.id == Asset.blob_id))
@@ -86,7 +87,8 @@ def find_file(s: Session, repository_id: int, c: Coordinates, version: str | Non
         row = s.execute(_FILE_IN_VERSION, _params(repository_id, c, version=version, file=name)).first()
     if row is None:
         return None
-    return FileRow(row.sha256, row.sha1, row.md5, row.sha512, row.size, row.status, row.attributes or {})
+    return FileRow(row.sha256, row.sha1, row.md5, row.sha512, row.size, row.status, row.attributes or {},
+                   row.version_id)
 
 
 def readable_file(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, version: str | None,
@@ -95,7 +97,10 @@ def readable_file(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
         row = find_file(s, ref.repository_id, c, version, name)
-    return row if row is not None and row.status in DOWNLOADABLE else None
+    if row is None or row.status not in DOWNLOADABLE:
+        return None
+    arca.downloads.note(row.version_id)
+    return row
 
 
 def stored_file(arca: Arca, ref: RepoRef, c: Coordinates, version: str | None, name: str) -> FileRow | None:
@@ -111,6 +116,7 @@ def first_file(arca: Arca, repository_ids: list[int], c: Coordinates, version: s
         for rid in repository_ids:
             row = find_file(s, rid, c, version, name)
             if row is not None and row.status in DOWNLOADABLE:
+                arca.downloads.note(row.version_id)
                 return row
     return None
 
