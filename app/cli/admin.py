@@ -12,10 +12,11 @@ from datetime import datetime
 from app.config import get_settings
 from app.domain.errors import ArcaError
 from app.observability import webhooks
+from app import importers
 from app.cli.progress import Reporter
 from app.observability import context, hooks
 from app.services import cleanup, identity, jobs, maintenance
-from app.services.context import Arca
+from app.services.context import Arca, Principal
 
 
 def main(argv: list[str]) -> int:
@@ -57,6 +58,18 @@ def main(argv: list[str]) -> int:
     cl.add_argument("--repository", help="needs --domain")
     cl.add_argument("--dry-run", action="store_true", help="print what would go and the bytes it frees; change nothing")
     cl.add_argument("--status", action="store_true", help="show the scheduled runner's last run instead")
+    im = sub.add_parser("import", help="import packages from another registry's folder or server (idempotent)")
+    im.add_argument("--domain", required=True)
+    im.add_argument("--repository", required=True)
+    im.add_argument("--from", dest="kind", required=True, metavar="KIND",
+                    help="pypi-dir, devpi-export, pypi-index, verdaccio-storage, npm-tarballs, npm-registry, "
+                         "maven-dir or maven-repo")
+    im.add_argument("source", help="a folder, or the URL of the server for pypi-index / npm-registry / maven-repo")
+    im.add_argument("--package", action="append", help="only this package (repeatable; npm: @scope/name, "
+                    "Maven: groupId:artifactId)")
+    im.add_argument("--username", help="for a server that wants Basic credentials (password on stdin)")
+    im.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    im.add_argument("--token-stdin", action="store_true", help="read a Bearer token from stdin")
     args = p.parse_args(argv)
     if getattr(args, "repository", None) and not args.domain:
         p.error("--repository needs --domain")
@@ -88,6 +101,8 @@ def main(argv: list[str]) -> int:
             return _audit(arca, args)
         elif args.cmd == "cleanup":
             return _cleanup(arca, args)
+        elif args.cmd == "import":
+            return _import(arca, args)
         elif args.cmd == "migrate-storage":
             out = maintenance.migrate_storage(arca, args.to)
         else:
@@ -131,3 +146,26 @@ def _cleanup(arca, args) -> int:
 def context_principal() -> str:
     """Who the audit trail names for changes made by `arca admin` on this host."""
     return hooks.CLI_PRINCIPAL
+
+
+def local_admin() -> Principal:
+    """`arca admin` acts on the server host with every permission; the audit trail names it so."""
+    return Principal(0, "arca-admin", True, hooks.CLI_PRINCIPAL)
+
+
+def _import(arca, args) -> int:
+    secret = sys.stdin.readline().rstrip("\n") if (args.password_stdin or args.token_stdin) else None
+    context.current.set(context.RequestInfo(principal=context_principal(), operation="Import"))
+    rep = Reporter()
+    with rep.running():
+        def outcome(o):
+            rep.item(o.as_dict())
+            rep.advance()
+
+        summary = importers.run_import(
+            arca, local_admin(), args.domain, args.repository, args.kind, args.source,
+            packages=set(args.package) if args.package else None, username=args.username,
+            password=secret if args.password_stdin else None, token=secret if args.token_stdin else None,
+            on_outcome=outcome, on_found=lambda n: rep.task(f"import {args.kind}", n))
+    rep.summary(summary)
+    return 0 if not summary["problems"] else 2
