@@ -19,6 +19,10 @@ EXTERNAL_DEFAULTS = {
     "public:pypi": "https://pypi.org/simple/",
     "public:npmjs": "https://registry.npmjs.org/",
     "public:maven-central": "https://repo1.maven.org/maven2/",
+    "public:maven-googleandroid": "https://maven.google.com/",
+    "public:maven-gradleplugins": "https://plugins.gradle.org/m2/",
+    "public:maven-commonsware": "https://repo.commonsware.com/",
+    "public:maven-clojars": "https://repo.clojars.org/",
 }
 DEFAULT_ENDPOINT = "http://127.0.0.1:8080"
 DEFAULT_REGION = "us-east-1"
@@ -79,6 +83,8 @@ class Settings:
     upstream_max_age: float = 300.0
     upstream_breaker_failures: int = 3
     upstream_breaker_seconds: float = 30.0
+    # a remote's domain token (custom connections) is renewed this many seconds before it expires
+    upstream_token_refresh: float = 600.0
     # serving
     host: str = "127.0.0.1"
     port: int = 8080
@@ -138,6 +144,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         upstream_max_age=_number(env, "ARCA_UPSTREAM_MAX_AGE", 300.0, float),
         upstream_breaker_failures=int(_number(env, "ARCA_UPSTREAM_BREAKER_FAILURES", 3.0, float)),
         upstream_breaker_seconds=_number(env, "ARCA_UPSTREAM_BREAKER_SECONDS", 30.0, float),
+        upstream_token_refresh=_number(env, "ARCA_UPSTREAM_TOKEN_REFRESH_SECONDS", 600.0, float),
         host=env.get("ARCA_HOST") or "127.0.0.1",
         port=_number(env, "ARCA_PORT", 8080),
         workers=_number(env, "ARCA_WORKERS", 1),

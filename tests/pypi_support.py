@@ -62,13 +62,14 @@ def _record_line(path: str, data: bytes) -> str:
 
 
 def wheel_bytes(name: str, version: str, *, metadata: str | None = None, module_source: str | None = None,
-                dist_info_name: str | None = None, **meta) -> bytes:
+                dist_info_name: str | None = None, tag: str = "py3-none-any", **meta) -> bytes:
     mod = module_name(name)
     dist_info = f"{dist_info_name or escape(name)}-{version}.dist-info"
     files = {
         f"{mod}/__init__.py": (module_source or f"NAME = {name!r}\nVERSION = {version!r}\n").encode(),
         f"{dist_info}/METADATA": (metadata or metadata_text(name, version, **meta)).encode(),
-        f"{dist_info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: arca-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        f"{dist_info}/WHEEL": (f"Wheel-Version: 1.0\nGenerator: arca-tests\nRoot-Is-Purelib: true\n"
+                               f"Tag: {tag}\n").encode(),
     }
     record = [_record_line(p, d) for p, d in files.items()] + [f"{dist_info}/RECORD,,"]
     files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
@@ -81,13 +82,14 @@ def wheel_bytes(name: str, version: str, *, metadata: str | None = None, module_
     return buf.getvalue()
 
 
-def wheel_filename(name: str, version: str) -> str:
-    return f"{escape(name)}-{version}-py3-none-any.whl"
+def wheel_filename(name: str, version: str, tag: str = "py3-none-any") -> str:
+    return f"{escape(name)}-{version}-{tag}.whl"
 
 
 def make_wheel(directory: Path, name: str, version: str, **kw) -> Path:
+    """A wheel (`tag=` a platform tag such as "py3-none-win_amd64" for a platform wheel)."""
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / wheel_filename(name, version)
+    path = directory / wheel_filename(name, version, kw.get("tag", "py3-none-any"))
     path.write_bytes(wheel_bytes(name, version, **kw))
     return path
 

@@ -7,7 +7,6 @@ whose Requires-Python excludes this interpreter."""
 from __future__ import annotations
 
 import hashlib
-import re
 import sys
 
 import pytest
@@ -190,9 +189,9 @@ def test_status_changes_show_in_pips_view(server, pythons, unique, tmp_path):
 
     assert resolve() == ["flip_flop-2.0-py3-none-any.whl"]
     status("2.0", "Unlisted")
+    # Unlisted is a PEP 592 yank on the index: an unpinned install skips it, an exact pin takes it.
     assert resolve() == ["flip_flop-1.0-py3-none-any.whl"]
-    err = resolve("flip-flop==2.0")
-    assert isinstance(err, str) and re.search(r"from versions: 1\.0\)", err), err
+    assert resolve("flip-flop==2.0") == ["flip_flop-2.0-py3-none-any.whl"]
     status("2.0", "Archived")
     assert resolve() == ["flip_flop-1.0-py3-none-any.whl"]
     status("2.0", "Published")
@@ -203,3 +202,23 @@ def test_status_changes_show_in_pips_view(server, pythons, unique, tmp_path):
     assert isinstance(err, str) and "from versions: none" in err
     listed = server.boto().list_package_versions(domain=d, repository=r, format="pypi", package="flip-flop")
     assert {v["version"]: v["status"] for v in listed["versions"]} == {"1.0": "Archived", "2.0": "Archived"}
+
+
+def test_uv_skips_an_unlisted_version_unless_pinned(server, unique, tmp_path):
+    """Unlisted is a yank on the index (PEP 592), and uv treats it so: the unpinned install takes
+    1.0, `==2.0` installs 2.0."""
+    uv = require_tool("uv")
+    d, r = f"uy{unique}", "py"
+    server.create_repo(d, r)
+    token = server.token(d)
+    files = [ps.make_wheel(tmp_path / "w", "uv-yank", v) for v in ("1.0", "2.0")]
+    ps.twine_upload(server.endpoint(d, "pypi", r), token, files)
+    server.cli("update-package-versions-status", "--domain", d, "--repository", r, "--format", "pypi",
+               "--package", "uv-yank", "--versions", "2.0", "--target-status", "Unlisted")
+    index = f"http://aws:{token}@{server.hostport}/{d}/pypi/{r}/simple/"
+    env = clean_env(UV_NO_CONFIG="1", UV_PYTHON_DOWNLOADS="never")
+    for spec, want in (("uv-yank", "1.0"), ("uv-yank==2.0", "2.0")):
+        target = tmp_path / f"t-{want}"
+        ps.run([uv, "pip", "install", "--no-cache", "--python", sys.executable, "--target", str(target),
+                "--index-url", index, spec], env=env)
+        assert (target / f"uv_yank-{want}.dist-info").is_dir(), spec

@@ -193,9 +193,16 @@ def test_statuses_decide_what_is_listed_and_served(server, repo, tmp_path):
     def fetch(project, wheel):
         return http.get(url + f"simple/{project}/{wheel.name}").status_code
 
+    def yanked(project):
+        page = http.get(url + f"simple/{project}/", headers={"Accept": JSON_V1}).json()
+        return {f["filename"]: f["yanked"] for f in page["files"]}
+
     assert sorted(listed()) == ["only-one", "stat-pkg"] and versions("stat-pkg") == ["1.0", "2.0"]
     _status(server, d, r, "stat-pkg", "2.0", "Unlisted")
-    assert versions("stat-pkg") == ["1.0"]
+    # Unlisted is PEP 592's yank: still on the page (an exact pin takes it), marked "Unlisted".
+    assert versions("stat-pkg") == ["1.0", "2.0"] and yanked("stat-pkg") == {w1.name: False, w2.name: "Unlisted"}
+    html = http.get(url + "simple/stat-pkg/", headers={"Accept": "text/html"}).text
+    assert f'>{w2.name}</a>' in html and 'data-yanked="Unlisted"' in html and html.count("data-yanked") == 1
     assert fetch("stat-pkg", w2) == 200  # Unlisted: served by exact URL
     assert http.get(url + f"simple/stat-pkg/{w2.name}.metadata").status_code == 200
     _status(server, d, r, "stat-pkg", "2.0", "Archived")
@@ -205,7 +212,8 @@ def test_statuses_decide_what_is_listed_and_served(server, repo, tmp_path):
     assert versions("stat-pkg") == ["1.0", "2.0"] and fetch("stat-pkg", w2) == 200
 
     _status(server, d, r, "only-one", "1.0", "Unlisted")
-    assert listed() == ["stat-pkg"] and versions("only-one") == 404 and fetch("only-one", other) == 200
+    assert listed() == ["stat-pkg"] and fetch("only-one", other) == 200
+    assert versions("only-one") == ["1.0"] and yanked("only-one") == {other.name: "Unlisted"}
     server.boto().dispose_package_versions(domain=d, repository=r, format="pypi", package="only-one",
                                            versions=["1.0"])
     assert fetch("only-one", other) == 404 and listed() == ["stat-pkg"]
@@ -242,7 +250,8 @@ def test_etag_304_and_gzip(server, repo, tmp_path):
     etag = fresh.headers["etag"]
     _status(server, d, r, "cache-me", "2.0", "Unlisted")
     fresh = raw.get(page, headers={"Accept": JSON_V1, "If-None-Match": etag})
-    assert fresh.status_code == 200 and "2.0" not in fresh.json()["versions"]
+    assert fresh.status_code == 200 and "2.0" in fresh.json()["versions"]
+    assert [f["yanked"] for f in fresh.json()["files"] if f["filename"].startswith("cache_me-2.0")] == ["Unlisted"]
 
     root = raw.get(url + "simple/", headers={"Accept-Encoding": "identity"})
     assert raw.get(url + "simple/", headers={"Accept-Encoding": "identity",

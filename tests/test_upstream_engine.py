@@ -85,10 +85,13 @@ def test_only_published_upstream_versions_are_listed(server, domain, unique):
                                      versions=["3.0"], targetStatus="Unlisted")
     c.dispose_package_versions(domain=d, repository="libs", format="pypi", package=name, versions=["4.0"])
     page = _get(server, d, "app", f"simple/{name}/", Accept=JSON).json()
-    assert page["versions"] == ["1.0"]
+    # Unlisted: on a PyPI page as a PEP 592 yank (reason "Unlisted"); Archived and Disposed: absent.
+    assert page["versions"] == ["1.0", "3.0"]
+    assert {f["filename"]: f["yanked"] for f in page["files"]} == {
+        wheel_filename(name, "1.0"): False, wheel_filename(name, "3.0"): "Unlisted"}
     assert _get(server, d, "app", f"simple/{name}/{wheel_filename(name, '2.0')}").status_code == 404
     assert _get(server, d, "app", f"simple/{name}/{wheel_filename(name, '4.0')}").status_code == 404
-    # Unlisted: not in the index, but still downloadable by its exact file name.
+    # Unlisted: downloadable by its exact file name.
     assert _get(server, d, "app", f"simple/{name}/{wheel_filename(name, '3.0')}").status_code == 200
 
 
@@ -208,10 +211,12 @@ def test_remote_metadata_reused_for_max_age(tmp_path, unique):
 ])
 def test_only_urls_under_the_connection_are_allowed(url, ok):
     from app.config import settings_from_env
-    from app.upstream.remote import Remotes, is_allowed
+    from app.services.connections import public_connection
+    from app.upstream.remote import is_allowed
 
-    remotes = Remotes(settings_from_env({"ARCA_EXTERNAL_PUBLIC_PYPI": "http://mirror.test/simple/"}))
-    assert is_allowed(url, remotes.allowed_prefixes("public:pypi")) is ok
+    conn = public_connection(settings_from_env({"ARCA_EXTERNAL_PUBLIC_PYPI": "http://mirror.test/simple/"}),
+                             "public:pypi")
+    assert is_allowed(url, conn.prefixes()) is ok
 
 
 def test_single_flight_shares_one_call_and_its_error():

@@ -4,6 +4,7 @@ file server (`python -m http.server`) as the remote and real mvn: app -> libs ->
 from __future__ import annotations
 
 import hashlib
+import re
 import io
 import zipfile
 from pathlib import Path
@@ -182,3 +183,157 @@ def test_dependency_confusion_internal_maven_artifact_wins(arca, central, chain,
     assert "<version>1.0</version>" in md.text and "9.0" not in md.text
     assert _get(arca, d, "app", f"{rel}/9.0/core-9.0.jar").status_code == 404
     assert _assets(arca, d, "proxy", group, "core", "9.0") == []
+
+
+def _extra_files(root: Path, group: str, artifact: str, version: str) -> dict[str, bytes]:
+    """Classifier and extension files beside a laid-out version (sources, javadoc, Gradle module
+    metadata, a signature), each with its .sha1, as Maven Central has them."""
+    d = root / Path(*group.split(".")) / artifact / version
+    files = {f"{artifact}-{version}-sources.jar": _jar(f"sources of {artifact}"),
+             f"{artifact}-{version}-javadoc.jar": _jar(f"javadoc of {artifact}"),
+             f"{artifact}-{version}.module": b'{"formatVersion": "1.1"}\n',
+             f"{artifact}-{version}.jar.asc": b"-----BEGIN PGP SIGNATURE-----\nxx\n-----END PGP SIGNATURE-----\n"}
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+        (d / f"{name}.sha1").write_text(hashlib.sha1(data).hexdigest())
+    return files
+
+
+def test_every_classifier_of_a_retained_version_is_fetched_on_demand(arca, central, chain, unique, mvn):
+    """After a build retained pom and jar, another build asking for -sources and -javadoc (and a
+    Gradle .module, a .asc signature) gets them: fetched, verified by .sha1, into the same version."""
+    d = chain
+    group = f"org.clf{unique}"
+    lay_out(central.files / "maven2", group, "clf", ["1.0"])
+    extra = _extra_files(central.files / "maven2", group, "clf", "1.0")
+    token = arca.token(d)
+    app_url = arca.endpoint(d, "maven", "app")
+    first = mvn.project(f"first-{unique}", f"com.c{unique}", "first", "1.0", app_url, deps=[(group, "clf", "1.0")])
+    first.write_class(f"com.c{unique}", "Main")
+    mvn.run(first, "compile", repo_url=app_url, token=token, strict=True)
+    assert _assets(arca, d, "proxy", group, "clf", "1.0") == ["clf-1.0.jar", "clf-1.0.pom"]
+
+    second = mvn.project(f"second-{unique}", f"com.c{unique}", "second", "1.0", app_url,
+                         deps=[(group, "clf", "1.0"), (group, "clf", "1.0")])
+    pom = (second.dir / "pom.xml").read_text()
+    for classifier in ("sources", "javadoc"):
+        pom = pom.replace("<version>1.0</version></dependency>",
+                          f"<version>1.0</version><classifier>{classifier}</classifier></dependency  >", 1)
+    (second.dir / "pom.xml").write_text(pom.replace("</dependency  >", "</dependency>"))
+    second.write_class(f"com.c{unique}", "Main")
+    mvn.run(second, "compile", repo_url=app_url, token=token, strict=True)
+    local = mvn.local_repo / Path(*group.split(".")) / "clf" / "1.0"
+    for classifier in ("sources", "javadoc"):
+        name = f"clf-1.0-{classifier}.jar"
+        assert (local / name).read_bytes() == extra[name]
+    base = f"{group.replace('.', '/')}/clf/1.0/"
+    for name in ("clf-1.0.module", "clf-1.0.jar.asc"):
+        r = _get(arca, d, "app", base + name)
+        assert r.status_code == 200 and r.content == extra[name]
+    assert _assets(arca, d, "proxy", group, "clf", "1.0") == sorted(["clf-1.0.jar", "clf-1.0.pom", *extra])
+    assert arca.boto().list_package_versions(domain=d, repository="proxy", format="maven", namespace=group,
+                                             package="clf")["versions"][0]["origin"]["originType"] == "EXTERNAL"
+
+
+def _snapshot_build(root: Path, group: str, artifact: str, base: str, stamp: str, build: int) -> None:
+    """A timestamped SNAPSHOT build on the remote (pom, jar, .sha1s) and its version-level metadata
+    naming it the latest, as `mvn deploy` leaves them on a remote repository."""
+    version = f"{base}-SNAPSHOT"
+    d = root / Path(*group.split(".")) / artifact / version
+    d.mkdir(parents=True, exist_ok=True)
+    value = f"{base}-{stamp}-{build}"
+    for ext, data in (("pom", _pom(group, artifact, version)), ("jar", _jar(f"{artifact} build {build}"))):
+        (d / f"{artifact}-{value}.{ext}").write_bytes(data)
+        (d / f"{artifact}-{value}.{ext}.sha1").write_text(hashlib.sha1(data).hexdigest())
+    entries = "".join(f"<snapshotVersion><extension>{ext}</extension><value>{value}</value>"
+                      f"<updated>{stamp.replace('.', '')}</updated></snapshotVersion>" for ext in ("jar", "pom"))
+    (d / "maven-metadata.xml").write_text(
+        f"<metadata modelVersion=\"1.1.0\"><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+        f"<version>{version}</version><versioning><snapshot><timestamp>{stamp}</timestamp>"
+        f"<buildNumber>{build}</buildNumber></snapshot><lastUpdated>{stamp.replace('.', '')}</lastUpdated>"
+        f"<snapshotVersions>{entries}</snapshotVersions></versioning></metadata>")
+    (d.parent / "maven-metadata.xml").write_text(
+        f"<metadata><groupId>{group}</groupId><artifactId>{artifact}</artifactId><versioning>"
+        f"<versions><version>{version}</version></versions></versioning></metadata>")
+
+
+def test_snapshots_from_the_remote_resolve_and_follow_new_builds(arca, central, chain, unique, mvn, tmp_path):
+    d = chain
+    group = f"org.snap{unique}"
+    files = tmp_path / "own-central"
+    _snapshot_build(files / "maven2", group, "snap", "1.0", "20240101.120000", 1)
+    own = start_static(files, tmp_path / "own-http.log")
+    saved = central.target
+    central.target = own.url
+    token = arca.token(d)
+    app_url = arca.endpoint(d, "maven", "app")
+    local = mvn.local_repo / Path(*group.split(".")) / "snap" / "1.0-SNAPSHOT"
+    try:
+        project = mvn.project(f"snapuser-{unique}", f"com.c{unique}", "snapuser", "1.0", app_url,
+                              deps=[(group, "snap", "1.0-SNAPSHOT")])
+        project.write_class(f"com.c{unique}", "Main")
+        mvn.run(project, "compile", repo_url=app_url, token=token, strict=True)
+        assert (local / "snap-1.0-20240101.120000-1.jar").read_bytes() == _jar("snap build 1")
+        md = _get(arca, d, "app", f"{group.replace('.', '/')}/snap/1.0-SNAPSHOT/maven-metadata.xml")
+        assert md.status_code == 200 and "<buildNumber>1</buildNumber>" in md.text
+        # A new build on the remote: `mvn -U` takes it, although the proxy retained build 1.
+        _snapshot_build(files / "maven2", group, "snap", "1.0", "20240102.120000", 2)
+        mvn.run(project, "-U", "compile", repo_url=app_url, token=token, strict=True)
+        assert (local / "snap-1.0-20240102.120000-2.jar").read_bytes() == _jar("snap build 2")
+        assert _assets(arca, d, "proxy", group, "snap", "1.0-SNAPSHOT") == sorted(
+            f"snap-1.0-2024010{i}.120000-{i}.{ext}" for i in (1, 2) for ext in ("jar", "pom"))
+        # The plain `-SNAPSHOT` name changes with every deploy: never taken from a remote.
+        assert _get(arca, d, "app", f"{group.replace('.', '/')}/snap/1.0-SNAPSHOT/snap-1.0-SNAPSHOT.jar"
+                    ).status_code == 404
+        own.stop()  # retained: the remote's last metadata and both builds
+        mvn.forget(group)
+        mvn.run(project, "-U", "compile", repo_url=app_url, token=token, strict=True)
+        assert (local / "snap-1.0-20240102.120000-2.jar").read_bytes() == _jar("snap build 2")
+    finally:
+        central.target = saved
+        own.stop()
+
+
+def test_directory_listings_merge_the_chain_and_the_remote(arca, central, chain, unique):
+    d = chain
+    group = f"org.dir{unique}"
+    lay_out(central.files / "maven2", group, "lst", ["1.0", "2.0"])
+    extra = _extra_files(central.files / "maven2", group, "lst", "1.0")
+    token = arca.token(d)
+    libs = arca.endpoint(d, "maven", "libs")
+    base = f"{group.replace('.', '/')}/lst/3.0/lst-3.0"
+    for ext, data in (("pom", _pom(group, "lst", "3.0")), ("jar", _jar("lst 3.0"))):
+        assert httpx.put(f"{libs}{base}.{ext}", content=data, auth=("aws", token)).status_code == 201
+    arca.boto().update_package_versions_status(domain=d, repository="libs", format="maven", namespace=group,
+                                               package="lst", versions=["3.0"], targetStatus="Published")
+    # The same artifact published in libs and on the remote: merged only when allowed explicitly.
+    arca.boto().put_package_origin_configuration(domain=d, repository="libs", format="maven", namespace=group,
+                                                 package="lst", restrictions={"publish": "ALLOW", "upstream": "ALLOW"})
+    path = group.replace(".", "/")
+    assert _get(arca, d, "app", f"{path}/lst/1.0/lst-1.0.jar").status_code == 200  # retains 1.0 (pom, jar)
+
+    def links(rel):
+        r = _get(arca, d, "app", rel)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), (rel, r.text)
+        return sorted(re.findall(r'href="([^"]+)"', r.text))
+
+    assert links(f"{path}/lst/") == sorted(["../", "1.0/", "2.0/", "3.0/", "maven-metadata.xml"])
+    # A retained version lists the remote's files it has not taken yet, too.
+    assert links(f"{path}/lst/1.0/") == sorted(["../", "lst-1.0.jar", "lst-1.0.pom", *extra])
+    assert links(f"{path}/lst/3.0/") == ["../", "lst-3.0.jar", "lst-3.0.pom"]
+    assert links(f"{path}/lst/2.0/") == ["../", "lst-2.0.jar", "lst-2.0.pom"]  # remote only
+    top = group.split(".")[0]
+    assert f"{group.split('.')[1]}/" in links(f"{top}/")
+    assert links(f"{path}/") == ["../", "lst/"]
+    # A repository without upstreams lists its own.
+    arca.boto().create_repository(domain=d, repository="solo")
+    solo = arca.endpoint(d, "maven", "solo")
+    for ext, data in (("pom", _pom(group, "lst", "3.0")), ("jar", _jar("lst 3.0"))):
+        assert httpx.put(f"{solo}{base}.{ext}", content=data, auth=("aws", token)).status_code == 201
+    arca.boto().update_package_versions_status(domain=d, repository="solo", format="maven", namespace=group,
+                                               package="lst", versions=["3.0"], targetStatus="Published")
+    for rel, want in ((f"{path}/lst/", ["../", "3.0/", "maven-metadata.xml"]),
+                      (f"{path}/lst/3.0/", ["../", "lst-3.0.jar", "lst-3.0.pom"])):
+        r = httpx.get(f"{solo}{rel}", auth=("aws", token), timeout=30)
+        assert sorted(re.findall(r'href="([^"]+)"', r.text)) == want
+    assert _get(arca, d, "app", f"{path}/nothing-here/").status_code == 404

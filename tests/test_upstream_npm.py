@@ -3,7 +3,7 @@ remote and real npm as the client: app -> libs -> proxy (public:npmjs)."""
 
 from __future__ import annotations
 
-
+import httpx
 import pytest
 
 from tests.npm_support import Registry, installed_version, write_consumer, write_npmrc
@@ -130,3 +130,63 @@ def test_dependency_confusion_internal_npm_name_wins(arca, verd, chain, unique, 
     with app.http() as c:
         assert c.get(f"{name}/-/{name}-9.0.0.tgz").status_code == 404
     assert _versions(arca, app.domain, "proxy", name) == []
+
+
+def test_a_retained_version_keeps_every_field_the_remote_gives(arca, verd, chain, unique, tmp_path):
+    """The entry of a version retained from the remote is the remote's, field by field (engines,
+    funding, gitHead, _npmUser, dist.fileCount ...), and follows the remote when it changes
+    (a deprecation there shows here, and npm warns about it)."""
+    app = chain["app"]
+    name = f"fields-{unique}"
+    extra = {"engines": {"node": ">=18"}, "funding": "https://example.invalid/fund", "keywords": ["a", "b"],
+             "gitHead": "0123456789abcdef", "bin": {f"fields-{unique}": "index.js"}, "os": ["linux", "darwin"]}
+    verd.verdaccio.publish(name, "1.0.0", extra=extra)
+    p = write_consumer(tmp_path / "c", {name: "1.0.0"})
+    app.npm("install", cwd=p)
+    assert _versions(arca, app.domain, "proxy", name) == ["1.0.0"]
+
+    remote = httpx.get(f"{verd.verdaccio.url}/{name}", timeout=30).json()["versions"]["1.0.0"]
+    ours = app.packument(name).json()["versions"]["1.0.0"]
+    assert {k: v for k, v in ours.items() if k != "dist"} == {k: v for k, v in remote.items() if k != "dist"}
+    assert {k: v for k, v in ours["dist"].items() if k != "tarball"} == \
+        {k: v for k, v in remote["dist"].items() if k != "tarball"}
+    assert ours["dist"]["tarball"] == app.url + f"{name}/-/{name}-1.0.0.tgz"
+    corgi = app.packument(name, accept="application/vnd.npm.install-v1+json").json()["versions"]["1.0.0"]
+    assert corgi["engines"] == {"node": ">=18"} and corgi["os"] == ["linux", "darwin"]
+
+    verd.verdaccio.npm("deprecate", f"{name}@1.0.0", "use 2.x")
+    assert app.packument(name).json()["versions"]["1.0.0"]["deprecated"] == "use 2.x"
+    fresh = app.npm("install", cwd=write_consumer(tmp_path / "c2", {name: "1.0.0"}), cache=tmp_path / "cache2")
+    assert "use 2.x" in fresh.stderr
+
+
+def test_versions_tags_and_conditional_documents_through_the_chain(arca, verd, chain, unique, tmp_path):
+    """`GET /{name}/{version}` and `/{name}/{dist-tag}` answer from the merged document; the full and
+    the abbreviated document answer If-None-Match with 304 until the remote changes."""
+    app, libs = chain["app"], chain["libs"]
+    pub, own = f"vt-{unique}", f"vt-own-{unique}"
+    verd.verdaccio.publish(pub, "1.0.0")
+    verd.verdaccio.publish(pub, "2.0.0-beta.1", tag="next")
+    libs.publish(own, "3.1.0")
+    with app.http() as c:
+        v = c.get(f"{pub}/1.0.0").json()
+        assert v["version"] == "1.0.0" and v["dist"]["tarball"] == app.url + f"{pub}/-/{pub}-1.0.0.tgz"
+        assert c.get(f"{pub}/latest").json()["version"] == "1.0.0"
+        assert c.get(f"{pub}/next").json()["version"] == "2.0.0-beta.1"
+        assert c.get(f"{own}/latest").json()["version"] == "3.1.0"  # from libs
+        missing = c.get(f"{pub}/9.9.9")
+        assert missing.status_code == 404 and "9.9.9" in missing.json()["error"]
+        etags = {}
+        for accept in ("application/json", "application/vnd.npm.install-v1+json"):
+            etags[accept] = c.get(pub, headers={"Accept": accept}).headers["etag"]
+            again = c.get(pub, headers={"Accept": accept, "If-None-Match": etags[accept]})
+            assert again.status_code == 304 and again.content == b""
+        assert len(set(etags.values())) == 2
+    shown = app.npm_json("view", f"{pub}@next", "version")
+    assert shown == "2.0.0-beta.1"
+    verd.verdaccio.publish(pub, "1.1.0")
+    with app.http() as c:
+        for accept in ("application/json", "application/vnd.npm.install-v1+json"):
+            fresh = c.get(pub, headers={"Accept": accept, "If-None-Match": etags[accept]})
+            assert fresh.status_code == 200 and "1.1.0" in fresh.json()["versions"]
+        assert c.get(f"{pub}/latest").json()["version"] == "1.1.0"

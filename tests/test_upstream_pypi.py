@@ -4,15 +4,17 @@ real pip as the client: app -> libs -> proxy (public:pypi)."""
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import hashlib
 import threading
 
 import httpx
 import pytest
 
-from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload, wait_for, wheel_filename
-from tests.support.checks import stored_versions
-from tests.support.server import clean_env, start_server
+from tests.pypi_support import PY, index_url, make_sdist, make_wheel, pip_cmd, run, sdist_filename, twine_upload, \
+    wait_for, wheel_filename
+from tests.support.checks import stored_assets, stored_versions
+from tests.support.server import clean_env, require_tool, start_server
 from tests.upstream_support import Remote, start_pypiserver
 
 JSON = "application/vnd.pypi.simple.v1+json"
@@ -260,3 +262,142 @@ def test_package_group_blocks_external_upstream(arca, pub, chain, unique, tmp_pa
     wait_for(lambda: _get(arca, d, "app", f"simple/{blocked}/", Accept=JSON).status_code == 200)
     _pip_install(arca, d, "app", tmp_path / "u", blocked)
     assert _versions(arca, d, "proxy", blocked) == ["1.0"]
+
+
+# ---- merge by file: one version, a wheel per platform ------------------------------------------
+
+PLATFORMS = {"linux": "py3-none-manylinux_2_17_x86_64", "mac": "py3-none-macosx_11_0_arm64",
+             "win": "py3-none-win_amd64"}
+
+
+def _assets(arca, d, repo, name, version):
+    return stored_assets(arca.boto(), domain=d, repository=repo, format="pypi", package=name, version=version)
+
+
+def test_machines_of_other_platforms_install_a_version_another_machine_retained(arca, pub, chain, unique,
+                                                                                tmp_path):
+    """One version, three platform wheels and an sdist on the remote. A Linux machine (pip) pulls
+    its wheel first, which retains the version; a Mac (uv) and a Windows machine (pip
+    --platform) still find and install theirs, each fetched into the same retained version."""
+    d = chain
+    name = f"plat-{unique}"
+    wheels = {k: make_wheel(pub.files, name, "1.0", tag=tag, module_source=f"PLATFORM = {k!r}\n").name
+              for k, tag in PLATFORMS.items()}
+    make_sdist(pub.files, name, "1.0")
+    everything = sorted([*wheels.values(), sdist_filename(name, "1.0")])
+    url = index_url(arca, d, "app", arca.token(d))
+    module = f"plat_{unique}"
+
+    _pip_install(arca, d, "app", tmp_path / "linux", name)
+    assert (tmp_path / "linux" / module / "__init__.py").read_text() == "PLATFORM = 'linux'\n"
+    assert _assets(arca, d, "proxy", name, "1.0") == [wheels["linux"]]
+    # The retained version still lists every file the remote has for it.
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert sorted(f["filename"] for f in page["files"]) == everything
+
+    run([require_tool("uv"), "pip", "install", "--no-cache", "--python", PY, "--target", str(tmp_path / "mac"),
+         "--python-platform", "aarch64-apple-darwin", "--index-url", url, name], env=clean_env())
+    assert (tmp_path / "mac" / module / "__init__.py").read_text() == "PLATFORM = 'mac'\n"
+    run(pip_cmd(PY, "install", "--target", str(tmp_path / "win"), "--platform", "win_amd64", "--only-binary=:all:",
+                "--python-version", "3.11", "--index-url", url, name), env=clean_env())
+    assert (tmp_path / "win" / module / "__init__.py").read_text() == "PLATFORM = 'win'\n"
+
+    assert _assets(arca, d, "proxy", name, "1.0") == sorted(wheels.values())
+    assert _versions(arca, d, "proxy", name) == ["1.0"]
+    remote = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in pub.files.iterdir()
+              if p.name.startswith(module)}
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert {f["filename"]: f["hashes"]["sha256"] for f in page["files"]} == remote
+
+
+def test_a_remote_file_never_joins_a_version_published_internally(arca, pub, chain, unique, tmp_path):
+    """libs publishes 1.0 (a wheel) of a name the remote also has as 1.0 with an sdist: the version
+    is libs's, so the remote's sdist is neither listed nor fetched, even with upstream allowed."""
+    d = chain
+    name = f"own-{unique}"
+    make_sdist(pub.files, name, "1.0")
+    twine_upload(arca.endpoint(d, "pypi", "libs"), arca.token(d), [make_wheel(tmp_path / "dist", name, "1.0")])
+    arca.boto().put_package_origin_configuration(domain=d, repository="libs", format="pypi", package=name,
+                                                 restrictions={"publish": "ALLOW", "upstream": "ALLOW"})
+    page = _get(arca, d, "app", f"simple/{name}/", Accept=JSON).json()
+    assert [f["filename"] for f in page["files"]] == [wheel_filename(name, "1.0")]
+    assert _get(arca, d, "app", f"simple/{name}/{sdist_filename(name, '1.0')}").status_code == 404
+    assert _versions(arca, d, "proxy", name) == []
+    assert _assets(arca, d, "libs", name, "1.0") == [wheel_filename(name, "1.0")]
+
+
+def _yank(filename: str, reason: str):
+    """A tamper for the remote's project page: `filename` yanked with `reason` (HTML or JSON)."""
+    def tamper(body: bytes) -> bytes:
+        if body.lstrip().startswith(b"{"):
+            doc = json.loads(body)
+            for f in doc.get("files", []):
+                if f.get("filename") == filename:
+                    f["yanked"] = reason
+            return json.dumps(doc).encode()
+        return body.replace(f">{filename}</a>".encode(), f' data-yanked="{reason}">{filename}</a>'.encode())
+    return tamper
+
+
+def test_remote_yanks_are_kept_on_retained_files_and_follow_the_remote(arca, pub, chain, unique, tmp_path):
+    d = chain
+    name = f"yank-{unique}"
+    make_wheel(pub.files, name, "1.0")
+    w2 = make_wheel(pub.files, name, "2.0").name
+    key = f"/simple/{name}/"
+
+    def page_yanks(repo="app"):
+        return {f["filename"]: f["yanked"] for f in _get(arca, d, repo, f"simple/{name}/", Accept=JSON).json()["files"]}
+
+    pub.tamper[key] = _yank(w2, "broken build")
+    try:
+        _pip_install(arca, d, "app", tmp_path / "a", name)  # unpinned: the yanked 2.0 is skipped
+        assert (tmp_path / "a" / f"yank_{unique}-1.0.dist-info").is_dir()
+        _pip_install(arca, d, "app", tmp_path / "b", f"{name}=={2.0}")  # pinned: taken, and retained
+        assert (tmp_path / "b" / f"yank_{unique}-2.0.dist-info").is_dir()
+        assert _versions(arca, d, "proxy", name) == ["1.0", "2.0"]
+        assert page_yanks()[w2] == "broken build"
+        # The remote changes its mind: the retained file follows.
+        pub.tamper[key] = _yank(w2, "security")
+        assert page_yanks()[w2] == "security"
+    finally:
+        pub.tamper.pop(key, None)
+    assert page_yanks()[w2] is False  # un-yanked on the remote
+    _pip_install(arca, d, "app", tmp_path / "c", name)
+    assert (tmp_path / "c" / f"yank_{unique}-2.0.dist-info").is_dir()
+    pub.tamper[key] = _yank(w2, "security")
+    try:
+        assert page_yanks()[w2] == "security"
+        # Kept in the database: once the proxy has no connection (graphs are cached for a moment,
+        # so until its page is answered without asking the remote), its own page still says so.
+        arca.boto().disassociate_external_connection(domain=d, repository="proxy",
+                                                     externalConnection="public:pypi")
+
+        def hosted_page():
+            before = pub.count(key)
+            yanks = page_yanks("proxy")
+            return yanks if pub.count(key) == before else None
+
+        assert wait_for(hosted_page)
+    finally:
+        pub.tamper.pop(key, None)
+    before = pub.count(key)
+    assert page_yanks("proxy") == {wheel_filename(name, "1.0"): False, w2: "security"}
+    assert pub.count(key) == before
+
+
+def test_the_root_index_lists_the_projects_of_every_repository_read_through(arca, pub, chain, unique, tmp_path):
+    d = chain
+    own, lib, ext = f"root-own-{unique}", f"root-lib-{unique}", f"root-ext-{unique}"
+    twine_upload(arca.endpoint(d, "pypi", "app"), arca.token(d), [make_wheel(tmp_path / "a", own, "1.0")])
+    twine_upload(arca.endpoint(d, "pypi", "libs"), arca.token(d), [make_wheel(tmp_path / "l", lib, "1.0")])
+    make_wheel(pub.files, ext, "1.0")
+    _pip_install(arca, d, "app", tmp_path / "t", ext)  # retained in proxy
+
+    names = [p["name"] for p in _get(arca, d, "app", "simple/", Accept=JSON).json()["projects"]]
+    assert {own, lib, ext} <= set(names) and len(names) == len(set(names))
+    html = _get(arca, d, "app", "simple/").text
+    assert all(f'href="{n}/"' in html for n in (own, lib, ext))
+    # libs reads through proxy only: app's own project is not its.
+    libs_names = [p["name"] for p in _get(arca, d, "libs", "simple/", Accept=JSON).json()["projects"]]
+    assert lib in libs_names and ext in libs_names and own not in libs_names

@@ -52,8 +52,11 @@ class Remote:
                     t = urlsplit(remote.target)
                     conn = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
                     try:
-                        conn.request("GET", self.path, headers={"Accept": self.headers.get("accept", "*/*"),
-                                                            "Host": self.headers.get("host", "")})
+                        sent = {"Accept": self.headers.get("accept", "*/*"), "Host": self.headers.get("host", "")}
+                        for name in ("Authorization",):
+                            if self.headers.get(name):
+                                sent[name] = self.headers[name]
+                        conn.request("GET", self.path, headers=sent)
                         resp = conn.getresponse()
                         status, data = resp.status, resp.read()
                         headers = [(k, v) for k, v in resp.getheaders()
@@ -71,6 +74,33 @@ class Remote:
                     if inm == etag:
                         status, data = 304, b""
                 remote.requests.append((self.path, status, inm))
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_POST(self):
+                """Forwarded as it came (a SigV4-signed API call: every header, the body)."""
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                if remote.down:
+                    status, data, headers = 503, b"down\n", [("Content-Type", "text/plain")]
+                else:
+                    t = urlsplit(remote.target)
+                    conn = http.client.HTTPConnection(t.hostname, t.port, timeout=60)
+                    try:
+                        conn.request("POST", self.path, body=body,
+                                     headers={k: v for k, v in self.headers.items() if k.lower() != "connection"})
+                        resp = conn.getresponse()
+                        status, data = resp.status, resp.read()
+                        headers = [(k, v) for k, v in resp.getheaders()
+                                   if k.lower() in ("content-type", "date", "x-amzn-errortype")]
+                    except OSError:
+                        status, data, headers = 502, b"target unreachable\n", [("Content-Type", "text/plain")]
+                    finally:
+                        conn.close()
+                remote.requests.append((self.path, status, None))
                 self.send_response(status)
                 for k, v in headers:
                     self.send_header(k, v)
@@ -212,18 +242,26 @@ class Verdaccio(Process):
         r.raise_for_status()
         self.token = r.json()["token"]
 
-    def publish(self, name: str, version: str, deps: dict | None = None, source: str | None = None) -> None:
-        """`npm publish` of a small package to this Verdaccio."""
-        from tests.npm_support import write_npmrc, write_package
-        from tests.support.server import require_tool
+    def publish(self, name: str, version: str, deps: dict | None = None, source: str | None = None,
+                extra: dict | None = None, tag: str | None = None) -> None:
+        """`npm publish` of a small package to this Verdaccio (`extra`: more package.json fields)."""
+        from tests.npm_support import write_package
 
-        d = write_package(self.root / "src" / f"{name.replace('/', '_')}-{version}", name, version, deps)
+        d = write_package(self.root / "src" / f"{name.replace('/', '_')}-{version}", name, version, deps, extra)
         if source is not None:
             (d / "index.js").write_text(source)
+        self.npm("publish", *(["--tag", tag] if tag else []), cwd=d)
+
+    def npm(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """npm as the Verdaccio user (publish, deprecate, dist-tag ...)."""
+        from tests.npm_support import write_npmrc
+        from tests.support.server import require_tool
+
         write_npmrc(self.root / ".npmrc", self.url + "/", self.token)
         env = clean_env(npm_config_userconfig=str(self.root / ".npmrc"),
                         npm_config_cache=str(self.root / "npm-cache"), npm_config_update_notifier="false")
-        proc = subprocess.run([require_tool("npm"), "publish"], cwd=d, env=env, capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run([require_tool("npm"), *args], cwd=cwd or self.root, env=env, capture_output=True,
+                              text=True, timeout=120)
         if proc.returncode != 0:
-            raise AssertionError(f"npm publish to Verdaccio failed:\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(f"npm {' '.join(args)} against Verdaccio failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc

@@ -81,6 +81,8 @@ class Domain(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(50), unique=True)
     encryption_key: Mapped[str | None] = mapped_column(String(1011))
+    # Arca's own domain settings (UpdateDomainSettings): {"dependencyConfusionProtection": bool}
+    settings: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -281,6 +283,41 @@ class Delivery(Base):
     event: Mapped[OutboxEvent] = relationship()
 
 
+class RemoteBreaker(Base):
+    """A remote's consecutive failures, shared by every node: once they reach the threshold, no
+    node asks it before `open_until` (ms since the epoch)."""
+
+    __tablename__ = "remote_breakers"
+    connection: Mapped[str] = mapped_column(String(100), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    open_until: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RemoteLease(Base):
+    """One node of the cluster fetches a remote file (or document) at a time: the holder of the
+    lease, until `expires_at` (ms since the epoch), renewed while it fetches."""
+
+    __tablename__ = "remote_leases"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ExternalConnection(Base):
+    """A custom external connection (CreateExternalConnection): a remote of one format at `url`,
+    with credentials. `auth` holds what may be shown (type, user name, key id, token endpoint);
+    `secret` the password, token or secret access key, sealed (app/auth/sealing.py)."""
+
+    __tablename__ = "external_connections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    format: Mapped[str] = mapped_column(String(16))
+    url: Mapped[str] = mapped_column(String(2000))
+    allowed_prefixes: Mapped[dict[str, Any]] = mapped_column(default=dict)  # {"prefixes": [...]}
+    auth: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 class CleanupPolicy(Base):
     """Cleanup rules of a domain (repository_id NULL: inherited by its repositories) or of one
     repository (replacing the domain's). The document is checked when stored (app/services/cleanup_rules.py)."""

@@ -18,6 +18,7 @@ class FileRow:
     size: int
     status: str  # of its version
     attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    version: str | None = None  # the version it belongs to, when read from the database
     version_id: int | None = field(default=None, compare=False)  # its version's row (download times)
 
 
@@ -33,7 +34,7 @@ class PackageState:
 
 @dataclass(frozen=True)
 class IndexFile:
-    """A file as an index lists it (PyPI's simple pages)."""
+    """A file as an index lists it (PyPI's simple pages), with its version's status."""
 
     version: str
     filename: str
@@ -41,6 +42,7 @@ class IndexFile:
     size: int | None
     created: datetime | None
     attributes: dict = field(default_factory=dict, hash=False, compare=False)
+    status: str = "Published"
 
 
 @dataclass

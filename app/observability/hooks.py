@@ -11,9 +11,9 @@ from datetime import timezone
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from app.db.models import (AccessKey, Asset, AuditEvent, CleanupPolicy, Delivery, Domain, OutboxEvent, Package,
-                           PackageGroup,
-                           PackageVersion, Policy, Repository, RepositoryUpstream, User, Webhook, utcnow)
+from app.db.models import (AccessKey, Asset, AuditEvent, CleanupPolicy, Delivery, Domain, ExternalConnection,
+                           OutboxEvent, Package, PackageGroup, PackageVersion, Policy, Repository, RepositoryUpstream,
+                           User, Webhook, utcnow)
 from app.observability import context, metrics
 
 _installed = False
@@ -116,6 +116,9 @@ def _on_new(s, obj, account, region):
         _audit(s, "CreateWebhook", "webhook", obj.url, _domain_name(s, obj.domain_id))
     elif isinstance(obj, PackageGroup):
         _audit(s, "CreatePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, ExternalConnection):
+        _audit(s, "CreateExternalConnection", "external-connection", obj.name, None, format=obj.format, url=obj.url,
+               authentication=(obj.auth or {}).get("type"))  # never the sealed secret
     elif isinstance(obj, PackageVersion):
         pkg, repo, dom = _version_place(s, obj)
         if pkg is None:
@@ -159,6 +162,12 @@ def _on_dirty(s, obj, account, region):
         change = _changed(obj, "status")
         if change:
             _audit(s, "UpdateAccessKey", "access-key", obj.access_key_id, None, **change)
+    elif isinstance(obj, ExternalConnection):
+        change = _changed(obj, "url", "allowed_prefixes", "auth")
+        if _changed(obj, "secret"):
+            change["secret"] = "changed"  # never the secret, sealed or not
+        if change:
+            _audit(s, "UpdateExternalConnection", "external-connection", obj.name, None, **change)
     elif isinstance(obj, User):
         change = _changed(obj, "is_admin")
         if _changed(obj, "password_hash"):
@@ -203,6 +212,8 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeletePackageGroup", "package-group", obj.pattern, _domain_name(s, obj.domain_id))
     elif isinstance(obj, AccessKey):
         _audit(s, "DeleteAccessKey", "access-key", obj.access_key_id, None)
+    elif isinstance(obj, ExternalConnection):
+        _audit(s, "DeleteExternalConnection", "external-connection", obj.name, None)
     elif isinstance(obj, User):
         _audit(s, "DeleteUser", "user", obj.name, None)
 

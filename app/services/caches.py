@@ -95,6 +95,8 @@ class Caches:
     principals: Cache = field(default_factory=lambda: Cache("principals", 10_000, ttl=5.0))
     # (domain name, repository name) -> RepoRef, or None / False (unknown repository / domain)
     repositories: Cache = field(default_factory=lambda: Cache("repositories", 10_000, ttl=2.0))
+    # custom external connection name -> Connection (credentials opened) or None
+    connections: Cache = field(default_factory=lambda: Cache("connections", 1_000, ttl=5.0))
     # domain id -> {repository id: RepoNode}: the upstream graph
     graphs: Cache = field(default_factory=lambda: Cache("graphs", 1_000, ttl=2.0))
     # (package id, version or None) -> rendered maven-metadata.xml, valid for the package revision

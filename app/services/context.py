@@ -10,6 +10,7 @@ from app.db.session import Database, upgrade
 from app.domain.coords import Coordinates
 from app.observability import hooks
 from app.services.caches import Caches
+from app.services.fleet import FleetState
 from app.services.paging import PageTokens
 from app.services.usage import DownloadLog
 from app.storage import BlobStore, open_blob_store
@@ -58,7 +59,7 @@ class Arca:
 
     def __post_init__(self) -> None:
         if self.remotes is None:
-            self.remotes = Remotes(self.settings)
+            self.remotes = Remotes(self.settings, shared=FleetState(self.db))
 
     @property
     def region(self) -> str:

@@ -10,24 +10,13 @@ from sqlalchemy.orm import Session
 from app.db.models import Blob, Domain, Package, Policy, Repository, RepositoryUpstream
 from app.domain.arns import domain_arn, repository_arn
 from app.domain.errors import AccessDenied, Conflict, NotFound, ValidationError
-from app.domain.names import EXTERNAL_CONNECTION_RE, check_domain, check_format, check_repository
-from app.services import authz, rows
+from app.domain.names import check_domain, check_format, check_repository
+from app.services import authz, connections, rows
 from app.services.context import Arca, PackageAt, Principal, RepoRef
 from app.services.paging import page_args, with_next_token
 
 MAX_UPSTREAMS = 10
-EXTERNAL_FORMATS = {
-    "public:npmjs": "npm",
-    "public:pypi": "pypi",
-    "public:maven-central": "maven",
-    "public:maven-googleandroid": "maven",
-    "public:maven-gradleplugins": "maven",
-    "public:maven-commonsware": "maven",
-    "public:maven-clojars": "maven",
-    "public:nuget-org": "nuget",
-    "public:ruby-gems-org": "ruby",
-    "public:crates-io": "cargo",
-}
+
 
 
 def get_domain(s: Session, name: str) -> Domain:
@@ -126,7 +115,8 @@ def repository_description(arca: Arca, s: Session, d: Domain, r: Repository) -> 
     ext = []
     if r.external_connection:
         ext = [{"externalConnectionName": r.external_connection,
-                "packageFormat": EXTERNAL_FORMATS.get(r.external_connection, "generic"), "status": "Available"}]
+                "packageFormat": connections.format_of(s, r.external_connection) or "generic",
+                "status": "Available"}]
     return {**repository_summary(arca, d, r),
             "upstreams": [{"repositoryName": n} for n in upstream_names(s, r)],
             "externalConnections": ext}
@@ -340,7 +330,7 @@ def list_repositories(arca: Arca, principal: Principal, domain: str | None = Non
 def repository_endpoint(arca: Arca, principal: Principal, domain: str, repository: str, fmt: str,
                         request_base_url: str, owner: str | None = None) -> str:
     """`{base_url}/{domain}/{format}/{repository}/`: the configured base URL, else the request's."""
-    fmt = check_format(fmt)
+    fmt = connections.check_served(check_format(fmt))
     with arca.db.read() as s:
         d, r = repository_for(arca, s, principal, "codeartifact:GetRepositoryEndpoint", domain, repository, owner)
         path = f"{d.name}/{fmt}/{r.name}/"
@@ -352,8 +342,7 @@ def associate_external_connection(arca: Arca, principal: Principal, domain: str,
     with arca.db.session() as s:
         d, r = repository_for(arca, s, principal, "codeartifact:AssociateExternalConnection", domain, repository,
                               owner)
-        if not name or not EXTERNAL_CONNECTION_RE.fullmatch(name) or name not in EXTERNAL_FORMATS:
-            raise ValidationError(f"Unknown external connection {name!r}: one of {', '.join(sorted(EXTERNAL_FORMATS))}")
+        connections.check_associable(s, name)
         if r.external_connection:
             raise Conflict(f"Repository {r.name} already has the external connection {r.external_connection}",
                            resource_id=r.name, resource_type="repository")

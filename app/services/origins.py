@@ -98,3 +98,52 @@ def check_upstream_allowed(s: Session, domain_row: Domain, repository_row: Repos
     reason = _group_verdict(Groups.load(s, domain_row), rtype, repository_row, fmt, namespace, name)
     if reason:
         raise AccessDenied(f"Repository {repository_row.name} may not take this package from upstream: {reason}")
+
+
+# ---- dependency confusion across a resolution graph -----------------------------------------------
+
+PROTECTION = "dependencyConfusionProtection"
+
+
+def protection_on(domain_row: Domain) -> bool:
+    """Is the domain's dependency-confusion protection on? (On unless turned off.)"""
+    return (domain_row.settings or {}).get(PROTECTION, True) is not False
+
+
+def internal_holders(s: Session, repository_ids: list[int], fmt: str, namespace: str | None,
+                     name: str) -> list[int]:
+    """The repositories among `repository_ids` that hold versions of the package published to them
+    (origin INTERNAL, in any status)."""
+    namespace, name = _normalise(fmt, namespace, name)
+    q = (select(Package.repository_id).join(PackageVersion, PackageVersion.package_id == Package.id)
+         .where(Package.repository_id.in_(repository_ids), Package.format == fmt, Package.namespace == namespace,
+                Package.name == name, PackageVersion.origin_type == "INTERNAL").distinct())
+    return list(s.scalars(q))
+
+
+def external_explicitly_allowed(s: Session, domain_row: Domain, path: list[Repository], fmt: str,
+                                namespace: str | None, name: str) -> bool:
+    """Has someone explicitly allowed external versions of this package on their way to the
+    repository asked (`path`: from it to the repository holding the connection)? Either an
+    origin configuration upstream=ALLOW on the package in one of those repositories, or its
+    package group's EXTERNAL_UPSTREAM set to ALLOW (or ALLOW_SPECIFIC_REPOSITORIES naming the
+    connection's repository) by a group other than the root's default."""
+    namespace, name = _normalise(fmt, namespace, name)
+    if s.scalar(select(Package.id).where(Package.repository_id.in_([r.id for r in path]), Package.format == fmt,
+                                         Package.namespace == namespace, Package.name == name,
+                                         Package.origin_upstream == "ALLOW").limit(1)) is not None:
+        return True
+    groups = Groups.load(s, domain_row)
+    g, _ = groups.associated(fmt, namespace, name)
+    mode, source = groups.effective(g, "EXTERNAL_UPSTREAM")
+    if source.row is None:  # the root group's implicit default is no one's decision
+        return False
+    return mode == "ALLOW" or (mode == "ALLOW_SPECIFIC_REPOSITORIES"
+                               and path[-1].name in source.allowed("EXTERNAL_UPSTREAM"))
+
+
+def confusion_reason(fmt: str, namespace: str | None, name: str, holders: list[str], through: str) -> str:
+    namespace, name = _normalise(fmt, namespace, name)
+    return (f"External versions of {_label(fmt, namespace, name)} are blocked through repository {through}: "
+            f"the package is published internally in {', '.join(sorted(holders))} (dependency-confusion "
+            "protection; allow it with an origin configuration upstream=ALLOW or a package group)")

@@ -248,13 +248,17 @@ def publish_listed(arca: Arca, principal: Principal, ref: RepoRef, coords: Coord
 
 def check_import_open(arca: Arca, repository_id: int, coords: Coordinates, version: str) -> None:
     """NotFound when the repository holds the version in a status that must not be served (an
-    Archived or Disposed copy is never re-fetched behind the administrator's back)."""
+    Archived or Disposed copy is never re-fetched behind the administrator's back), or holds it
+    as its own (published there, not retained from a remote)."""
     with arca.db.read() as s:
         repo = s.get(Repository, repository_id)
         pkg = pk.find_package(s, repo, coords)
         ver = pk.find_version(s, pkg, version) if pkg is not None else None
         if ver is not None and ver.status not in DOWNLOADABLE:
             raise NotFound(f"Version {version} of {_label(coords)} is {ver.status} in repository {repo.name}")
+        if ver is not None and ver.origin_type != "EXTERNAL":
+            raise NotFound(f"Version {version} of {_label(coords)} was published to repository {repo.name}; "
+                           "a remote's files are not added to it")
 
 
 def import_external(arca: Arca, repository_id: int, connection: str, coords: Coordinates, version: str,
@@ -281,8 +285,37 @@ def import_external(arca: Arca, repository_id: int, connection: str, coords: Coo
             ver.last_downloaded_at = ver.created_at or utcnow()
         if ver.status not in DOWNLOADABLE:
             raise NotFound(f"Version {version} of {_label(coords)} is {ver.status} in repository {repo.name}")
+        if ver.origin_type != "EXTERNAL":
+            # A remote's file never joins a version published here: that version is ours, file by file.
+            raise NotFound(f"Version {version} of {_label(coords)} was published to repository {repo.name}; "
+                           f"files from {connection} are not added to it")
         for f in files:
             _attach(s, domain, ver, f, replaceable=False)
+
+
+def note_remote_yanks(arca: Arca, repository_id: int, coords: Coordinates, yanks: dict[str, str | bool]) -> None:
+    """Keep a remote's current yank (PEP 592: False, True or the reason) on the files retained from
+    it, by file name; the package revision moves when one changes."""
+    with arca.db.session() as s:
+        pkg = pk.find_package(s, s.get(Repository, repository_id), coords)
+        if pkg is None:
+            return
+        q = (select(Asset).join(PackageVersion, PackageVersion.id == Asset.package_version_id)
+             .where(PackageVersion.package_id == pkg.id, PackageVersion.origin_type == "EXTERNAL",
+                    Asset.name.in_(list(yanks))))
+        changed = False
+        for asset in s.scalars(q):
+            attrs = dict(asset.attributes or {})
+            if (attrs.get("yanked") or False) == yanks[asset.name]:
+                continue
+            if yanks[asset.name]:
+                attrs["yanked"] = yanks[asset.name]
+            else:
+                attrs.pop("yanked", None)
+            asset.attributes = attrs
+            changed = True
+        if changed:
+            pk.bump(s, pkg)
 
 
 # ---- imports from other registries (arca admin import) ----------------------------------------------

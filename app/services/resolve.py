@@ -8,18 +8,19 @@ transaction as the read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, exists, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.db.models import Asset, Blob, DistTag, Domain, Package, PackageVersion, Repository, RepositoryUpstream
+from app.domain.connections import Connection
 from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, NotFound
 from app.domain.status import DOWNLOADABLE, PUBLISHED
 from app.domain.views import FileRow, IndexFile, PackageState, PackageView, VersionRow
-from app.services import authz
+from app.services import authz, connections, origins
 from app.services.caches import MISS, Cache
 from app.services.context import Arca, Principal, RepoRef
 from app.services.origins import check_upstream_allowed
@@ -64,7 +65,7 @@ _PACKAGE = (Package.repository_id == bindparam("repo"), Package.format == bindpa
             Package.namespace == bindparam("ns"), Package.name == bindparam("name"))
 # Hot paths: prebuilt Core queries (column rows, no ORM objects), compiled once.
 _FILE = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status, Asset.attributes,
-                PackageVersion.id.label("version_id"))
+                PackageVersion.version, PackageVersion.id.label("version_id"))
          .join_from(Package, PackageVersion, PackageVersion.package_id == Package.id)
          .join(Asset, Asset.package_version_id == PackageVersion.id)
          .join(Blob, Blob.id == Asset.blob_id))
@@ -88,7 +89,7 @@ def find_file(s: Session, repository_id: int, c: Coordinates, version: str | Non
     if row is None:
         return None
     return FileRow(row.sha256, row.sha1, row.md5, row.sha512, row.size, row.status, row.attributes or {},
-                   row.version_id)
+                   row.version, row.version_id)
 
 
 def readable_file(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, version: str | None,
@@ -118,6 +119,19 @@ def first_file(arca: Arca, repository_ids: list[int], c: Coordinates, version: s
             if row is not None and row.status in DOWNLOADABLE:
                 arca.downloads.note(row.version_id)
                 return row
+    return None
+
+
+def chain_file(arca: Arca, chain: "Chain", c: Coordinates, version: str | None, name: str) -> FileRow | None:
+    """The first downloadable copy of a file in the repositories of a chain, in order, leaving out
+    versions a repository may not serve through it (`Local.hidden`)."""
+    with arca.db.read() as s:
+        for rid in chain.repository_ids():
+            row = find_file(s, rid, c, version, name)
+            local = chain.local.get(rid)
+            if row is None or row.status not in DOWNLOADABLE or (local is not None and row.version in local.hidden):
+                continue
+            return row
     return None
 
 
@@ -176,12 +190,19 @@ def version_files(s: Session, state: PackageState, version: str) -> list[tuple[s
 
 def index_files(s: Session, state: PackageState, statuses: tuple[str, ...] = (PUBLISHED,)) -> list[IndexFile]:
     """Every file of the package's versions in `statuses`, in one indexed query."""
-    q = (select(PackageVersion.version, Asset.name, Asset.attributes, Asset.created_at, Blob.sha256, Blob.size)
+    q = (select(PackageVersion.version, PackageVersion.status, Asset.name, Asset.attributes, Asset.created_at,
+                Blob.sha256, Blob.size)
          .join(Asset, Asset.package_version_id == PackageVersion.id)
          .join(Blob, Blob.id == Asset.blob_id)
          .where(PackageVersion.package_id == state.id, PackageVersion.status.in_(statuses)))
-    return [IndexFile(v, name, sha256, size, created, attrs or {})
-            for v, name, attrs, created, sha256, size in s.execute(q)]
+    return [IndexFile(v, name, sha256, size, created, attrs or {}, status)
+            for v, status, name, attrs, created, sha256, size in s.execute(q)]
+
+
+def downloadable_files(s: Session, state: PackageState) -> list[IndexFile]:
+    """Every file of the package's Published and Unlisted versions (PyPI lists Unlisted ones as
+    yanked, PEP 592)."""
+    return index_files(s, state, DOWNLOADABLE)
 
 
 def package_view(s: Session, state: PackageState, statuses: tuple[str, ...] = (PUBLISHED,)) -> PackageView:
@@ -211,14 +232,35 @@ def read_view(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
 
 
 def project_names(arca: Arca, principal: Principal, ref: RepoRef, fmt: str) -> list[tuple[str, str]]:
-    """(name, display name) of every package of `fmt` with at least one Published version."""
+    """(name, display name) of every package of `fmt` with at least one Published version in the
+    repository and, when it reads through upstreams, in every repository it reaches (the remote
+    behind an external connection counts with what was retained from it)."""
     published = exists().where(PackageVersion.package_id == Package.id, PackageVersion.status == PUBLISHED)
-    q = (select(Package.name, Package.display_name)
-         .where(Package.repository_id == ref.repository_id, Package.format == fmt, published)
-         .order_by(Package.name))
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
-        return [(n, d or n) for n, d in s.execute(q)]
+        ids = reachable(arca, s, ref)
+        q = (select(Package.name, Package.display_name)
+             .where(Package.repository_id.in_(ids), Package.format == fmt, published)
+             .order_by(Package.name))
+        names: dict[str, str] = {}
+        for n, d in s.execute(q):
+            names.setdefault(n, d or n)
+        return list(names.items())
+
+
+def packages_under(arca: Arca, principal: Principal, ref: RepoRef, fmt: str,
+                   namespace: str) -> list[tuple[str, str]]:
+    """(namespace, name) of every package of `fmt` with a Published version whose namespace is
+    `namespace` or lies below it (`namespace` + "." ...), in the repository and every repository
+    it reads through (directory listings)."""
+    published = exists().where(PackageVersion.package_id == Package.id, PackageVersion.status == PUBLISHED)
+    below = Package.namespace.startswith(namespace + ".", autoescape=True) if namespace else true()
+    with arca.db.read() as s:
+        authz.require_ref(arca, s, principal, READ, ref)
+        q = (select(Package.namespace, Package.name).distinct()
+             .where(Package.repository_id.in_(reachable(arca, s, ref)), Package.format == fmt, published,
+                    or_(Package.namespace == namespace, below)))
+        return [tuple(r) for r in s.execute(q)]
 
 
 # ---- upstreams --------------------------------------------------------------------------------------
@@ -233,12 +275,17 @@ class RepoNode:
 @dataclass(frozen=True)
 class Node:
     """One place to look: a repository's own versions (`external` None), or the external
-    connection `external` of repository `repository_id` (retained copies go there)."""
+    connection `external` of repository `repository_id` (retained copies go there), fetched
+    through `connection`."""
 
     repository_id: int
     repository: str
     external: str | None = None
     depth: int = 0
+    connection: Connection | None = None
+    # A repository whose versions retained from remotes are not served through this order
+    # (dependency-confusion protection): only what was published to it counts.
+    hide_external: bool = False
 
 
 def graph(arca: Arca, s: Session, domain_id: int, need: int | None = None) -> dict[int, RepoNode]:
@@ -261,6 +308,22 @@ def graph(arca: Arca, s: Session, domain_id: int, need: int | None = None) -> di
     return arca.caches.graphs.put(domain_id, value)
 
 
+def reachable(arca: Arca, s: Session, ref: RepoRef) -> list[int]:
+    """The repository and every repository it reads through, depth-first (no package's origin
+    controls applied: for listings of names)."""
+    g = graph(arca, s, ref.domain_id, ref.repository_id)
+    out: list[int] = []
+
+    def visit(rid: int) -> None:
+        out.append(rid)
+        for uid in g[rid].upstreams if rid in g else ():
+            if uid not in out:
+                visit(uid)
+
+    visit(ref.repository_id)
+    return out
+
+
 def cached_reads_through(arca: Arca, ref: RepoRef) -> bool | None:
     """Does the repository read through upstreams or a connection? None when the cached graph
     cannot tell (no database access)."""
@@ -281,23 +344,27 @@ def reads_through(arca: Arca, ref: RepoRef) -> bool:
 
 
 def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordinates,
-          supported: tuple[str, ...] = ()) -> list[Node]:
+          blocked: list[str] | None = None) -> list[Node]:
     """The places to look for one package, first hit wins. A repository's upstreams (and its
     external connection) are skipped when its origin controls or package groups block taking
-    this package from there; `supported` lists the external connections this format can use."""
+    this package from there; an external connection of another format than the package's, or
+    without a URL, is skipped too; and so is every external connection when the package is
+    published internally anywhere in the order (dependency-confusion protection), unless allowed
+    explicitly. The reasons for the latter go to `blocked`."""
     g = graph(arca, s, domain_id, repository_id)
     out: list[Node] = []
+    paths: dict[int, list[int]] = {}  # index of an external node in `out` -> repository ids down to it
     seen: set[int] = set()
-    domain_row = None
+    stack: list[int] = []
+    domain_row = s.get(Domain, domain_id)
     repo_rows: dict[int, Repository] = {}
 
+    def row(rid: int) -> Repository:
+        return repo_rows.get(rid) or repo_rows.setdefault(rid, s.get(Repository, rid))
+
     def allowed(rid: int, external: bool) -> bool:
-        nonlocal domain_row
-        if domain_row is None:
-            domain_row = s.get(Domain, domain_id)
-        row = repo_rows.get(rid) or repo_rows.setdefault(rid, s.get(Repository, rid))
         try:
-            check_upstream_allowed(s, domain_row, row, c.format, c.namespace, c.name, external=external)
+            check_upstream_allowed(s, domain_row, row(rid), c.format, c.namespace, c.name, external=external)
         except AccessDenied:
             return False
         return True
@@ -307,44 +374,99 @@ def order(arca: Arca, s: Session, domain_id: int, repository_id: int, c: Coordin
         info = g.get(rid)
         if info is None:
             return
+        stack.append(rid)
         out.append(Node(rid, info.name, None, depth))
         if info.upstreams and allowed(rid, False):
             for uid in info.upstreams:
                 if uid not in seen:
                     visit(uid, depth + 1)
-        ext = info.external_connection
-        if ext and (not supported or ext in supported) and allowed(rid, True):
-            out.append(Node(rid, info.name, ext, depth))
+        conn = connections.lookup(arca, s, info.external_connection)
+        if conn is not None and conn.format == c.format and allowed(rid, True):
+            paths[len(out)] = list(stack)
+            out.append(Node(rid, info.name, conn.name, depth, conn))
+        stack.pop()
 
     visit(repository_id, 0)
+    repos = [n.repository_id for n in out if n.external is None]
+    if (paths or len(repos) > 1) and origins.protection_on(domain_row):
+        holders = origins.internal_holders(s, repos, c.format, c.namespace, c.name)
+        if holders:
+            _protect(s, domain_row, out, paths, [row(h).name for h in holders], row, c, g[repository_id].name,
+                     blocked)
     return out
+
+
+def _protect(s: Session, domain_row: Domain, out: list[Node], paths: dict[int, list[int]], holders: list[str],
+             row: Callable[[int], Repository], c: Coordinates, asked: str, blocked: list[str] | None) -> None:
+    """The package is published internally in `holders`: drop every external connection of the
+    order, and hide every repository's retained external versions, except along a path someone
+    allowed explicitly."""
+    allowed: set[int] = set()
+    for i, path in sorted(paths.items(), reverse=True):
+        if origins.external_explicitly_allowed(s, domain_row, [row(r) for r in path], c.format, c.namespace, c.name):
+            allowed.add(out[i].repository_id)
+            continue
+        if blocked is not None and not blocked:
+            blocked.append(origins.confusion_reason(c.format, c.namespace, c.name, holders, asked))
+        del out[i]
+    for i, n in enumerate(out):
+        if n.external is None and n.repository_id not in allowed:
+            out[i] = replace(n, hide_external=True)
 
 
 @dataclass
 class Local:
-    """What one repository of a chain holds of a package: its view (from `load`), and every
-    version it has in any status (a version it holds is never taken from its remote)."""
+    """What one repository of a chain holds of a package: its view (from `load`), every version it
+    has in any status (a version it holds is never taken from its remote as a new version), and
+    which of them were retained from its external connection (origin EXTERNAL: the remote's
+    other files of such a version may still join it)."""
 
     view: Any
     held: set[str]
+    retained: set[str] = field(default_factory=set)
+    hidden: set[str] = field(default_factory=set)  # retained versions not served through this order
 
 
 @dataclass
 class Chain:
     nodes: list[Node]
     local: dict[int, Local]
+    blocked: list[str] = field(default_factory=list)  # why an external connection was left out
+
+    def missing(self, message: str) -> str:
+        """A not-found message, with the reason an external connection was not asked."""
+        return f"{message}. {self.blocked[0]}" if self.blocked else message
 
     def repository_ids(self) -> list[int]:
         return [n.repository_id for n in self.nodes if n.external is None]
 
+    def held_before(self, node: Node, version: str) -> str | None:
+        """The repository ahead of `node` in the order that holds `version` (other than `node`'s
+        own retained copy, which a remote file may join), or None."""
+        for n in self.nodes:
+            if n is node:
+                return None
+            local = self.local.get(n.repository_id)
+            if n.external is None and local is not None and version in local.held:
+                if n.repository_id == node.repository_id and version in local.retained:
+                    continue
+                return n.repository
+        return None
 
-def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *, supported: tuple[str, ...],
+
+def no_view(s: Session, state: PackageState) -> None:
+    """A `load` for callers that need only what each repository holds."""
+    return None
+
+
+def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *,
           load: Callable[[Session, PackageState], Any] | None = None) -> Chain:
     """The resolution order for a package (READ checked) and, with `load`, each repository's view
-    of it (None where it has no such package)."""
+    of it (None where it has no such package) and the versions it holds."""
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
-        nodes = order(arca, s, ref.domain_id, ref.repository_id, c, supported)
+        blocked: list[str] = []
+        nodes = order(arca, s, ref.domain_id, ref.repository_id, c, blocked)
         local: dict[int, Local] = {}
         if load is not None:
             for n in nodes:
@@ -354,6 +476,9 @@ def chain(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, *, sup
                 if state is None:
                     local[n.repository_id] = Local(None, set())
                     continue
-                held = set(s.scalars(select(PackageVersion.version).where(PackageVersion.package_id == state.id)))
-                local[n.repository_id] = Local(load(s, state), held)
-        return Chain(nodes, local)
+                kinds = dict(s.execute(select(PackageVersion.version, PackageVersion.origin_type)
+                                       .where(PackageVersion.package_id == state.id)).all())
+                retained = {v for v, o in kinds.items() if o == "EXTERNAL"}
+                local[n.repository_id] = Local(load(s, state), set(kinds), retained,
+                                               retained if n.hide_external else set())
+        return Chain(nodes, local, blocked)

@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from app.domain.coords import Coordinates
@@ -28,7 +29,6 @@ from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
-CONNECTIONS = ("public:npmjs",)
 
 
 def _expected(dist: dict) -> dict | None:
@@ -77,35 +77,46 @@ def _name(coords: Coordinates) -> str:
 
 async def remote_packument(dp: DataPlane, node: Node, coords: Coordinates) -> dict | None:
     name = _name(coords)
-    remotes = dp.arca.remotes
-    prefixes = remotes.allowed_prefixes(node.external)
+    prefixes = node.connection.prefixes()
     return await retained.metadata(
-        dp.arca, repository_id=node.repository_id, connection=node.external, coords=coords, display=name,
-        url=remotes.base_url(node.external) + quote(name, safe="@"), accept="application/json",
+        dp.arca, repository_id=node.repository_id, connection=node.connection, coords=coords, display=name,
+        url=node.connection.url + quote(name, safe="@"), accept="application/json",
         parse=lambda resp: parse_packument(resp, name, prefixes))
 
 
 # ---- the merged packument ----------------------------------------------------------------------
 
-async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
+@dataclass
+class Merged:
+    """The versions (in semver order), dist-tags and times of a packument merged through the chain."""
+
+    versions: dict[str, dict]
+    tags: dict[str, str]
+    times: dict[str, str]
+
+
+async def merged_parts(dp: DataPlane, coords: Coordinates) -> Merged:
     name = _name(coords)
     base_url = dp.base_url
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS,
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords,
                          load=resolve.package_view)
     versions: dict[str, dict] = {}
+    owner: dict[str, int] = {}  # version -> the repository whose copy is listed
     times: dict[str, str] = {}
     tags: dict[str, str] = {}
     failures = []
     for n in chain.nodes:
+        local = chain.local.get(n.repository_id) or resolve.Local(None, set())
         if n.external is None:
-            view = chain.local[n.repository_id].view
-            if view is None:
+            if local.view is None:
                 continue
-            for r in pm.sort_versions(view).versions:
+            local.view.versions = [r for r in local.view.versions if r.version not in local.hidden]
+            for r in pm.sort_versions(local.view).versions:
                 if r.version not in versions:
                     versions[r.version] = pm.version_doc(name, r, base_url)
+                    owner[r.version] = n.repository_id
                     times[r.version] = pm.iso(r.published)
-            for t, v in pm.visible_tags(view).items():
+            for t, v in pm.visible_tags(local.view).items():
                 tags.setdefault(t, v)
             continue
         try:
@@ -115,13 +126,19 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
             continue
         if not doc:
             continue
-        held = chain.local[n.repository_id].held if n.repository_id in chain.local else set()
         for v, m in doc["versions"].items():
-            if v in versions or v in held:
+            if v in versions:
+                if owner[v] == n.repository_id and v in local.retained:
+                    # Retained from this remote: the entry is the remote's, every field of it, as it is now.
+                    ours = versions[v]["dist"]
+                    versions[v] = _remote_entry(m, {k: ours[k] for k in ("tarball", "integrity", "shasum")
+                                                    if k in ours})
+                    times[v] = doc["time"].get(v, times.get(v))
                 continue
-            m = dict(m)
-            m["dist"] = {**m["dist"], "tarball": base_url + pm.tarball_path(name, v)}
-            versions[v] = m
+            if v in local.held:
+                continue
+            versions[v] = _remote_entry(m, {"tarball": base_url + pm.tarball_path(name, v)})
+            owner[v] = n.repository_id
             if v in doc["time"]:
                 times[v] = doc["time"][v]
         for t, v in doc["dist-tags"].items():
@@ -129,10 +146,18 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     if not versions:
         if failures:
             raise UpstreamUnavailable(failures[0])
-        raise NotFound(f"{name} is not in this repository or its upstreams")
+        raise NotFound(chain.missing(f"{name} is not in this repository or its upstreams"))
     order = sorted(versions, key=npm_names.semver_key)
     versions = {v: versions[v] for v in order}
     tags = pm.effective_tags({t: v for t, v in tags.items() if v in versions}, order)
+    return Merged(versions, tags, times)
+
+
+async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
+    """The full or abbreviated packument through the chain (ETag: a hash of the body)."""
+    name = _name(coords)
+    m = await merged_parts(dp, coords)
+    versions, tags, times = m.versions, m.tags, m.times
     if kind == "corgi":
         out = {"name": name, "dist-tags": tags,
                "versions": {v: {k: m[k] for k in pm.CORGI_VERSION_FIELDS if k in m} for v, m in versions.items()}}
@@ -147,23 +172,43 @@ async def merged(dp: DataPlane, coords: Coordinates, kind: str) -> pm.Rendered:
     return pm.Rendered(0, body, etag, media)
 
 
+async def merged_version(dp: DataPlane, coords: Coordinates, spec: str) -> dict:
+    """`GET /{name}/{version}` or `/{name}/{dist-tag}` through the chain: the merged entry."""
+    m = await merged_parts(dp, coords)
+    version = spec if npm_names.is_semver(spec) else m.tags.get(spec)
+    if version not in m.versions:
+        raise NotFound(f"{_name(coords)}@{spec} is not in this repository or its upstreams")
+    return m.versions[version]
+
+
+def _remote_entry(manifest: dict, ours: dict) -> dict:
+    """A remote's version entry with this repository's tarball URL (and, for a retained copy, the
+    digests of the stored file, which were verified to be the remote's)."""
+    m = dict(manifest)
+    m["dist"] = {**m["dist"], **ours}
+    return m
+
+
 # ---- tarballs ----------------------------------------------------------------------------------
 
 async def locate_tarball(dp: DataPlane, coords: Coordinates, version: str, filename: str) -> FileRow:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS)
-    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, version, filename)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.no_view)
+    row = await dp.run(resolve.chain_file, dp.arca, chain, coords, version, filename)
     if row is not None:
         return row
 
     async def find(n: Node) -> dict | None:
+        if chain.held_before(n, version):
+            return None
         return ((await remote_packument(dp, n, coords)) or {}).get("versions", {}).get(version)
 
     async def take(n: Node, manifest: dict) -> FileRow:
-        return await dp.arca.remotes.single_flight(
+        return await dp.arca.remotes.flight(
             ("npm-tarball", n.repository_id, coords.namespace, coords.name, version),
             lambda: _import(dp, n, coords, version, filename, manifest))
 
-    return await first_remote(chain.nodes, find, take, f"{filename} is not in this repository or its upstreams")
+    return await first_remote(chain.nodes, find, take,
+                              chain.missing(f"{filename} is not in this repository or its upstreams"))
 
 
 async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, filename: str,
@@ -173,7 +218,7 @@ async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, 
     if row is not None:
         return row
     await dp.run(publish.check_import_open, arca, node.repository_id, coords, version)
-    info = await arca.remotes.fetch_to_blob(arca.blobs, node.external, manifest["dist"]["tarball"],
+    info = await arca.remotes.fetch_to_blob(arca.blobs, node.connection, manifest["dist"]["tarball"],
                                             _expected(manifest["dist"]), limit=arca.settings.max_upload_bytes)
     name = _name(coords)
     desc = manifest.get("description") if isinstance(manifest.get("description"), str) else None

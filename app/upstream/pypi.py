@@ -1,10 +1,11 @@
-"""PyPI through upstreams and the `public:pypi` external connection.
+"""PyPI through upstreams and PyPI external connections.
 
 A project page of a repository with upstreams or a connection merges, per version, the first
 place in the resolution order that has it (own Published files, then upstreams depth-first,
-then a repository's remote index). A file not held anywhere in the chain is fetched from where
-the remote index says (only under the connection's URL), verified against its `#sha256`, and
-stored as an EXTERNAL version in the repository that holds the connection."""
+then a repository's remote index), and by file within a version retained from a remote. A file
+not held anywhere in the chain is fetched from where the remote index says (only under the
+connection's URL), verified against its `#sha256`, and stored in the EXTERNAL version of the
+repository that holds the connection."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 from app.domain.coords import Coordinates
 from app.domain.errors import NotFound, UpstreamUnavailable, ValidationError
 from app.domain.status import PUBLISHED
-from app.domain.views import FileRow
+from app.domain.views import FileRow, IndexFile
 from app.formats.http import DataPlane
 from app.formats.pypi import dists, simple
 from app.services import publish, resolve
@@ -25,7 +26,6 @@ from app.upstream.retained import BadDocument
 from app.upstream.walk import first_remote
 from app.upstream.remote import is_allowed
 
-CONNECTIONS = ("public:pypi",)
 ACCEPT = (f"{simple.JSON_V1}, {simple.HTML_V1};q=0.2, text/html;q=0.1")
 
 
@@ -108,48 +108,86 @@ def _coords(project: str) -> Coordinates:
 
 
 async def remote_files(dp: DataPlane, node: Node, project: str) -> list[dict] | None:
-    remotes = dp.arca.remotes
-    prefixes = remotes.allowed_prefixes(node.external)
+    prefixes = node.connection.prefixes()
     return await retained.metadata(
-        dp.arca, repository_id=node.repository_id, connection=node.external, coords=_coords(project), display=None,
-        url=urljoin(remotes.base_url(node.external), f"{project}/"), accept=ACCEPT,
+        dp.arca, repository_id=node.repository_id, connection=node.connection, coords=_coords(project), display=None,
+        url=urljoin(node.connection.url, f"{project}/"), accept=ACCEPT,
         parse=lambda resp: parse_page(resp, project, prefixes))
 
 
 # ---- the merged page ---------------------------------------------------------------------------
 
 async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, _coords(project), supported=CONNECTIONS,
-                         load=resolve.index_files)
-    seen: set[str] = set()
+    """The files of every place in the order, merged by file: a version belongs to the first place
+    that has it, and a version retained from a remote keeps listing the remote's other files (the
+    other platforms' wheels, the sdist), which are fetched into it on first download. A retained
+    file shows the remote's yank as the remote has it now, and keeps it (PEP 592)."""
+    coords = _coords(project)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.downloadable_files)
+    owner: dict[str, Node] = {}  # version -> the place whose copy is listed
+    at: dict[str, int] = {}  # file name -> its row in `out`
     out: list[simple.FileRow] = []
     failures: list[str] = []
     for n in chain.nodes:
+        local = chain.local.get(n.repository_id) or resolve.Local(None, set())
         if n.external is None:
-            local = chain.local[n.repository_id]
-            fresh = [r for r in simple.project_rows(local.view or []) if r.version not in seen]
-            out += fresh
-            seen |= {r.version for r in fresh}
+            for r in simple.project_rows(local.view or []):
+                if r.version not in local.hidden and owner.setdefault(r.version, n) is n:
+                    at[r.filename] = len(out)
+                    out.append(r)
             continue
         try:
             files = await remote_files(dp, n, project)
         except UpstreamUnavailable as exc:
             failures.append(exc.message)
             continue
-        held = chain.local[n.repository_id].held if n.repository_id in chain.local else set()
-        added = set()
+        yanks: dict[str, str | bool] = {}
         for f in files or []:
-            if f["version"] in seen or f["version"] in held:
+            version = f["version"]
+            if f["filename"] in at:
+                if owner[version].repository_id == n.repository_id and version in local.retained:
+                    yanks[f["filename"]] = f["yanked"]
                 continue
-            added.add(f["version"])
-            out.append(simple.FileRow(f["version"], f["filename"], f["sha256"], f["size"], f["requires_python"],
+            if not _joins(version, n, owner, local):
+                continue
+            owner.setdefault(version, n)
+            at[f["filename"]] = len(out)
+            out.append(simple.FileRow(version, f["filename"], f["sha256"], f["size"], f["requires_python"],
                                       None, f["upload_time"], f["yanked"]))
-        seen |= added
+        await _follow_yanks(dp, n, coords, local, yanks, out, at)
     if not out:
         if failures:
             raise UpstreamUnavailable(failures[0])
-        raise NotFound(f"No project {project!r} in repository {dp.repo.repository} or its upstreams")
+        raise NotFound(chain.missing(f"No project {project!r} in repository {dp.repo.repository} or its upstreams"))
     return simple.sort_rows(out)
+
+
+async def _follow_yanks(dp: DataPlane, node: Node, coords: Coordinates, local: resolve.Local,
+                        remote: dict[str, str | bool], out: list[simple.FileRow], at: dict[str, int]) -> None:
+    """Retained files take the remote's current yank (shown now, and kept in the database, so
+    it stays when the remote is gone)."""
+    stored = {f.filename: f for f in local.view or []}
+    changed = {}
+    for name, yanked in remote.items():
+        mine = stored.get(name)
+        if mine is None or (mine.attributes.get("yanked") or False) == yanked:
+            continue
+        changed[name] = yanked
+        shown = simple.file_row(IndexFile(mine.version, name, mine.sha256, mine.size, mine.created,
+                                          {**mine.attributes, "yanked": yanked}, mine.status))
+        out[at[name]] = shown
+    if changed:
+        await dp.run(publish.note_remote_yanks, dp.arca, node.repository_id, coords, changed)
+
+
+def _joins(version: str, node: Node, owner: dict[str, Node], local: resolve.Local) -> bool:
+    """May a remote file of `version` be listed? A new version, yes (unless its repository holds
+    it in a status that is not listed); a listed one only when it is this remote's, or this
+    repository's own copy retained from this remote (merge by file)."""
+    first = owner.get(version)
+    if first is None:
+        return version not in local.held
+    return first is node or (first.repository_id == node.repository_id and version in local.retained)
 
 
 # ---- files -------------------------------------------------------------------------------------
@@ -157,22 +195,25 @@ async def merged_rows(dp: DataPlane, project: str) -> list[simple.FileRow]:
 async def locate(dp: DataPlane, project: str, filename: str, metadata: bool) -> FileRow:
     """The file found through the chain, imported from a remote index when nobody holds it."""
     coords = _coords(project)
-    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, supported=CONNECTIONS)
-    row = await dp.run(resolve.first_file, dp.arca, chain.repository_ids(), coords, None, filename)
+    chain = await dp.run(resolve.chain, dp.arca, dp.principal, dp.repo, coords, load=resolve.no_view)
+    row = await dp.run(resolve.chain_file, dp.arca, chain, coords, None, filename)
     if row is not None:
         return row
     if metadata:
         raise NotFound(f"No core metadata is recorded for {filename}")
 
     async def find(n: Node) -> dict | None:
-        return next((f for f in await remote_files(dp, n, project) or [] if f["filename"] == filename), None)
+        match = next((f for f in await remote_files(dp, n, project) or [] if f["filename"] == filename), None)
+        if match is None or chain.held_before(n, match["version"]):
+            return None  # a version another repository holds is that repository's, file by file
+        return match
 
     async def take(n: Node, match: dict) -> FileRow:
-        return await dp.arca.remotes.single_flight(("pypi-file", n.repository_id, filename),
+        return await dp.arca.remotes.flight(("pypi-file", n.repository_id, filename),
                                                    lambda: _import(dp, n, project, match))
 
-    return await first_remote(chain.nodes, find, take, f"No file {filename!r} for project {project!r} in "
-                              f"repository {dp.repo.repository} or its upstreams")
+    return await first_remote(chain.nodes, find, take, chain.missing(
+        f"No file {filename!r} for project {project!r} in repository {dp.repo.repository} or its upstreams"))
 
 
 async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
@@ -186,7 +227,7 @@ async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
     await dp.run(publish.check_import_open, arca, node.repository_id, coords, f["version"])
     staged = arca.blobs.new_temp()
     try:
-        info = await arca.remotes.fetch_to_file(node.external, f["url"], staged, {"sha256": f["sha256"]},
+        info = await arca.remotes.fetch_to_file(node.connection, f["url"], staged, {"sha256": f["sha256"]},
                                                 limit=arca.settings.max_upload_bytes)
         try:
             data = await dp.run(dists.read_core_metadata, staged, dist)
@@ -198,6 +239,8 @@ async def _import(dp: DataPlane, node: Node, project: str, f: dict) -> FileRow:
         staged.unlink(missing_ok=True)
     meta = await dp.run(arca.blobs.put_bytes, data) if data is not None else None
     attrs = {"filetype": "bdist_wheel" if dist.kind == "wheel" else "sdist", "origin_url": f["url"]}
+    if f["yanked"]:
+        attrs["yanked"] = f["yanked"]
     if meta is not None:
         attrs["metadata_sha256"] = meta.sha256
         attrs["metadata_size"] = meta.size

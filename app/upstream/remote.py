@@ -15,9 +15,10 @@ Infrastructure like `app.storage`: it knows settings and the blob store, not the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -25,12 +26,14 @@ import anyio
 import httpx
 
 from app.config import Settings
+from app.domain.connections import Connection
 from app.domain.errors import UpstreamUnavailable, ValidationError
 from app.storage.base import BlobInfo, BlobStore, Hasher, check_expected
+from app.upstream import credentials
 
 MAX_REDIRECTS = 3
 MAX_DOCUMENT = 64 * 1024 * 1024
-PYPI_FILES = "https://files.pythonhosted.org/"
+LEASE_POLL = 0.05  # seconds between looks at another node's fetch in progress
 
 
 def is_allowed(url: str, prefixes: list[str]) -> bool:
@@ -72,38 +75,47 @@ def _charset(content_type: str) -> str:
     return "utf-8"
 
 
-class Remotes:
-    """Per process: one httpx client, the breaker state per external connection, and the flights
-    in progress."""
+class SharedState(Protocol):
+    """What the nodes of a cluster share about remotes (app.services.fleet): blocking calls, made
+    from a worker thread."""
 
-    def __init__(self, settings: Settings):
+    def breaker(self, connection: str) -> tuple[int, float]: ...  # (failures, open until, epoch s)
+    def failed(self, connection: str, threshold: int, seconds: float) -> tuple[int, float]: ...
+    def succeeded(self, connection: str) -> None: ...
+    def acquire(self, key: str, seconds: float) -> bool: ...  # the lease on a fetch; False: held
+    def extend(self, key: str, seconds: float) -> None: ...
+    def held(self, key: str) -> bool: ...
+    def release(self, key: str) -> None: ...
+
+
+class Remotes:
+    """Per process: one httpx client, the breaker state per external connection (shared with the
+    other nodes through `shared`), and the flights in progress."""
+
+    def __init__(self, settings: Settings, shared: SharedState | None = None):
         self.settings = settings
+        self.shared = shared
         self.client: httpx.AsyncClient | None = None
-        self.state: dict[str, list] = {}  # connection -> [consecutive failures, open until]
+        self.state: dict[str, list] = {}  # connection -> [consecutive failures, open until (monotonic)]
+        self.known: dict[str, int] = {}  # connection -> failures the cluster had counted, last we looked
         self.flights: dict[Any, asyncio.Future] = {}
+        self.tokens: dict[Any, tuple[str, float]] = {}  # credentials -> (remote token, fresh until)
         self.requests = 0
 
     # ---- which URLs may be fetched -------------------------------------------------------------
 
-    def base_url(self, connection: str) -> str:
-        base = self.settings.external.get(connection)
-        if not base:
-            raise UpstreamUnavailable(f"External connection {connection} has no URL configured")
-        return base if base.endswith("/") else base + "/"
+    @staticmethod
+    def base_url(connection: Connection) -> str:
+        return connection.url
 
-    def allowed_prefixes(self, connection: str) -> list[str]:
-        base = self.base_url(connection)
-        out = [base]
-        if base.endswith("/simple/"):  # PyPI-style: files live beside the index (pypiserver: /packages/)
-            out.append(base[: -len("simple/")])
-        if connection == "public:pypi" and base == "https://pypi.org/simple/":
-            out.append(PYPI_FILES)
-        return out + list(self.settings.external_allow.get(connection, ()))
+    @staticmethod
+    def allowed_prefixes(connection: Connection) -> list[str]:
+        return connection.prefixes()
 
-    def check_allowed(self, connection: str, url: str) -> None:
-        if not is_allowed(url, self.allowed_prefixes(connection)):
+    def check_allowed(self, connection: Connection, url: str) -> None:
+        if not is_allowed(url, connection.prefixes()):
             raise UpstreamUnavailable(f"Refusing to fetch {url!r}: it is not under the configured URL of "
-                                      f"external connection {connection}")
+                                      f"external connection {connection.name}")
 
     # ---- single-flight ---------------------------------------------------------------------------
 
@@ -138,77 +150,150 @@ class Remotes:
                                             trust_env=False, headers={"User-Agent": "arca-upstream/1"})
         return self.client
 
-    def check_breaker(self, connection: str) -> None:
+    def _open(self, connection: str, failures: int, until: float) -> None:
+        """Open the local breaker until `until` (seconds since the epoch)."""
+        self.state[connection] = [failures, time.monotonic() + max(until - time.time(), 0.0)]
+
+    async def check_breaker(self, connection: str) -> None:
+        """UpstreamUnavailable while the remote's breaker is open, here or on another node."""
         st = self.state.get(connection)
+        if (st is None or st[1] <= time.monotonic()) and self.shared is not None:
+            self.state.pop(connection, None)
+            failures, until = await anyio.to_thread.run_sync(self.shared.breaker, connection)
+            self.known[connection] = failures
+            if until > time.time():
+                self._open(connection, failures, until)
+            st = self.state.get(connection)
         if st and st[1] > time.monotonic():
             raise UpstreamUnavailable(f"External connection {connection} is unavailable (it failed {st[0]} "
                                       "times in a row; retrying later)")
 
-    def failed(self, connection: str) -> None:
+    async def failed(self, connection: str) -> None:
+        threshold, seconds = self.settings.upstream_breaker_failures, self.settings.upstream_breaker_seconds
+        if self.shared is not None:
+            failures, until = await anyio.to_thread.run_sync(self.shared.failed, connection, threshold, seconds)
+            self.known[connection] = failures
+            if until > time.time():
+                self._open(connection, failures, until)
+            return
         st = self.state.setdefault(connection, [0, 0.0])
         st[0] += 1
-        if st[0] >= self.settings.upstream_breaker_failures:
-            st[1] = time.monotonic() + self.settings.upstream_breaker_seconds
+        if st[0] >= threshold:
+            st[1] = time.monotonic() + seconds
 
-    def succeeded(self, connection: str) -> None:
+    async def succeeded(self, connection: str) -> None:
         self.state.pop(connection, None)
+        if self.shared is not None and self.known.pop(connection, 0):
+            await anyio.to_thread.run_sync(self.shared.succeeded, connection)
 
-    async def request(self, connection: str, url: str, headers: dict | None = None,
+    # ---- one fetch at a time across the cluster ----------------------------------------------------
+
+    async def flight(self, key: Any, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """`fn` once for concurrent callers of `key` in this process, and in one process of the
+        cluster at a time: the others wait for its lease to end, then run `fn`, which finds what
+        the first stored (every importer checks the database first)."""
+        return await self.single_flight(key, lambda: self._leased(key, fn))
+
+    async def _leased(self, key: Any, fn: Callable[[], Awaitable[Any]]) -> Any:
+        if self.shared is None:
+            return await fn()
+        lease = hashlib.sha256(repr(key).encode()).hexdigest()
+        seconds = max(60.0, 4 * self.settings.upstream_timeout)
+        while not await anyio.to_thread.run_sync(self.shared.acquire, lease, seconds):
+            while await anyio.to_thread.run_sync(self.shared.held, lease):
+                await asyncio.sleep(LEASE_POLL)
+        renew = asyncio.create_task(self._renew(lease, seconds))
+        try:
+            return await fn()
+        finally:
+            renew.cancel()
+            await anyio.to_thread.run_sync(self.shared.release, lease)
+
+    async def _renew(self, lease: str, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            await anyio.to_thread.run_sync(self.shared.extend, lease, seconds)
+
+    async def _credentials(self, connection: Connection, url: str) -> dict:
+        """The Authorization header for `url` (only to the connection's own site)."""
+        if connection.credentials is None or not connection.sends_credentials_to(url):
+            return {}
+        return await credentials.headers(self, connection)
+
+    async def request(self, connection: Connection, url: str, headers: dict | None = None,
                       stream: bool = False) -> httpx.Response:
         """GET an allowed URL (following allowed redirects). 5xx and transport errors count
         against the breaker and raise UpstreamUnavailable; other statuses are returned. With
         `stream`, the caller must close the response."""
-        self.check_breaker(connection)
+        name = connection.name
+        await self.check_breaker(name)
         for _hop in range(MAX_REDIRECTS + 1):
             self.check_allowed(connection, url)
+            sent = {**(headers or {}), **await self._credentials(connection, url)}
             try:
-                req = self._client().build_request("GET", url, headers=headers or {})
+                req = self._client().build_request("GET", url, headers=sent)
                 self.requests += 1
                 resp = await self._client().send(req, stream=stream)
             except httpx.HTTPError as exc:
-                self.failed(connection)
-                raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
+                await self.failed(name)
+                raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                           f"fetching {url}") from None
             if resp.status_code >= 500:
                 await resp.aclose()
-                self.failed(connection)
-                raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} "
-                                          f"for {url}")
-            self.succeeded(connection)
+                await self.failed(name)
+                raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
+            await self.succeeded(name)
+            if resp.status_code == 401 and "Authorization" in sent and credentials.renewable(connection):
+                # A token the remote no longer accepts (revoked, its key rotated): get a new one once.
+                await resp.aclose()
+                credentials.forget(self, connection)
+                sent = {**(headers or {}), **await self._credentials(connection, url)}
+                resp = await self._client().send(self._client().build_request("GET", url, headers=sent),
+                                                 stream=stream)
+                if resp.status_code >= 500:
+                    await resp.aclose()
+                    await self.failed(name)
+                    raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
             if resp.status_code in (301, 302, 303, 307, 308) and resp.headers.get("location"):
                 await resp.aclose()
                 url = urljoin(url, resp.headers["location"])
                 continue
+            if resp.status_code in (401, 403) and "Authorization" in sent:
+                await resp.aclose()
+                raise UpstreamUnavailable(f"External connection {name} refused Arca's credentials "
+                                          f"({resp.status_code}) for {url}")
             return resp
-        raise UpstreamUnavailable(f"Too many redirects from external connection {connection}")
+        raise UpstreamUnavailable(f"Too many redirects from external connection {name}")
 
-    async def read(self, connection: str, url: str, headers: dict | None = None) -> Answer:
+    async def read(self, connection: Connection, url: str, headers: dict | None = None) -> Answer:
         """`request` with the whole body read (a metadata document: at most MAX_DOCUMENT bytes)."""
+        name = connection.name
         resp = await self.request(connection, url, headers, stream=True)
         try:
             body = bytearray()
             async for chunk in resp.aiter_bytes():
                 body += chunk
                 if len(body) > MAX_DOCUMENT:
-                    raise UpstreamUnavailable(f"External connection {connection} answered {url} with more than "
+                    raise UpstreamUnavailable(f"External connection {name} answered {url} with more than "
                                               f"{MAX_DOCUMENT} bytes; a metadata document is never that large")
         except httpx.HTTPError as exc:
-            self.failed(connection)
-            raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
+            await self.failed(name)
+            raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
         finally:
             await resp.aclose()
         return Answer(resp.status_code, resp.headers, bytes(body), str(resp.url))
 
-    async def fetch_to_file(self, connection: str, url: str, path: Path, expected: dict,
+    async def fetch_to_file(self, connection: Connection, url: str, path: Path, expected: dict,
                             limit: int | None = None) -> BlobInfo:
         """Stream a remote file to a local staging `path`, verified against `expected` hashes (a
         mismatch removes it and raises UpstreamUnavailable). The caller commits or removes it."""
+        name = connection.name
         resp = await self.request(connection, url, stream=True)
         hasher = Hasher(limit)
         try:
             if resp.status_code != 200:
-                raise UpstreamUnavailable(f"External connection {connection} answered {resp.status_code} for {url}")
+                raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
             with open(path, "wb") as fh:
                 async for chunk in resp.aiter_bytes():
                     hasher.update(chunk)
@@ -218,12 +303,12 @@ class Remotes:
             return info
         except ValidationError as exc:
             path.unlink(missing_ok=True)
-            raise UpstreamUnavailable(f"Refused the file from external connection {connection}: {exc.message}"
+            raise UpstreamUnavailable(f"Refused the file from external connection {name}: {exc.message}"
                                       ) from None
         except httpx.HTTPError as exc:
             path.unlink(missing_ok=True)
-            self.failed(connection)
-            raise UpstreamUnavailable(f"External connection {connection} failed: {type(exc).__name__} "
+            await self.failed(name)
+            raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
         except BaseException:
             path.unlink(missing_ok=True)
@@ -231,7 +316,7 @@ class Remotes:
         finally:
             await resp.aclose()
 
-    async def fetch_to_blob(self, blobs: BlobStore, connection: str, url: str, expected: dict,
+    async def fetch_to_blob(self, blobs: BlobStore, connection: Connection, url: str, expected: dict,
                             limit: int | None = None) -> BlobInfo:
         """Stream a remote file into the blob store (staged, verified, then committed)."""
         staged = blobs.new_temp()

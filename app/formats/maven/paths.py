@@ -159,6 +159,20 @@ def parse_path(raw_rest: str) -> MavenPath:
     return MavenPath("file", group, artifact, version, filename, checksum)
 
 
+def parse_directory(raw_rest: str) -> list[str]:
+    """The segments of a directory path (`com/acme/lib/` -> ['com', 'acme', 'lib']), each one a
+    legal groupId part, artifactId or version; ValidationError if not."""
+    segs = _segments(raw_rest)
+    if not segs or segs[-1] != "" or len(segs) < 2:
+        raise NotInLayout("A directory path ends with '/'")
+    segs = segs[:-1]
+    for seg in segs:
+        if seg == "":
+            raise NotInLayout("Empty path segment")
+        _check("path segment", seg, VERSION_RE)
+    return segs
+
+
 # The timestamp of a SNAPSHOT build (UTC, as Maven writes it) must be a real moment between these.
 OLDEST_BUILD = datetime(2000, 1, 1, tzinfo=timezone.utc)
 CLOCK_SLACK = timedelta(days=1)

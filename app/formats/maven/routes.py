@@ -8,6 +8,7 @@ always rendered from Published rows; uploaded copies only trigger publishing."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import AsyncIterator
@@ -21,8 +22,9 @@ from app.formats.base import Format
 from app.formats.http import BodyReader, DataPlane, blob_response, check_length, not_modified, reads_through
 from app.formats.maven.metadata import MAX_DOCUMENT, check_pom, checksums, parse_metadata, render_artifact, \
     render_snapshot
+from app.formats.maven.listing import render_listing
 from app.formats.maven.paths import CHECKSUMS, HASH_NAMES, NON_EMPTY, NotInLayout, MavenPath, check_build, \
-    parse_checksum, parse_filename, parse_path
+    parse_checksum, parse_directory, parse_filename, parse_path
 from app.services import publish, resolve
 from app.upstream import maven as upstream
 
@@ -40,6 +42,8 @@ async def handle(dp: DataPlane) -> Response:
                         status_code=405, headers={"Allow": "GET, HEAD, PUT"}, media_type="text/plain")
     if dp.method == "PUT":
         return await _put(dp, parse_path(dp.raw_rest))
+    if dp.raw_rest.endswith("/"):
+        return await _get_listing(dp)
     try:
         mp = parse_path(dp.raw_rest)
     except NotInLayout as exc:
@@ -123,9 +127,25 @@ def _metadata(dp: DataPlane, mp: MavenPath) -> tuple[bytes, dict, str]:
     return body, sums, f'"m{state.id}.{state.revision}"'
 
 
+async def _get_listing(dp: DataPlane) -> Response:
+    """A directory: the HTML listing Maven Central and Nexus serve (merged through upstreams)."""
+    try:
+        segs = parse_directory(dp.raw_rest)
+    except NotInLayout as exc:
+        raise NotFound(exc.message) from None
+    body = render_listing("/" + "/".join(segs) + "/", await upstream.listing(dp, segs))
+    etag = '"d' + hashlib.sha256(body).hexdigest()[:24] + '"'
+    if not_modified(dp.request, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="text/html", headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
 async def _get_metadata(dp: DataPlane, mp: MavenPath) -> Response:
-    if mp.kind == "metadata" and await reads_through(dp):
+    through = await reads_through(dp)
+    if mp.kind == "metadata" and through:
         body, sums, etag = await upstream.metadata_doc(dp, mp)  # merged with upstreams and the remote
+    elif mp.kind == "snapshot-metadata" and through:
+        body, sums, etag = await upstream.snapshot_metadata_doc(dp, mp)
     else:
         body, sums, etag = await dp.run(_metadata, dp, mp)
     if mp.checksum:

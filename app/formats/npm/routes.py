@@ -152,6 +152,8 @@ def conditional(dp: DataPlane, r: pm.Rendered) -> Response:
 
 
 async def get_version(dp: DataPlane, name: str, spec: str) -> Response:
+    if await reads_through(dp):
+        return JSONResponse(await upstream.merged_version(dp, coords_of(name), spec))
     view = await _view(dp, name, DOWNLOADABLE)
     published = [r.version for r in view.versions if r.status == PUBLISHED]
     version = spec if npm_names.is_semver(spec) else pm.effective_tags(view.tag_rows, published).get(spec)

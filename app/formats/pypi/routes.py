@@ -106,7 +106,8 @@ async def project_index(dp: DataPlane, project: str) -> Response:
     def load() -> tuple[str, bytes | None]:
         state, variants = resolve.document(
             dp.arca, dp.principal, dp.repo, _coords(project), cache=dp.arca.caches.pypi_pages, variant=None,
-            load=resolve.index_files, render=lambda files: simple.Variants(project, simple.project_rows(files)),
+            load=resolve.downloadable_files,
+            render=lambda files: simple.Variants(project, simple.project_rows(files)),
             missing=f"No project {project!r} in repository {dp.repo.repository}")
         if variants.empty:
             raise NotFound(f"Project {project!r} has no published versions in repository {dp.repo.repository}")

@@ -100,10 +100,18 @@ class FileRow:
     yanked: str | bool
 
 
+UNLISTED_REASON = "Unlisted"
+
+
 def file_row(f: IndexFile) -> FileRow:
+    """A stored file as the page lists it. A file of an Unlisted version is yanked (PEP 592) with
+    the reason "Unlisted": `pip install name==v` still takes it, an unpinned install skips it,
+    which is what CodeArtifact's Unlisted means, in PyPI's own terms. A file retained from a
+    remote keeps the remote's yank."""
     attrs = f.attributes or {}
+    yanked = attrs.get("yanked") or (UNLISTED_REASON if f.status == "Unlisted" else False)
     return FileRow(f.version, f.filename, f.sha256, f.size, attrs.get("requires_python"),
-                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, attrs.get("yanked") or False)
+                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, yanked)
 
 
 def project_rows(files: list[IndexFile]) -> list[FileRow]:

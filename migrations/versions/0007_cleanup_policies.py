@@ -1,7 +1,7 @@
 """cleanup policies
 
 Revision ID: cleanup_policies
-Revises: 0003
+Revises: 0006
 Create Date: 2026-11-29 22:30:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -16,7 +16,7 @@ import app.db.models
 
 
 revision = 'cleanup_policies'
-down_revision = '0003'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
