@@ -15,7 +15,7 @@ from app.observability import webhooks
 from app import importers
 from app.cli.progress import Reporter
 from app.observability import context, hooks
-from app.services import cleanup, identity, jobs, maintenance
+from app.services import archive, cleanup, identity, jobs, maintenance
 from app.services.context import Arca, Principal
 
 
@@ -70,6 +70,12 @@ def main(argv: list[str]) -> int:
     im.add_argument("--username", help="for a server that wants Basic credentials (password on stdin)")
     im.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     im.add_argument("--token-stdin", action="store_true", help="read a Bearer token from stdin")
+    ex = sub.add_parser("export", help="write a domain's archive (manifest, packages, verified blobs): backup")
+    ex.add_argument("--domain", required=True)
+    ex.add_argument("--to", required=True, help="a directory or s3://bucket/prefix")
+    idm = sub.add_parser("import-domain", help="restore a domain archive into this installation")
+    idm.add_argument("--from", dest="source", required=True, help="a directory or s3://bucket/prefix")
+    idm.add_argument("--domain", help="restore under this name instead of the archive's")
     args = p.parse_args(argv)
     if getattr(args, "repository", None) and not args.domain:
         p.error("--repository needs --domain")
@@ -103,6 +109,10 @@ def main(argv: list[str]) -> int:
             return _cleanup(arca, args)
         elif args.cmd == "import":
             return _import(arca, args)
+        elif args.cmd == "export":
+            return _export(arca, args)
+        elif args.cmd == "import-domain":
+            return _import_domain(arca, args)
         elif args.cmd == "migrate-storage":
             out = maintenance.migrate_storage(arca, args.to)
         else:
@@ -169,3 +179,24 @@ def _import(arca, args) -> int:
             on_outcome=outcome, on_found=lambda n: rep.task(f"import {args.kind}", n))
     rep.summary(summary)
     return 0 if not summary["problems"] else 2
+
+
+def _export(arca, args) -> int:
+    rep = Reporter()
+    with rep.running():
+        summary = archive.export_domain(
+            arca, args.domain, args.to, on_blobs=lambda n: rep.task(f"export {args.domain}: blobs", n),
+            on_blob=lambda sha, outcome: (rep.item({"blob": sha, "result": outcome}), rep.advance()))
+    rep.summary(summary)
+    return 0 if summary["ok"] else 2
+
+
+def _import_domain(arca, args) -> int:
+    context.current.set(context.RequestInfo(principal=context_principal(), operation="ImportDomain"))
+    rep = Reporter()
+    with rep.running():
+        summary = archive.import_domain(arca, local_admin(), args.source, rename=args.domain,
+                                        on_step=lambda what, n: rep.task(f"import-domain: {what}", n),
+                                        on_done=rep.advance)
+    rep.summary(summary)
+    return 0 if summary["ok"] else 2
