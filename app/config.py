@@ -107,6 +107,9 @@ class Settings:
     # process writes the download times it collected (seconds)
     cleanup_interval: float = 86400.0
     download_flush_seconds: float = 60.0
+    # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
+    # for that file
+    maven_hold_seconds: float = 3600.0
 
     @property
     def secret_key(self) -> str:
@@ -137,6 +140,7 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_upload_bytes=_number(env, "ARCA_MAX_UPLOAD_BYTES", 5 * 1024**3),
         npm_max_publish_bytes=_number(env, "ARCA_NPM_MAX_PUBLISH_BYTES", 256 * 1024**2),
         npm_max_unpacked_bytes=_number(env, "ARCA_NPM_MAX_UNPACKED_BYTES", 512 * 1024**2),
+        maven_hold_seconds=_number(env, "ARCA_MAVEN_HOLD_SECONDS", 3600.0, float),
         s3_presigned_downloads=_flag(env, "ARCA_S3_PRESIGNED_DOWNLOADS", False),
         external=external,
         external_allow=allow,

@@ -109,4 +109,4 @@ def reason_phrase(message: str, limit: int = 300) -> str:
     """A status-line-safe one-liner: printable latin-1, no CR/LF."""
     text = " ".join(message.split())
     text = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
-    return text[:limit]
+    return text[:limit].rstrip()  # cut at a space, it would end in one: h11 refuses that header value

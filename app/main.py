@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.routing import Route
 
@@ -73,6 +73,49 @@ async def metrics_endpoint(request: Request):
     return Response(body, media_type=content_type)
 
 
+def _accept_quality(accept: str, media: str) -> float:
+    """The q the Accept header gives exactly `media` (0 when it does not name it)."""
+    for item in accept.lower().split(","):
+        name, *params = (p.strip() for p in item.split(";"))
+        if name == media:
+            q = next((v for k, _, v in (p.partition("=") for p in params) if k.strip() == "q"), "1")
+            try:
+                return float(q)
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def describe(base_url: str) -> dict:
+    """What `GET /` tells a program: where each door of this server is."""
+    return {
+        "service": "arca",
+        "description": "Self-hosted package repository with the AWS CodeArtifact workflow (Maven, npm, PyPI)",
+        "endpoints": {
+            "controlPlane": f"{base_url}/v1/ (CodeArtifact REST API, SigV4)",
+            "maven": f"{base_url}/{{domain}}/maven/{{repository}}/",
+            "npm": f"{base_url}/{{domain}}/npm/{{repository}}/",
+            "pypi": f"{base_url}/{{domain}}/pypi/{{repository}}/simple/ (upload: .../pypi/{{repository}}/)",
+            "console": f"{base_url}/ui/",
+            "health": f"{base_url}/healthz",
+            "readiness": f"{base_url}/readyz",
+            "metrics": f"{base_url}/metrics",
+        },
+        "documentation": "docs/ in the Arca distribution (README.md: the five-minute tour)",
+    }
+
+
+async def root(request: Request):
+    """`GET /`: a browser (it asks for text/html) goes to the console; any other client (JSON,
+    `*/*`, no Accept) gets `describe`."""
+    accept = request.headers.get("accept") or ""
+    html = _accept_quality(accept, "text/html")
+    if html > 0 and html >= _accept_quality(accept, "application/json"):
+        return RedirectResponse("/ui/", status_code=302)
+    base = request.app.state.arca.settings.base_url or str(request.base_url).rstrip("/")
+    return JSONResponse(describe(base), headers={"Vary": "Accept"})
+
+
 def create_app(settings: Settings | None = None, *, migrate: bool = False) -> Starlette:
     settings = settings or get_settings()
     arca = Arca.from_settings(settings, migrate=migrate)
@@ -93,6 +136,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
         arca.db.dispose()
 
     routes = [
+        Route("/", root, methods=["GET", "HEAD"]),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_endpoint),

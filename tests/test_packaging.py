@@ -10,10 +10,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # Imported directly, installed by a declared dependency: uvicorn → h11, starlette → anyio, botocore → urllib3.
-TRANSITIVE = {"h11": "uvicorn", "anyio": "starlette", "urllib3": "botocore"}
+TRANSITIVE = {"h11": "uvicorn", "anyio": "starlette", "urllib3": "botocore", "markupsafe": "jinja2"}
 MODULE_OF = {"python-multipart": "python_multipart", "psycopg[binary]": "psycopg", "SQLAlchemy": "sqlalchemy",
              "prometheus_client": "prometheus_client", "jinja2": "jinja2", "defusedxml": "defusedxml",
-             "argon2-cffi": "argon2"}
+             "argon2-cffi": "argon2", "markdown-it-py": "markdown_it"}
 
 
 def _declared() -> set[str]:

@@ -89,9 +89,9 @@ def test_content_negotiation(repo, tmp_path):
             assert resp.headers["content-type"] == expected, (path, accept)
             assert "Accept" in resp.headers["vary"]
             if expected == JSON_V1:
-                assert resp.json()["meta"] == {"api-version": "1.1"}
+                assert resp.json()["meta"] == {"api-version": "1.3"}
             else:
-                assert links_of(resp.text).meta["pypi:repository-version"] == "1.1"
+                assert links_of(resp.text).meta["pypi:repository-version"] == "1.3"
         resp = http.get(url + path, params={"format": JSON_V1}, headers={"Accept": "text/html"})
         assert resp.headers["content-type"] == JSON_V1
 

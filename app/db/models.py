@@ -171,6 +171,28 @@ class Asset(Base):
     blob: Mapped[Blob] = relationship(lazy="joined")
 
 
+class HeldUpload(Base):
+    """What arrives before its file in a parallel deploy (Maven 3.9/4's parallel PUTs): a checksum
+    (`kind` sha1/md5/sha256/sha512, `value` its hex digest) of `file_name`, or a publish mark
+    (`kind` "publish", `file_name` '') from a maven-metadata.xml that named a version before any of
+    its files had come. Checked and deleted when the file (or the version) comes; ignored once older
+    than `Settings.maven_hold_seconds`. In the database, so every node sees it."""
+
+    __tablename__ = "held_uploads"
+    __table_args__ = (UniqueConstraint("repository_id", "format", "namespace", "package", "version", "file_name",
+                                       "kind", name="uq_held_uploads__slot"), Index(None, "created_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    repository_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    format: Mapped[str] = mapped_column(String(16))
+    namespace: Mapped[str] = mapped_column(String(255))
+    package: Mapped[str] = mapped_column(String(255))
+    version: Mapped[str] = mapped_column(String(255))
+    file_name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class DistTag(Base):
     __tablename__ = "dist_tags"
     package_id: Mapped[int] = mapped_column(ForeignKey("packages.id", ondelete="CASCADE"), primary_key=True)

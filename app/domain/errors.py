@@ -53,6 +53,14 @@ class PayloadTooLarge(ArcaError):
     status = 413
 
 
+class NotSupported(ArcaError):
+    """A request the protocol defines that this repository cannot answer (npm audit without a
+    registry to ask): 501, with the reason and what to do about it."""
+
+    code = "ValidationException"
+    status = 501
+
+
 class StorageUnavailable(ArcaError):
     code = "InternalServerException"
     status = 503

@@ -312,6 +312,8 @@ def version_page(arca: Arca, principal: Principal, at: PackageAt, version: str) 
                 "published": v.published_time, "created": v.created_at,
                 "assets": assets, "dependencies": deps if isinstance(deps, list) else [],
                 "readme": readme if isinstance(readme, str) else "", "actions": offered,
+                "readme_content_type": attrs.get("readme_content_type") if isinstance(
+                    attrs.get("readme_content_type"), str) else None,
                 "licenses": desc.get("licenses") or []}
 
 

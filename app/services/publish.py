@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Asset, Domain, Package, PackageVersion, Repository, utcnow
 from app.domain.coords import Coordinates
-from app.domain.errors import AccessDenied, Conflict, NotFound, QuotaExceeded
+from app.domain.errors import AccessDenied, Conflict, NotFound, QuotaExceeded, ValidationError
 from app.domain.status import CLOSED, DOWNLOADABLE, PUBLISHED, UNFINISHED
-from app.services import authz, rows as pk
+from app.services import authz, held, rows as pk
 from app.services.context import Arca, Principal, RepoRef
 from app.services.origins import check_publish_allowed, check_upstream_allowed
 from app.storage.base import BlobInfo
@@ -53,6 +53,9 @@ class Rules:
     # names with one key are one file (PyPI: case and separators; one sdist per version).
     version_key: Callable[[str], str] | None = None
     file_key: Callable[[str], str] | None = None
+    # Checksums and publish marks may come before their file (Maven's parallel deploys): held ones
+    # are checked when the file comes (services/held.py).
+    held_uploads: bool = False
 
 
 @dataclass
@@ -175,28 +178,68 @@ def _label(coords: Coordinates) -> str:
 
 def add_file(arca: Arca, principal: Principal, ref: RepoRef, f: File, rules: Rules) -> Added:
     """Record a stored blob as file `f.name` of `f.version`, in one transaction."""
+    refused: list[tuple[str, str, str]] = []
     with arca.db.session() as s:
         domain, repo = _rows(s, ref)
         authz.require(arca, s, principal, PUBLISH, domain, repo)
         check_publish_allowed(s, domain, repo, f.coords.format, f.coords.namespace, f.coords.name)
-        pkg = pk.get_or_create_package(s, repo, f.coords, f.display_name)
-        pk.bump(s, pkg)  # first: it row-locks the package, so writers of one package queue here
-        ver = _find_version(s, pkg, f.version, rules)
-        identical = _check_version(s, f.coords, ver, f.version, f.name, f.blob.sha256, rules)
-        if ver is None:
-            ver, _new = pk.get_or_create_version(s, pkg, f.version, status=rules.initial_status,
-                                                 summary=f.summary, attributes=f.version_attributes,
-                                                 entry_point=repo.name)
-        created = False if identical else _attach(s, domain, ver, f, replaceable=_replaceable(rules, ver))
-        if created:
-            _note_version_facts(ver, f)
-        for tag, tagged in f.tags.items():
-            pk.set_dist_tag(s, pkg, tag, tagged)
-        if rules.publish and ver.status == UNFINISHED:
-            pk.set_status(s, pkg, ver, PUBLISHED)
-        if ver.status == PUBLISHED:
-            pk.ensure_latest(s, pkg, ver.version)
-        return _added(s, pkg, ver, created)
+        if rules.held_uploads:
+            held.lock(s, repo, f.coords)  # before the package row lock, as every holder does
+            refused = held.take_checksums(s, repo, f.coords, f.version, f.name, f.blob,
+                                          arca.settings.maven_hold_seconds)
+        if not refused:  # else only the held checksums' deletion is committed
+            added = _add(s, domain, repo, f, rules, arca.settings.maven_hold_seconds)
+    if refused:
+        raise ValidationError("; ".join(
+            f"{alg.upper()} mismatch for {f.name}: the checksum sent before it says {sent} but the file hashes "
+            f"to {have}" for alg, sent, have in refused) + "; nothing of it is kept")
+    return added
+
+
+def _add(s: Session, domain: Domain, repo: Repository, f: File, rules: Rules, hold_seconds: float) -> Added:
+    pkg = pk.get_or_create_package(s, repo, f.coords, f.display_name)
+    pk.bump(s, pkg)  # first: it row-locks the package, so writers of one package queue here
+    ver = _find_version(s, pkg, f.version, rules)
+    identical = _check_version(s, f.coords, ver, f.version, f.name, f.blob.sha256, rules)
+    if ver is None:
+        ver, new = pk.get_or_create_version(s, pkg, f.version, status=rules.initial_status,
+                                            summary=f.summary, attributes=f.version_attributes,
+                                            entry_point=repo.name)
+        if new and rules.held_uploads and held.take_publish(s, repo, f.coords, f.version, hold_seconds):
+            pk.set_status(s, pkg, ver, PUBLISHED)  # its maven-metadata.xml came first
+    created = False if identical else _attach(s, domain, ver, f, replaceable=_replaceable(rules, ver))
+    if created:
+        _note_version_facts(ver, f)
+    for tag, tagged in f.tags.items():
+        pk.set_dist_tag(s, pkg, tag, tagged)
+    if rules.publish and ver.status == UNFINISHED:
+        pk.set_status(s, pkg, ver, PUBLISHED)
+    if ver.status == PUBLISHED:
+        pk.ensure_latest(s, pkg, ver.version)
+    return _added(s, pkg, ver, created)
+
+
+def check_checksum(arca: Arca, principal: Principal, ref: RepoRef, coords: Coordinates, version: str,
+                   name: str, alg: str, value: str) -> bool:
+    """A checksum the client sends for file `name` (`alg` a BlobInfo digest name, `value` hex): compared
+    with the stored file (ValidationError when they differ; nothing of it is kept), or, when the file
+    has not come yet, held until it does. True when held."""
+    with arca.db.session() as s:
+        domain, repo = _rows(s, ref)
+        authz.require(arca, s, principal, PUBLISH, domain, repo)
+        held.lock(s, repo, coords)
+        pkg = pk.find_package(s, repo, coords)
+        ver = pk.find_version(s, pkg, version) if pkg is not None else None
+        asset = pk.find_asset(s, ver, name) if ver is not None else None
+        if asset is None:
+            held.forget_stale(s, arca.settings.maven_hold_seconds)
+            held.hold_checksum(s, repo, coords, version, name, alg, value)
+            return True
+    have = getattr(asset.blob, alg)
+    if have != value:
+        raise ValidationError(f"{alg.upper()} mismatch for {name}: the client sent {value} but the stored "
+                              f"file hashes to {have}")
+    return False
 
 
 def _attach(s: Session, domain: Domain, ver: PackageVersion, f: File, *, replaceable: bool) -> bool:
@@ -223,16 +266,22 @@ def _added(s: Session, pkg: Package, ver: PackageVersion, created: bool) -> Adde
 
 
 def publish_listed(arca: Arca, principal: Principal, ref: RepoRef, coords: Coordinates,
-                   versions: Iterable[str]) -> list[str]:
+                   versions: Iterable[str], *, hold: Iterable[str] = ()) -> list[str]:
     """Publish the Unfinished versions named (Maven: an uploaded maven-metadata.xml lists them);
-    returns those that changed."""
+    returns those that changed. A version in `hold` (the one the deploy is about) none of whose
+    files has come yet is published when its first file comes (services/held.py)."""
     listed = list(versions)[:1000]
-    if not listed:
+    waiting = list(hold)[:10]
+    if not listed and not waiting:
         return []
     with arca.db.session() as s:
         domain, repo = _rows(s, ref)
         authz.require(arca, s, principal, PUBLISH, domain, repo)
+        held.lock(s, repo, coords)
         pkg = pk.find_package(s, repo, coords)
+        for v in waiting:
+            if pkg is None or pk.find_version(s, pkg, v) is None:
+                held.hold_publish(s, repo, coords, v)
         if pkg is None:
             return []
         changed = []

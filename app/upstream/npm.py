@@ -13,14 +13,15 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from app.domain.connections import Connection
 from app.domain.coords import Coordinates
 from app.domain.errors import NotFound, UpstreamUnavailable
 from app.domain.status import PUBLISHED
 from app.domain.views import FileRow
 from app.formats.http import DataPlane
-from app.formats.npm import names as npm_names, packument as pm
+from app.formats.npm import names as npm_names, packument as pm, search as npm_search
 from app.formats.npm.manifest import version_attributes
 from app.services import publish, resolve
 from app.services.resolve import Node
@@ -226,3 +227,37 @@ async def _import(dp: DataPlane, node: Node, coords: Coordinates, version: str, 
                      version_attributes=version_attributes(name, manifest, ""))
     await dp.run(publish.import_external, arca, node.repository_id, node.external, coords, version, [f])
     return FileRow(info.sha256, info.sha1, info.md5, info.sha512, info.size, PUBLISHED)
+
+
+# ---- search and audit (asked of the first npm connection the repository reads through) -----------
+
+async def remote_search(dp: DataPlane, connection: Connection, q: npm_search.Query) -> tuple[list[dict], int]:
+    """The remote registry's search answer for the same words (enough of it for the page asked
+    for), as usable objects and its total; a remote that fails or answers nonsense adds nothing."""
+    query = urlencode({"text": " ".join(q.words), "size": min(q.offset + q.size, npm_search.MAX_SIZE), "from": 0})
+    try:
+        answer = await dp.arca.remotes.read(connection, connection.url + "-/v1/search?" + query,
+                                            {"Accept": "application/json"})
+    except UpstreamUnavailable:
+        return [], 0
+    if answer.status_code != 200:
+        return [], 0
+    return npm_search.remote_objects(answer.content, q.words, npm_search.MAX_SIZE)
+
+
+async def remote_audit(dp: DataPlane, connection: Connection, path: str, body: bytes) -> dict:
+    """Forward an audit request (a JSON document already checked) to the remote registry; its
+    answer must be a JSON object (else 502 with the reason)."""
+    answer = await dp.arca.remotes.post(connection, connection.url + path, body,
+                                        {"Content-Type": "application/json", "Accept": "application/json"})
+    name = connection.name
+    if answer.status_code != 200:
+        raise UpstreamUnavailable(f"External connection {name} answered {answer.status_code} to the audit request")
+    try:
+        doc = json.loads(answer.content)
+    except (ValueError, UnicodeDecodeError):
+        doc = None
+    if not isinstance(doc, dict):
+        raise UpstreamUnavailable(f"External connection {name} answered the audit request with something "
+                                  "that is not a JSON object")
+    return doc

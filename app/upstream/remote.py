@@ -284,6 +284,32 @@ class Remotes:
             await resp.aclose()
         return Answer(resp.status_code, resp.headers, bytes(body), str(resp.url))
 
+    async def post(self, connection: Connection, url: str, body: bytes, headers: dict | None = None) -> Answer:
+        """POST a small document to an allowed URL (npm audit), no redirects followed; the answer is
+        read whole (at most MAX_DOCUMENT bytes). Failures count against the breaker as for GETs."""
+        name = connection.name
+        await self.check_breaker(name)
+        self.check_allowed(connection, url)
+        sent = {**(headers or {}), **await self._credentials(connection, url)}
+        try:
+            self.requests += 1
+            async with self._client().stream("POST", url, content=body, headers=sent) as resp:
+                data = bytearray()
+                async for chunk in resp.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_DOCUMENT:
+                        raise UpstreamUnavailable(f"External connection {name} answered {url} with more "
+                                                  f"than {MAX_DOCUMENT} bytes")
+        except httpx.HTTPError as exc:
+            await self.failed(name)
+            raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
+                                      f"posting to {url}") from None
+        if resp.status_code >= 500:
+            await self.failed(name)
+            raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
+        await self.succeeded(name)
+        return Answer(resp.status_code, resp.headers, bytes(data), str(resp.url))
+
     async def fetch_to_file(self, connection: Connection, url: str, path: Path, expected: dict,
                             limit: int | None = None) -> BlobInfo:
         """Stream a remote file to a local staging `path`, verified against `expected` hashes (a

@@ -13,9 +13,10 @@ from starlette.responses import HTMLResponse
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
-# No script runs in the console at all: even a missed escape cannot execute.
+# No script runs in the console at all: even a missed escape cannot execute. Images may come from
+# https (rendered READMEs show their badges and screenshots, as the public registries do).
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data:; "
+    "Content-Security-Policy": ("default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self' data: https:; "
                                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",

@@ -17,7 +17,7 @@ from app.observability.context import note
 from app.services import console, identity
 from app.services.context import Arca
 from app.services.packages import PackageAt
-from app.web import render, session, snippets
+from app.web import readme, render, session, snippets
 from app.web.render import html
 
 CSRF_FIELD = "csrf"
@@ -239,6 +239,7 @@ def version(ctx: Ctx, error: str | None = None, status: int = 200, confirm: str 
     message = f"Version {ver} {LABELS[done][1]}." if done in LABELS else None
     fmt, ns, name = at.coords.format, at.coords.namespace, at.coords.name
     install = snippets.install_snippets(fmt, ns, name, ver)
+    data["readme"] = readme.render(data["readme"], readme.kind_of(fmt, data.pop("readme_content_type")))
     return ctx.render("version.html", http_status=status, domain=at.domain, repository=at.repository, **data,
                       install=install, confirm=confirm, confirm_text=CONFIRM_TEXT.get(confirm or ""),
                       labels=LABELS, message=message, error=error,

@@ -137,6 +137,8 @@ class UploadedMetadata:
     artifact_id: str | None
     version: str | None
     versions: list[str] = field(default_factory=list)
+    # <latest> and <release>: Maven sets both to the version it is deploying
+    newest: list[str] = field(default_factory=list)
 
 
 def parse_metadata(body: bytes) -> UploadedMetadata:
@@ -144,7 +146,13 @@ def parse_metadata(body: bytes) -> UploadedMetadata:
     if root.tag != "metadata":
         raise ValidationError(f"maven-metadata.xml must have a <metadata> root element, not <{root.tag}>")
     versions = [v.text.strip() for v in root.findall("versioning/versions/version") if v.text and v.text.strip()]
-    return UploadedMetadata(_text(root, "groupId"), _text(root, "artifactId"), _text(root, "version"), versions)
+    newest = []
+    for path in ("versioning/latest", "versioning/release"):
+        value = _text(root, path)
+        if value and value in versions and value not in newest:
+            newest.append(value)
+    return UploadedMetadata(_text(root, "groupId"), _text(root, "artifactId"), _text(root, "version"), versions,
+                            newest)
 
 
 _PROP = re.compile(r"\$\{([^}]+)\}")

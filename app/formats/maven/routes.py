@@ -23,7 +23,7 @@ from app.formats.http import BodyReader, DataPlane, blob_response, check_length,
 from app.formats.maven.metadata import MAX_DOCUMENT, check_pom, checksums, parse_metadata, render_artifact, \
     render_snapshot
 from app.formats.maven.listing import render_listing
-from app.formats.maven.paths import CHECKSUMS, HASH_NAMES, NON_EMPTY, NotInLayout, MavenPath, check_build, \
+from app.formats.maven.paths import CHECKSUMS, NON_EMPTY, NotInLayout, MavenPath, check_build, \
     parse_checksum, parse_directory, parse_filename, parse_path
 from app.services import publish, resolve
 from app.upstream import maven as upstream
@@ -32,7 +32,9 @@ SMALL_FILE = 256 * 1024  # served from memory; larger files go out through FileR
 MEDIA_TYPES = {"jar": "application/java-archive", "pom": "text/xml", "xml": "text/xml", "war": "application/java-archive"}
 # Releases are write-once even while Unfinished: of two racing uploads of one file with
 # different bytes exactly one wins. SNAPSHOT versions are mutable (each deploy adds a build).
-RELEASE = publish.Rules(initial_status=UNFINISHED, open_statuses=(UNFINISHED, PUBLISHED, UNLISTED))
+# Parallel deploys (Maven 3.9/4) may send a checksum, or maven-metadata.xml, before its file.
+RELEASE = publish.Rules(initial_status=UNFINISHED, open_statuses=(UNFINISHED, PUBLISHED, UNLISTED),
+                        held_uploads=True)
 SNAPSHOT = replace(RELEASE, replace=publish.ALWAYS)
 
 
@@ -170,8 +172,10 @@ async def _put(dp: DataPlane, mp: MavenPath) -> Response:
         return Response(status_code=200)
     if mp.checksum:
         data = await body.read(1024, "A checksum file")
-        await dp.run(_verify_sidecar, dp, mp, data)
-        return Response(status_code=200)
+        value = parse_checksum(data, mp.checksum, mp.filename)
+        held = await dp.run(publish.check_checksum, dp.arca, dp.principal, dp.repo, mp.coords, mp.version,
+                            mp.filename, CHECKSUMS[mp.checksum], value)
+        return Response(status_code=202 if held else 200)
     fn = parse_filename(mp.artifact_id, mp.version, mp.filename)
     check_build(fn, mp.filename, datetime.now(timezone.utc))
     summary, attrs = None, None
@@ -203,19 +207,6 @@ async def _non_empty(chunks: AsyncIterator[bytes], filename: str) -> AsyncIterat
         raise ValidationError(f"{filename} is empty")
 
 
-def _verify_sidecar(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
-    """A checksum upload is compared with the stored file's digest; nothing of it is kept."""
-    value = parse_checksum(body, mp.checksum, mp.filename)
-    row = resolve.stored_file(dp.arca, dp.repo, mp.coords, mp.version, mp.filename)
-    if row is None:
-        raise NotFound(f"Upload {mp.filename} before its checksum: there is no such file in "
-                       f"{mp.group_id}:{mp.artifact_id}:{mp.version}")
-    have = getattr(row, CHECKSUMS[mp.checksum])
-    if have != value:
-        raise ValidationError(f"{HASH_NAMES[mp.checksum]} mismatch for {mp.filename}: the client sent {value} "
-                              f"but the stored file hashes to {have}")
-
-
 def _publish_listed(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
     """Uploaded maven-metadata.xml: publish the Unfinished versions it lists (artifact level) or
     the snapshot version it describes (version level). Nothing of it is stored."""
@@ -225,4 +216,7 @@ def _publish_listed(dp: DataPlane, mp: MavenPath, body: bytes) -> None:
         if have is not None and want is not None and have != want:
             raise ValidationError(f"maven-metadata.xml names {name} {have!r} but the path says {want!r}")
     listed = [mp.version] if mp.kind == "snapshot-metadata" else md.versions
-    publish.publish_listed(dp.arca, dp.principal, dp.repo, mp.coords, listed)
+    # The version the deploy is about may have no file here yet (parallel PUTs): it is published
+    # when its first file comes.
+    newest = [mp.version] if mp.kind == "snapshot-metadata" else md.newest
+    publish.publish_listed(dp.arca, dp.principal, dp.repo, mp.coords, listed, hold=newest)

@@ -8,9 +8,10 @@ DEP_FIELDS = (("dependencies", "regular"), ("devDependencies", "dev"),
 INSTALL_SCRIPTS = ("preinstall", "install", "postinstall")
 
 
-def version_attributes(name: str, manifest: dict, readme: str) -> dict:
+def version_attributes(name: str, manifest: dict, readme: str, provenance: dict | None = None) -> dict:
     m = {k: v for k, v in manifest.items() if k not in ("readme", "_attachments")}
-    dist = {k: v for k, v in (m.get("dist") or {}).items() if k != "tarball"}
+    # The registry writes these (tarball URL, attestations, signatures), never the publisher.
+    dist = {k: v for k, v in (m.get("dist") or {}).items() if k not in ("tarball", "attestations", "signatures")}
     m["dist"] = dist
     scripts = m.get("scripts") if isinstance(m.get("scripts"), dict) else {}
     if "hasInstallScript" not in m and any(s in scripts for s in INSTALL_SCRIPTS):
@@ -26,6 +27,8 @@ def version_attributes(name: str, manifest: dict, readme: str) -> dict:
     licenses = licenses_of(m)
     if licenses:
         attrs["licenses"] = licenses
+    if provenance:
+        attrs["provenance"] = provenance  # {"predicateType", "sha256" (the stored bundle), "size"}
     return attrs
 
 

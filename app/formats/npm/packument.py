@@ -77,8 +77,27 @@ def version_doc(name: str, row: VersionRow, base_url: str) -> dict:
         dist["integrity"] = integrity(row.sha512)
     if row.sha1:
         dist["shasum"] = row.sha1
+    provenance = a.get("provenance")
+    if isinstance(provenance, dict) and provenance.get("predicateType"):
+        # As the npm registry does: where the attestations are, and what the provenance attests.
+        dist["attestations"] = {"url": base_url + attestations_path(name, row.version),
+                                "provenance": {"predicateType": provenance["predicateType"]}}
     doc["dist"] = dist
     return doc
+
+
+def attestations_path(name: str, version: str) -> str:
+    return f"-/npm/v1/attestations/{name.replace('/', '%2f')}@{version}"
+
+
+def attestations_doc(bundle: dict, predicate_type: str) -> dict:
+    """`GET -/npm/v1/attestations/NAME@VERSION`, the npm registry's shape."""
+    return {"attestations": [{"predicateType": predicate_type, "bundle": bundle}]}
+
+
+def purl(name: str, version: str) -> str:
+    """The package URL npm names a tarball by in its provenance statement (npa.toPurl)."""
+    return f"pkg:npm/{name.replace('@', '%40', 1) if name.startswith('@') else name}@{version}"
 
 
 def render_full(view: PackageView, base_url: str) -> dict:

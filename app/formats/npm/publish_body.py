@@ -31,6 +31,7 @@ _STRING_END = re.compile(rb'["\\]')
 _MAX_KEY = 64 * 1024
 _MAX_ATTACHMENTS = 4
 PACKAGE_JSON = "package/package.json"
+PROVENANCE_SUFFIX = ".sigstore"
 _MAX_PACKAGE_JSON = 16 * 1024 * 1024
 _MAX_TAR_MEMBERS = 200_000
 _IN_CHUNK = 64 * 1024
@@ -139,9 +140,11 @@ class BodyScanner:
         return i + 1
 
     def _is_attachment_data(self) -> bool:
+        """Base64 tarball data, streamed to a file. A provenance bundle (`*.sigstore`, which npm
+        sends as JSON text, not base64) stays in the skeleton: it is a few kilobytes."""
         s = self._stack
         return (len(s) == 3 and all(f.is_obj for f in s) and s[0].key == "_attachments"
-                and s[1].key is not None and s[2].key == "data")
+                and s[1].key is not None and not s[1].key.endswith(PROVENANCE_SUFFIX) and s[2].key == "data")
 
     # -- inside strings ------------------------------------------------------------------------
     def _string(self, chunk: bytes, pos: int) -> int:
@@ -241,6 +244,7 @@ class Publish:
     tags: dict
     attachment: Attachment
     expected: dict  # {"sha512": hex, "sha1": hex} as the client declared them
+    provenance: str | None = None  # the Sigstore bundle npm publish --provenance attached (JSON text)
 
 
 def integrity_sha512(integrity: object) -> list[str]:
@@ -279,12 +283,27 @@ def check_publish(doc: dict, name: str, scanned: list[Attachment]) -> Publish:
             raise ValidationError(f"dist-tag {tag!r} names {value!r}; a publish may only tag the version "
                                   f"it publishes ({version})")
     return Publish(name, version, manifest, tags, _one_attachment(doc, scanned, name, version),
-                   _declared_digests(manifest, version))
+                   _declared_digests(manifest, version), _provenance(doc, name, version))
+
+
+def _provenance(doc: dict, name: str, version: str) -> str | None:
+    """The provenance bundle attachment `{name}-{version}.sigstore` (npm names it with the scope)."""
+    attachments = doc.get("_attachments") if isinstance(doc.get("_attachments"), dict) else {}
+    extra = [k for k in attachments if k.endswith(PROVENANCE_SUFFIX)]
+    if not extra:
+        return None
+    if extra != [f"{name}-{version}{PROVENANCE_SUFFIX}"]:
+        raise ValidationError(f"The provenance attachment must be named {name}-{version}{PROVENANCE_SUFFIX}")
+    data = attachments[extra[0]].get("data") if isinstance(attachments[extra[0]], dict) else None
+    if not isinstance(data, str):
+        raise ValidationError("The provenance attachment's data must be the Sigstore bundle as JSON text")
+    return data
 
 
 def _one_attachment(doc: dict, scanned: list[Attachment], name: str, version: str) -> Attachment:
     attachments = doc.get("_attachments")
-    if not isinstance(attachments, dict) or len(attachments) != 1 or len(scanned) != 1:
+    tarballs = [k for k in attachments if not k.endswith(PROVENANCE_SUFFIX)] if isinstance(attachments, dict) else []
+    if len(tarballs) != 1 or len(scanned) != 1:
         raise ValidationError("A publish must carry exactly one tarball in _attachments")
     att = scanned[0]
     bare = name.rsplit("/", 1)[-1]

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+import json
+from datetime import datetime, timezone
+
 from starlette.responses import JSONResponse, Response
 
 from app.domain.coords import Coordinates
-from app.domain.errors import ArcaError, NotFound, PayloadTooLarge, ValidationError
+from app.domain import sigstore
+from app.domain.errors import ArcaError, NotFound, NotSupported, PayloadTooLarge, ValidationError
 from app.domain.status import DOWNLOADABLE, PUBLISHED
 from app.domain.views import PackageView, document_rev
 from app.formats.base import Format
 from app.formats.http import BodyReader, DataPlane, blob_response, not_modified, reads_through
-from app.formats.npm import names as npm_names, packument as pm, publish_body as pub
+from app.formats.npm import audit, names as npm_names, packument as pm, publish_body as pub, search as npm_search
 from app.formats.npm.manifest import version_attributes
-from app.services import packages, publish, resolve
+from app.services import packages, publish, resolve, search
 from app.upstream import npm as upstream
 
 JSON_LIMIT = 1024 * 1024  # dist-tag bodies and the like
@@ -71,6 +75,12 @@ async def _special(dp: DataPlane, reader: BodyReader, segs: list[str], method: s
     if segs == ["ping"]:
         await dp.run(resolve.check_permission, dp.arca, dp.principal, resolve.READ, dp.repo)
         return JSONResponse({})
+    if segs == ["v1", "search"] and method in ("GET", "HEAD"):
+        return JSONResponse(await search_packages(dp))
+    if "/".join(["-", *segs]) in (audit.BULK, audit.QUICK) and method == "POST":
+        return JSONResponse(await forward_audit(dp, reader, "/".join(["-", *segs])))
+    if segs[:3] == ["npm", "v1", "attestations"] and len(segs) > 3 and method in ("GET", "HEAD"):
+        return JSONResponse(await get_attestations(dp, unquote("/".join(segs[3:]))))
     if segs == ["whoami"]:
         # The principal behind the token (CodeArtifact's data plane knows only the token; npm
         # shows this string after `npm whoami`).
@@ -184,6 +194,49 @@ async def get_tarball(dp: DataPlane, name: str, filename: str) -> Response:
                         filename=filename, size=row.size)
 
 
+async def search_packages(dp: DataPlane) -> dict:
+    """npm search over this repository and its upstreams, merged with the first npm external
+    connection's answer when the repository reads through one (a remote that fails adds nothing)."""
+    q = npm_search.parse_query(dp.request.query_params)
+    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo, "npm")
+    hits = await dp.run(search.search_packages, dp.arca, dp.principal, dp.repo, "npm", list(q.words), where)
+    local = [o for o in (npm_search.local_object(q.words, h.namespace, h.name, h.version, h.summary, h.published,
+                                                 h.attributes) for h in hits) if o is not None]
+    remote, remote_total = [], 0
+    for _rid, connection in where.externals[:1]:
+        remote, remote_total = await upstream.remote_search(dp, connection, q)
+    return npm_search.render(local, remote, remote_total, q, datetime.now(timezone.utc))
+
+
+async def forward_audit(dp: DataPlane, reader: BodyReader, path: str) -> dict:
+    """npm audit: the advisories are the external connection's registry's (Arca keeps no advisory
+    database); a repository that reads through no npm registry says so (501) instead of "no
+    vulnerabilities"."""
+    where = await dp.run(search.scope, dp.arca, dp.principal, dp.repo, "npm")
+    body = audit.read_body(await reader.read(audit.MAX_BODY, "The audit request"),
+                           dp.request.headers.get("content-encoding"), path)
+    if not where.externals:
+        raise NotSupported(f"npm audit needs a registry with security advisories: repository {dp.repo.repository} "
+                           "has no external connection to an npm registry such as public:npmjs (nor has any of its "
+                           "upstreams), so Arca cannot audit. Associate one (associate-external-connection) or run "
+                           "npm audit with --registry pointing at a registry that has advisories")
+    return await upstream.remote_audit(dp, where.externals[0][1], path, body)
+
+
+async def get_attestations(dp: DataPlane, spec: str) -> dict:
+    """`-/npm/v1/attestations/NAME@VERSION`: the provenance bundle stored with the version."""
+    name, _, version = spec.rpartition("@")
+    if not name or not npm_names.is_semver(version):
+        raise NotFound(f"No attestations for {spec!r}: expected NAME@VERSION")
+    view = await _view(dp, name, DOWNLOADABLE)
+    row = next((r for r in view.versions if r.version == version), None)
+    provenance = row.attributes.get("provenance") if row is not None else None
+    if not isinstance(provenance, dict) or not provenance.get("sha256"):
+        raise NotFound(f"{name}@{version} has no attestations in this repository")
+    raw = await dp.run(dp.arca.blobs.read_bytes, provenance["sha256"])
+    return pm.attestations_doc(json.loads(raw), provenance["predicateType"])
+
+
 # ---- writes ------------------------------------------------------------------------------------
 
 async def put_package(dp: DataPlane, reader: BodyReader, name: str, rev: str | None) -> Response:
@@ -222,11 +275,18 @@ async def _publish(dp: DataPlane, coords: Coordinates, name: str, doc: dict, att
     digests = pub.check_digests(p.attachment, p.expected)
     await dp.run(publish.preflight, dp.arca, dp.principal, dp.repo, coords, rules=RULES, version=p.version)
     await dp.run(pub.check_tarball, p.attachment.path, name, p.version, dp.arca.settings.npm_max_unpacked_bytes)
+    provenance, extra = None, ()
+    if p.provenance is not None:  # npm publish --provenance: a Sigstore bundle for this very tarball
+        checked = sigstore.check_bundle(p.provenance, pm.purl(name, p.version), digests["sha512"])
+        bundle = await dp.run(dp.arca.blobs.put_bytes, p.provenance.encode())
+        provenance, extra = {"predicateType": checked.predicate_type, "sha256": bundle.sha256,
+                             "size": bundle.size}, (bundle,)
     info = await dp.run(dp.arca.blobs.commit_file, p.attachment.path, digests)
     readme = p.manifest.get("readme") or doc.get("readme") or ""
     summary = p.manifest.get("description") if isinstance(p.manifest.get("description"), str) else None
     f = publish.File(coords, p.version, f"{coords.name}-{p.version}.tgz", info, display_name=name, summary=summary,
-                     version_attributes=version_attributes(name, p.manifest, readme), tags=dict(p.tags))
+                     version_attributes=version_attributes(name, p.manifest, readme, provenance), tags=dict(p.tags),
+                     extra_blobs=extra)
     added = await dp.run(publish.add_file, dp.arca, dp.principal, dp.repo, f, RULES)
     return JSONResponse({"ok": "created new package version", "success": True, "id": name,
                          "rev": document_rev(added.package_id, added.package_revision)}, status_code=201)

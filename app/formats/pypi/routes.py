@@ -24,7 +24,8 @@ from app.domain.status import CLOSED, STATUSES
 from app.formats.base import Format
 from app.formats.http import DataPlane, blob_response, not_modified, reads_through, wants_gzip
 from app.formats.pypi import dists, simple
-from app.formats.pypi.upload import FORM_FIELDS_MAX, Form, FormReader, check_archive, check_form, file_attributes
+from app.formats.pypi.upload import FORM_FIELDS_MAX, Form, FormReader, check_archive, check_attestations, \
+    check_form, file_attributes, provenance_object
 from app.services import publish, resolve
 from app.upstream import pypi as upstream
 
@@ -48,6 +49,8 @@ async def handle(dp: DataPlane) -> Response:
         if method != "POST":
             return _not_allowed("POST")
         return await upload(dp)
+    if parts[0] == "integrity" and len(parts) == 5 and parts[4] == "provenance" and method in READ_METHODS:
+        return await provenance(dp, normalize(parts[1]), parts[3])
     if parts[0] != "simple":
         raise NotFound(f"No such PyPI resource {dp.rest!r}: the index is at simple/, uploads go to the "
                        "repository URL")
@@ -157,6 +160,17 @@ async def download(dp: DataPlane, project: str, filename: str) -> Response:
                         filename=filename, size=size)
 
 
+async def provenance(dp: DataPlane, project: str, filename: str) -> Response:
+    """The Integrity API (PEP 740): `integrity/{project}/{version}/{filename}/provenance`."""
+    row = await dp.run(resolve.readable_file, dp.arca, dp.principal, dp.repo, _coords(project), None, filename)
+    sha256 = row.attributes.get("provenance_sha256") if row is not None else None
+    if not sha256:
+        raise NotFound(f"No provenance is recorded for {filename!r} of project {project!r}")
+    headers = {"ETag": f'"{sha256}"', "Cache-Control": "private, max-age=31536000, immutable"}
+    return await dp.run(blob_response, dp, sha256, media_type=simple.INTEGRITY_V1, headers=headers,
+                        filename=f"{filename}.provenance", size=row.attributes.get("provenance_size"))
+
+
 # ---- uploads -----------------------------------------------------------------------------------
 
 async def read_form(dp: DataPlane) -> Form:
@@ -200,6 +214,7 @@ async def upload(dp: DataPlane) -> Response:
     form = await read_form(dp)
     try:
         dist, version = check_form(form)
+        attestations = check_attestations(form, dist.filename)
         coords = _coords(dist.name)
         identical = await dp.run(publish.preflight, dp.arca, dp.principal, dp.repo, coords, rules=RULES,
                                  version=version, name=dist.filename, sha256=form.info.sha256)
@@ -209,9 +224,14 @@ async def upload(dp: DataPlane) -> Response:
         spool, form.spool = form.spool, None
         info = await dp.run(dp.arca.blobs.commit_file, spool, {"sha256": form.info.sha256})
         meta = await dp.run(dp.arca.blobs.put_bytes, checked.metadata)
+        extra = (meta,)
+        prov = None
+        if attestations:
+            prov = await dp.run(dp.arca.blobs.put_bytes, provenance_object(attestations, dp.principal.name))
+            extra += (prov,)
         f = publish.File(coords, version, dist.filename, info, display_name=checked.core.name,
                          summary=checked.core.summary, version_attributes=dict(checked.core.attributes),
-                         attributes=file_attributes(checked, form, meta.sha256, meta.size), extra_blobs=(meta,))
+                         attributes=file_attributes(checked, form, meta.sha256, meta.size, prov), extra_blobs=extra)
         added = await dp.run(publish.add_file, dp.arca, dp.principal, dp.repo, f, RULES)
     finally:
         form.discard()

@@ -21,7 +21,8 @@ from app.domain.views import IndexFile
 JSON_V1 = "application/vnd.pypi.simple.v1+json"
 HTML_V1 = "application/vnd.pypi.simple.v1+html"
 TEXT_HTML = "text/html"
-API_VERSION = "1.1"
+API_VERSION = "1.3"  # PEP 740 (provenance) on top of PEP 691/700's 1.1
+INTEGRITY_V1 = "application/vnd.pypi.integrity.v1+json"
 # Offered representations; on equal q the earlier one wins (browsers and `*/*` get HTML).
 OFFERS = (
     (TEXT_HTML, TEXT_HTML),
@@ -98,6 +99,14 @@ class FileRow:
     metadata_sha256: str | None
     upload_time: str | None
     yanked: str | bool
+    has_provenance: bool = False
+
+
+def provenance_url(project: str, r: FileRow) -> str | None:
+    """The Integrity API URL of a file's PEP 740 provenance, relative to the project page."""
+    if not r.has_provenance:
+        return None
+    return f"../../integrity/{quote(project)}/{quote(r.version)}/{quote(r.filename)}/provenance"
 
 
 UNLISTED_REASON = "Unlisted"
@@ -111,7 +120,8 @@ def file_row(f: IndexFile) -> FileRow:
     attrs = f.attributes or {}
     yanked = attrs.get("yanked") or (UNLISTED_REASON if f.status == "Unlisted" else False)
     return FileRow(f.version, f.filename, f.sha256, f.size, attrs.get("requires_python"),
-                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, yanked)
+                   attrs.get("metadata_sha256"), _iso(f.created) if f.created else None, yanked,
+                   bool(attrs.get("provenance_sha256")))
 
 
 def project_rows(files: list[IndexFile]) -> list[FileRow]:
@@ -155,6 +165,8 @@ def render_project_html(name: str, rows: list[FileRow]) -> bytes:
                       f' data-core-metadata="sha256={r.metadata_sha256}"')
         if r.yanked:
             attrs += f' data-yanked="{esc(r.yanked) if isinstance(r.yanked, str) else ""}"'
+        if r.has_provenance:
+            attrs += f' data-provenance="{esc(provenance_url(name, r))}"'
         out.append(f'<a href="{quote(r.filename)}#sha256={r.sha256}"{attrs}>{esc(r.filename)}</a><br>\n')
     out.append("</body>\n</html>\n")
     return "".join(out).encode()
@@ -176,6 +188,7 @@ def render_project_json(name: str, rows: list[FileRow]) -> bytes:
         if r.metadata_sha256:
             f["core-metadata"] = {"sha256": r.metadata_sha256}
             f["dist-info-metadata"] = {"sha256": r.metadata_sha256}
+        f["provenance"] = provenance_url(name, r)
         files.append(f)
     doc = {"meta": {"api-version": API_VERSION}, "name": name, "versions": list(versions), "files": files}
     return json.dumps(doc, separators=(",", ":")).encode()

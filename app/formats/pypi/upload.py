@@ -7,12 +7,14 @@ fields, file name, archive, core metadata, digests) are checked before anything 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from python_multipart.multipart import parse_options_header
 
+from app.domain import sigstore
 from app.domain.errors import PayloadTooLarge, ValidationError
 from app.formats.pypi import dists
 from app.storage.base import BlobInfo, Hasher
@@ -209,20 +211,59 @@ def _checked(path, dist: dists.DistFile, version: str, name_said: str, version_s
     return Checked(dist=dist, version=version, metadata=metadata, core=core)
 
 
+# ---- PEP 740 attestations ------------------------------------------------------------------------
+
+MAX_ATTESTATIONS = 8
+
+
+def check_attestations(form: Form, filename: str) -> list[dict]:
+    """The `attestations` field (`twine upload --attestations`): a JSON list of PEP 740 attestation
+    objects, each for this very file (name and SHA-256) and signed by its certificate; [] without it."""
+    raw = form.get("attestations")
+    if raw is None:
+        return []
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        raise ValidationError("The attestations field is not JSON") from None
+    if not isinstance(items, list) or not items:
+        raise ValidationError("The attestations field must be a non-empty JSON list of attestation objects")
+    if len(items) > MAX_ATTESTATIONS:
+        raise ValidationError(f"At most {MAX_ATTESTATIONS} attestations per file")
+    checked = [sigstore.check_attestation(a, filename, form.info.sha256) for a in items]
+    types = [c.predicate_type for c in checked]
+    if len(set(types)) != len(types):
+        raise ValidationError("Two attestations for one file have the same predicateType")
+    return [c.document for c in checked]
+
+
+def provenance_object(attestations: list[dict], uploader: str) -> bytes:
+    """PEP 740's provenance object for a file, as the Integrity API serves it. Arca has no Trusted
+    Publishing: the publisher is the Arca user whose token uploaded it."""
+    doc = {"version": 1, "attestation_bundles": [{"publisher": {"kind": "Arca", "claims": {"uploader": uploader}},
+                                                  "attestations": attestations}]}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
 # ---- what is recorded ---------------------------------------------------------------------------
 
-def dist_attributes(c: Checked, metadata_sha256: str, metadata_size: int, filetype: str | None = None) -> dict:
-    """What every stored distribution file records: its type, its PEP 658 metadata file, Requires-Python."""
+def dist_attributes(c: Checked, metadata_sha256: str, metadata_size: int, filetype: str | None = None,
+                    provenance: BlobInfo | None = None) -> dict:
+    """What every stored distribution file records: its type, its PEP 658 metadata file, Requires-Python,
+    and the PEP 740 provenance object when attestations came with it."""
     attrs = {"filetype": filetype or ("bdist_wheel" if c.dist.kind == "wheel" else "sdist"),
              "metadata_sha256": metadata_sha256, "metadata_size": metadata_size}
+    if provenance is not None:
+        attrs["provenance_sha256"], attrs["provenance_size"] = provenance.sha256, provenance.size
     if c.core.requires_python:
         attrs["requires_python"] = c.core.requires_python
     return attrs
 
 
-def file_attributes(c: Checked, form: Form, metadata_sha256: str, metadata_size: int) -> dict:
-    """The asset's attributes: file type, PEP 658 metadata file, Requires-Python, digests."""
-    attrs = dist_attributes(c, metadata_sha256, metadata_size, form.get("filetype"))
+def file_attributes(c: Checked, form: Form, metadata_sha256: str, metadata_size: int,
+                    provenance: BlobInfo | None = None) -> dict:
+    """The asset's attributes: file type, PEP 658 metadata file, Requires-Python, provenance, digests."""
+    attrs = dist_attributes(c, metadata_sha256, metadata_size, form.get("filetype"), provenance)
     if form.get("pyversion"):
         attrs["pyversion"] = form.get("pyversion")
     attrs["blake2_256"] = form.blake2_256

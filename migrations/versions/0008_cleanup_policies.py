@@ -1,7 +1,7 @@
 """cleanup policies
 
-Revision ID: cleanup_policies
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-29 22:30:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = 'cleanup_policies'
-down_revision = '0006'
+revision = '0008'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

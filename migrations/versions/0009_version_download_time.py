@@ -1,7 +1,7 @@
 """version download time
 
-Revision ID: version_download_time
-Revises: cleanup_policies
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-29 22:31:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = 'version_download_time'
-down_revision = 'cleanup_policies'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 

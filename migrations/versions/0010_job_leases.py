@@ -1,7 +1,7 @@
 """job leases
 
-Revision ID: job_leases
-Revises: version_download_time
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-29 22:32:00.000000
 
 Every migration must run against the code of the previous release too: several nodes
@@ -15,8 +15,8 @@ import sqlalchemy as sa
 import app.db.models
 
 
-revision = 'job_leases'
-down_revision = 'version_download_time'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 
