@@ -15,7 +15,7 @@ from app.observability import webhooks
 from app import importers
 from app.cli.progress import Reporter
 from app.observability import context, hooks
-from app.services import archive, cleanup, identity, jobs, maintenance
+from app.services import archive, cleanup, db_migration, identity, jobs, maintenance
 from app.services.context import Arca, Principal
 
 
@@ -76,6 +76,9 @@ def main(argv: list[str]) -> int:
     idm = sub.add_parser("import-domain", help="restore a domain archive into this installation")
     idm.add_argument("--from", dest="source", required=True, help="a directory or s3://bucket/prefix")
     idm.add_argument("--domain", help="restore under this name instead of the archive's")
+    md = sub.add_parser("migrate-db", help="copy this SQLite installation's database into an empty PostgreSQL one "
+                        "(stop the servers first)")
+    md.add_argument("--to", required=True, help="postgresql+psycopg://user:password@host/db (an empty database)")
     args = p.parse_args(argv)
     if getattr(args, "repository", None) and not args.domain:
         p.error("--repository needs --domain")
@@ -113,6 +116,8 @@ def main(argv: list[str]) -> int:
             return _export(arca, args)
         elif args.cmd == "import-domain":
             return _import_domain(arca, args)
+        elif args.cmd == "migrate-db":
+            return _migrate_db(arca, args)
         elif args.cmd == "migrate-storage":
             out = maintenance.migrate_storage(arca, args.to)
         else:
@@ -197,6 +202,17 @@ def _import_domain(arca, args) -> int:
     with rep.running():
         summary = archive.import_domain(arca, local_admin(), args.source, rename=args.domain,
                                         on_step=lambda what, n: rep.task(f"import-domain: {what}", n),
-                                        on_done=rep.advance)
+                                        on_done=lambda entry: (rep.item(entry), rep.advance()))
     rep.summary(summary)
     return 0 if summary["ok"] else 2
+
+
+def _migrate_db(arca, args) -> int:
+    rep = Reporter()
+    with rep.running():
+        summary = db_migration.migrate_db(
+            arca, args.to, on_table=lambda name, n: (rep.task(f"migrate-db: {name}", n),
+                                                     rep.item({"table": name, "rows": n})),
+            on_rows=rep.advance)
+    rep.summary(summary)
+    return 0
