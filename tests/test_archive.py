@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.npm_support import write_npmrc, write_package
-from tests.pypi_support import make_wheel, twine_upload
+from tests.npm_support import installed_version, write_consumer, write_npmrc, write_package
+from tests.pypi_support import PY, index_url, make_wheel, pip_cmd, run, twine_upload
 from tests.support.server import ARCA, clean_env, fresh_database_url, require_tool, shared_s3_env, start_server
 from tests.test_cleanup import arca_client
 
@@ -53,6 +53,7 @@ def populate(srv, domain: str, tmp: Path) -> None:
     c.create_package_group(domain=domain, packageGroup="/npm/acme/*", description="acme's npm")
     c.update_package_group_origin_configuration(domain=domain, packageGroup="/npm/acme/*",
                                                 restrictions={"EXTERNAL_UPSTREAM": "BLOCK"})
+    srv.cli("update-domain-settings", "--domain", domain, "--no-dependency-confusion-protection")
     arca_client(srv).put_domain_cleanup_policy(domain=domain, policyDocument=json.dumps(
         {"rules": [{"packages": "/npm/*", "keepLastVersions": 5}]}))
     token = srv.token(domain)
@@ -126,6 +127,7 @@ def snapshot(srv, domain: str) -> dict:
     out["repositories"] = repos
     out["groups"] = sorted((g["pattern"], json.dumps(g.get("originConfiguration"), sort_keys=True))
                            for g in c.list_package_groups(domain=domain)["packageGroups"])
+    out["settings"] = srv.cli_json("describe-domain-settings", "--domain", domain)["domainSettings"]
     out["cleanup"] = json.loads(arca_client(srv).get_domain_cleanup_policy(domain=domain)["cleanupPolicy"]
                                 ["policyDocument"])
     with httpx.Client(auth=("aws", srv.token(domain)), timeout=30) as h:
@@ -136,6 +138,21 @@ def snapshot(srv, domain: str) -> dict:
         wheel = h.get(srv.endpoint(domain, "pypi", "libs") + "simple/arch-py/arch_py-2.0-py3-none-any.whl")
         out["wheel"] = (wheel.status_code, hashlib.sha256(wheel.content).hexdigest())
     return out
+
+
+def install_from(srv, domain: str, tmp: Path) -> None:
+    """What users do with the restored domain: pip and npm install from it."""
+    token = srv.token(domain)
+    run(pip_cmd(PY, "install", "--target", str(tmp / "site"), "--index-url", index_url(srv, domain, "libs", token),
+                "arch-py==2.0"), env=clean_env())
+    assert (tmp / "site" / "arch_py-2.0.dist-info").is_dir()
+    npmrc = tmp / ".npmrc-install"
+    write_npmrc(npmrc, srv.endpoint(domain, "npm", "libs"), token)
+    project = write_consumer(tmp / "consumer", {"@acme/arch": "^1.0.0"})
+    subprocess.run([require_tool("npm"), "install", "--no-audit", "--no-fund"], cwd=project, check=True,
+                   capture_output=True, timeout=300, env=clean_env(npm_config_userconfig=str(npmrc),
+                                                                  npm_config_cache=str(tmp / "npm-cache-install")))
+    assert installed_version(project, "@acme/arch") == "1.1.0"
 
 
 def _round_trip(source, target, domain: str, archive: str, tmp: Path, env: dict | None = None) -> None:
@@ -156,6 +173,7 @@ def _round_trip(source, target, domain: str, archive: str, tmp: Path, env: dict 
     fsck = subprocess.run([ARCA, "admin", "fsck"], env=target.env, cwd=target.root, capture_output=True, text=True,
                           timeout=300)
     assert fsck.returncode == 0, fsck.stdout
+    install_from(target, domain, tmp)
 
 
 def test_round_trip_between_two_sqlite_disk_servers_through_a_directory(source, tmp_path, unique):
@@ -168,9 +186,9 @@ def test_round_trip_between_two_sqlite_disk_servers_through_a_directory(source, 
 
 
 @pytest.mark.cluster
-def test_round_trip_from_sqlite_disk_to_postgresql_s3_through_s3(source, tmp_path, unique):
+def test_round_trip_from_sqlite_disk_to_postgresql_s3_through_s3(source, pg_url, tmp_path, unique):
     url = fresh_database_url(tmp_path)
-    assert url.startswith("postgresql"), "the cluster phase sets ARCA_TEST_DATABASE_URL"
+    assert url.startswith("postgresql")
     s3 = shared_s3_env()
     target = start_server(tmp_path / "target", env={**s3, "ARCA_CLEANUP_INTERVAL": "0"}, database_url=url)
     try:

@@ -23,18 +23,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Iterator
 
-import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import (Blob, CleanupPolicy, DistTag, Domain, Package, PackageGroup, PackageVersion, Policy,
+from app.db.models import (Blob, CleanupPolicy, DistTag, Domain, Package, PackageGroup, Policy,
                            Repository, Tag)
 from app.domain.arns import domain_arn, repository_arn
 from app.domain.coords import Coordinates
 from app.domain.errors import ArcaError, Conflict, ValidationError
 from app.domain.names import check_domain, check_repository
 from app.domain.status import STATUSES
-from app.services import cleanup, domains, group_ops, package_groups as pg, policies, rows
+from app.services import cleanup, domain_settings, domains, group_ops, maintenance, package_groups as pg, policies, \
+    rows
 from app.services.context import Arca, Principal
 from app.storage.archive import open_archive
 from app.storage.base import BlobInfo
@@ -46,26 +46,12 @@ _NAME = re.compile(r"[^\x00-\x1f\x7f/\\]{1,255}")
 
 
 def _copy(source, target, sha256: str, size: int | None = None) -> str:
-    """'present' | 'copied' | 'missing' | 'corrupt' (the bytes do not hash to their name)."""
-    if target.exists(sha256):
-        return "present"
-    if not source.exists(sha256):
-        return "missing"
-
-    async def chunks():
-        for chunk in source.open_chunks(sha256):
-            yield chunk
-
-    async def put():
-        return await target.put_stream(chunks(), expected={"sha256": sha256})
-
-    try:
-        info = anyio.run(put)
-    except ValidationError:
+    """'present' | 'copied' | 'missing' | 'corrupt' (the bytes do not hash to their name, or not to
+    the size the manifest states)."""
+    outcome, got = maintenance.copy_blob(source, target, sha256)
+    if outcome == "copied" and size is not None and got != size:
         return "corrupt"
-    if size is not None and info.size != size:
-        return "corrupt"
-    return "copied"
+    return outcome
 
 
 # ---- export ---------------------------------------------------------------------------------------
@@ -92,6 +78,7 @@ def _structure(arca: Arca, s: Session, d: Domain) -> dict:
     return {
         "name": d.name,
         "encryptionKey": d.encryption_key,
+        "settings": d.settings or {},
         "repositories": [{"name": r.name, "description": r.description, "externalConnection": r.external_connection,
                           "upstreams": domains.upstream_names(s, r)} for r in repos],
         "packageGroups": [{"pattern": g.pattern, "description": g.description, "contactInfo": g.contact_info,
@@ -253,6 +240,9 @@ def _restore_structure(r: Restore, dom: dict) -> None:
 
     _ignore_conflict(domains.create_domain, arca, who, name, _str(dom.get("encryptionKey"), "encryptionKey",
                                                                   optional=True), tags_of("domain"))
+    protection = _dict(dom.get("settings"), "settings").get(domain_settings.PROTECTION)
+    if isinstance(protection, bool):
+        domain_settings.update_domain_settings(arca, who, name, {domain_settings.PROTECTION: protection})
     repos = [x for x in dom.get("repositories") or [] if isinstance(x, dict)]
     made = []
     for repo in repos:
@@ -387,7 +377,8 @@ def restore_blob_rows(arca: Arca, domain: str, infos: list[BlobInfo]) -> None:
 
 
 def import_domain(arca: Arca, principal: Principal, source_spec: str, *, rename: str | None = None,
-                  on_step: Callable[[str, int], None] | None = None, on_done: Callable[[], None] | None = None) -> dict:
+                  on_step: Callable[[str, int], None] | None = None,
+                  on_done: Callable[[dict], None] | None = None) -> dict:
     """Restore an archive into this installation (its domain, or `rename`)."""
     source = open_archive(arca.settings, source_spec, create=False)
     manifest = read_manifest(source)
@@ -413,7 +404,7 @@ def import_domain(arca: Arca, principal: Principal, source_spec: str, *, rename:
         else:
             r.counts["blobsCopied" if outcome == "copied" else "blobsPresent"] += 1
         if on_done:
-            on_done()
+            on_done({"blob": info.sha256, "result": outcome})
     # 2. the domain and what it holds, with a row for each of its blobs (its storage accounting,
     #    and what `gc` decides on), as the source had them
     _restore_structure(r, dom)
@@ -424,6 +415,7 @@ def import_domain(arca: Arca, principal: Principal, source_spec: str, *, rename:
     if on_step:
         on_step("packages", len(lines))
     for n, text in enumerate(lines, 1):
+        entry: dict = {"line": n}
         try:
             line = json.loads(text)
             if not isinstance(line, dict):
@@ -435,12 +427,15 @@ def import_domain(arca: Arca, principal: Principal, source_spec: str, *, rename:
                     if missing:
                         raise ValidationError(f"its files {missing} have no intact blob in the archive")
             done = restore_package(arca, principal, name, line)
+            entry.update(package=_coords(line).label(), versions=done["versions"], files=done["files"],
+                         filesPresent=done["filesPresent"], problems=len(done["problems"]))
             r.counts["packages"] += 1
             for k in ("versions", "files", "filesPresent"):
                 r.counts[k] += done[k]
             r.problems += done["problems"]
         except (ArcaError, ValueError) as exc:
             r.problem(f"{PACKAGES} line {n}", getattr(exc, "message", None) or str(exc))
+            entry["problem"] = r.problems[-1]["problem"]
         if on_done:
-            on_done()
+            on_done(entry)
     return {"domain": name, "archive": source.describe(), **r.counts, "problems": r.problems, "ok": not r.problems}
