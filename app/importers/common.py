@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urljoin, urlsplit
@@ -115,6 +115,17 @@ class Fetcher:
 
     def close(self) -> None:
         self.client.close()
+
+
+def parse_time(text: object) -> datetime | None:
+    """A source's ISO 8601 publish time (npm `time`, PEP 700 `upload-time`) in UTC; None when absent
+    or not a time (the import then records none)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except ValueError:
+        return None
 
 
 def hash_file(path: Path) -> BlobInfo:

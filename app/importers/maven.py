@@ -15,7 +15,7 @@ from app.domain.coords import Coordinates
 from app.domain.errors import ArcaError, ValidationError
 from app.domain.status import PUBLISHED, UNFINISHED, UNLISTED
 from app.formats.maven.metadata import check_pom
-from app.formats.maven.paths import CHECKSUMS, METADATA, HEX_LEN, check_build, parse_filename, parse_path
+from app.formats.maven.paths import CHECKSUMS, HEX_LEN, check_build, parse_filename, parse_path
 from app.importers.common import Fetcher, Outcome, SourceFile, Version
 from app.importers.html_links import links
 from app.services import publish

@@ -14,7 +14,7 @@ from app.domain.errors import ArcaError, ValidationError
 from app.domain.status import PUBLISHED
 from app.formats.npm import names as npm_names, publish_body as pub
 from app.formats.npm.manifest import version_attributes
-from app.importers.common import Fetcher, Outcome, SourceFile, Version
+from app.importers.common import Fetcher, Outcome, SourceFile, Version, parse_time
 from app.services import publish
 from app.storage.base import BlobInfo
 
@@ -35,15 +35,6 @@ def check(arca, v: Version, f: SourceFile, path: Path, info: BlobInfo) -> publis
 def _coords(name: str) -> Coordinates:
     scope, bare = npm_names.split_name(name)
     return Coordinates("npm", scope, bare)
-
-
-def _when(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
 
 
 def _digests(dist: object) -> dict[str, str]:
@@ -70,7 +61,7 @@ def _from_packument(doc: dict, where: str, locate) -> Iterator[Version | Outcome
     tags = {t: v for t, v in (doc.get("dist-tags") or {}).items()
             if isinstance(t, str) and isinstance(v, str) and v in versions} if isinstance(
         doc.get("dist-tags"), dict) else {}
-    ordered = sorted(versions, key=lambda v: (_when(times.get(v)) or datetime.max.replace(tzinfo=timezone.utc), v))
+    ordered = sorted(versions, key=lambda v: (parse_time(times.get(v)) or datetime.max.replace(tzinfo=timezone.utc), v))
     for version in ordered:
         manifest = versions[version]
         label = f"{coords.name}-{version}.tgz"
@@ -82,7 +73,7 @@ def _from_packument(doc: dict, where: str, locate) -> Iterator[Version | Outcome
             yield Outcome(label, name, version, "invalid", f"the tarball of {name}@{version} is missing")
             continue
         readme = manifest.get("readme") or (doc.get("readme") if version == tags.get("latest") else "")
-        yield Version(coords, version, name, [f], _when(times.get(version)),
+        yield Version(coords, version, name, [f], parse_time(times.get(version)),
                       tags={t: v for t, v in tags.items() if v == version},
                       facts={"manifest": manifest, "readme": readme if isinstance(readme, str) else ""})
 

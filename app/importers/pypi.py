@@ -13,7 +13,7 @@ from app.domain.coords import Coordinates
 from app.domain.errors import ArcaError, ValidationError
 from app.domain.status import CLOSED, PUBLISHED, STATUSES
 from app.formats.pypi import dists, upload
-from app.importers.common import Fetcher, Outcome, SourceFile, Version
+from app.importers.common import Fetcher, Outcome, SourceFile, Version, parse_time
 from app.importers.html_links import links
 from app.services import publish
 from app.storage.base import BlobInfo
@@ -80,15 +80,6 @@ def _page(fetcher: Fetcher, ref: str) -> tuple[dict | None, str]:
     return None, resp.text
 
 
-def _when(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
-    except ValueError:
-        return None
-
-
 def _project_files(fetcher: Fetcher, project: str) -> Iterator[tuple[str, str, dict, datetime | None]]:
     """(file name, URL, digests, upload time) of one project page."""
     doc, html = _page(fetcher, f"{project}/")
@@ -97,7 +88,7 @@ def _project_files(fetcher: Fetcher, project: str) -> Iterator[tuple[str, str, d
             if isinstance(f, dict) and isinstance(f.get("filename"), str) and isinstance(f.get("url"), str):
                 hashes = f.get("hashes") if isinstance(f.get("hashes"), dict) else {}
                 yield f["filename"], f["url"], {k: v for k, v in hashes.items() if k in ("sha256",)}, \
-                    _when(f.get("upload-time"))
+                    parse_time(f.get("upload-time"))
         return
     for href, text, _attrs in links(html):
         url, _, fragment = href.partition("#")

@@ -253,7 +253,9 @@ def fsck(arca) -> dict:
 
 # ---- migrate-storage -------------------------------------------------------------------------------
 
-def _copy_one(source, target, sha256: str) -> tuple[str, int]:
+def copy_blob(source, target, sha256: str) -> tuple[str, int | str]:
+    """(outcome, size copied or the reason it is corrupt): present, missing, corrupt or copied; the copy is
+    verified against `sha256` on the way in (also `arca admin export` and `import-domain`)."""
     if target.exists(sha256):
         return "present", 0
     if not source.exists(sha256):
@@ -298,7 +300,7 @@ def migrate_storage(arca, target_spec: str) -> dict:
     corrupt: list[dict] = []
     with ThreadPoolExecutor(4) as pool:
         for i, (sha256, (outcome, size)) in enumerate(
-                zip(hashes, pool.map(lambda h: _copy_one(source, target, h), hashes)), 1):
+                zip(hashes, pool.map(lambda h: copy_blob(source, target, h), hashes)), 1):
             counts[outcome] += 1
             if outcome == "copied":
                 copied_bytes += size
