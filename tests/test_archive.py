@@ -199,14 +199,17 @@ def test_round_trip_from_sqlite_disk_to_postgresql_s3_through_s3(source, pg_url,
         target.stop()
 
 
-def test_a_damaged_archive_is_listed_not_restored(source, tmp_path, unique):
+def test_a_damaged_archive_is_listed_not_restored_and_a_repaired_one_completes_the_restore(source, tmp_path,
+                                                                                          unique):
     domain = f"c{unique}"
     populate(source, domain, tmp_path)
+    before = snapshot(source, domain)
     archive = tmp_path / "archive"
     admin(source, "export", "--domain", domain, "--to", str(archive))
     # One blob's bytes changed, one package line garbage, one version with a status that cannot be stored.
     victim = next(p for p in (archive / "blobs").rglob("*") if p.is_file() and p.stat().st_size > 100)
-    victim.write_bytes(victim.read_bytes()[:-1] + b"X")
+    intact, listing = victim.read_bytes(), (archive / "packages.jsonl").read_bytes()
+    victim.write_bytes(intact[:-1] + b"X")
     lines = (archive / "packages.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     first["versions"][0]["status"] = "Exploded"
@@ -225,6 +228,12 @@ def test_a_damaged_archive_is_listed_not_restored(source, tmp_path, unique):
         fsck = subprocess.run([ARCA, "admin", "fsck"], env=target.env, cwd=target.root, capture_output=True,
                               text=True, timeout=300)
         assert fsck.returncode == 0, fsck.stdout  # nothing restored points at a bad blob
+        # The archive repaired, the same import run again restores what the first one could not.
+        victim.write_bytes(intact)
+        (archive / "packages.jsonl").write_bytes(listing)
+        summary, code = admin(target, "import-domain", "--from", str(archive))
+        assert code == 0 and summary["ok"] and summary["versions"] > 0 and summary["blobsCopied"] == 1, summary
+        assert snapshot(target, domain) == before
         # Not an archive at all:
         (tmp_path / "empty").mkdir()
         proc = subprocess.run([ARCA, "admin", "import-domain", "--from", str(tmp_path / "empty")], env=target.env,
