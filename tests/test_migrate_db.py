@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import subprocess
 
+import psycopg
 import pytest
 from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy.engine import make_url
 
 from app.db.models import Base
 from tests.pypi_support import make_wheel, twine_upload
@@ -28,6 +30,10 @@ def counts(url: str) -> dict[str, int]:
                     for t in Base.metadata.sorted_tables if t.name in present}
     finally:
         engine.dispose()
+
+
+def conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def refused(server, *args) -> str:
@@ -51,6 +57,18 @@ def test_a_sqlite_installation_moves_to_postgresql_and_serves_from_it(pg_url, tm
     assert target.startswith("postgresql")
 
     assert "moves to PostgreSQL" in refused(src, "migrate-db", "--to", f"sqlite:///{tmp_path / 'other.db'}")
+    # A copy that fails half-way (the target refuses every asset row, after the tables before it were
+    # copied) is rolled back whole: the target is as empty as before, and once the cause is gone the
+    # same command succeeds.
+    upgraded = subprocess.run([ARCA, "admin", "migrate"], env={**src.env, "ARCA_DATABASE_URL": target},
+                              cwd=src.root, capture_output=True, text=True, timeout=300)
+    assert upgraded.returncode == 0, upgraded.stderr
+    with psycopg.connect(conninfo(target), autocommit=True) as conn:
+        conn.execute("ALTER TABLE assets ADD CONSTRAINT refuse_all CHECK (id < 0)")
+    assert "rolled back" in refused(src, "migrate-db", "--to", target)
+    assert set(counts(target).values()) == {0}
+    with psycopg.connect(conninfo(target), autocommit=True) as conn:
+        conn.execute("ALTER TABLE assets DROP CONSTRAINT refuse_all")
     proc = subprocess.run([ARCA, "admin", "migrate-db", "--to", target], env=src.env, cwd=src.root,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
