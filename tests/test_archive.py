@@ -32,11 +32,14 @@ def source(tmp_path_factory):
     srv.stop()
 
 
-def admin(server, *args, env: dict | None = None) -> tuple[dict, int]:
+def admin(server, *args, env: dict | None = None, progress: list | None = None) -> tuple[dict, int]:
+    """The summary (last JSON line) and exit status; the progress lines before it into `progress`."""
     proc = subprocess.run([ARCA, "admin", *args], env={**server.env, **(env or {})}, cwd=server.root,
                           capture_output=True, text=True, timeout=600)
     lines = [line for line in proc.stdout.splitlines() if line.strip()]
     assert lines, proc.stdout + proc.stderr
+    if progress is not None:
+        progress.extend(json.loads(line) for line in lines[:-1])
     return json.loads(lines[-1]), proc.returncode
 
 
@@ -163,8 +166,12 @@ def _round_trip(source, target, domain: str, archive: str, tmp: Path, env: dict 
     again, _ = admin(source, "export", "--domain", domain, "--to", archive, env=env)
     assert again["blobsCopied"] == 0 and again["blobsAlreadyThere"] == summary["blobs"]  # resumable
 
-    restored, code = admin(target, "import-domain", "--from", archive, env=env)
+    progress: list = []
+    restored, code = admin(target, "import-domain", "--from", archive, env=env, progress=progress)
     assert code == 0 and restored["ok"], restored
+    # Off a terminal: one JSON line per blob, then one per package.
+    assert [p["result"] for p in progress if "blob" in p] == ["copied"] * summary["blobs"]
+    assert len([p for p in progress if "package" in p and p["versions"] > 0]) == 3, progress
     after = snapshot(target, domain)
     assert after == before
     rerun, code = admin(target, "import-domain", "--from", archive, env=env)
