@@ -248,3 +248,33 @@ def test_a_damaged_archive_is_listed_not_restored_and_a_repaired_one_completes_t
         assert proc.returncode == 1 and "has no arca-export.json" in proc.stderr
     finally:
         target.stop()
+
+
+def test_an_export_stopped_half_way_is_finished_by_running_it_again(source, tmp_path, unique):
+    domain = f"e{unique}"
+    populate(source, domain, tmp_path)
+    with httpx.Client(auth=("aws", source.token(domain)), timeout=30) as h:
+        wheel = h.get(source.endpoint(domain, "pypi", "libs") + "simple/arch-py/arch_py-2.0-py3-none-any.whl")
+    sha = hashlib.sha256(wheel.content).hexdigest()
+    archive = tmp_path / "archive"
+    # A file where the wheel's blob directory must go: the export stops at that blob.
+    obstacle = archive / "blobs" / "sha256" / sha[:2]
+    obstacle.parent.mkdir(parents=True)
+    obstacle.write_bytes(b"in the way")
+    proc = subprocess.run([ARCA, "admin", "export", "--domain", domain, "--to", str(archive)], env=source.env,
+                          cwd=source.root, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and f"Copying blob {sha}" in proc.stderr and "run the same command again" in \
+        proc.stderr, proc.stdout + proc.stderr
+    assert not (archive / "arca-export.json").exists()  # incomplete, and says so:
+    refused = subprocess.run([ARCA, "admin", "import-domain", "--from", str(archive)], env=source.env,
+                             cwd=source.root, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "did not finish (run the export again)" in refused.stderr
+
+    obstacle.unlink()
+    summary, code = admin(source, "export", "--domain", domain, "--to", str(archive))
+    assert code == 0 and summary["ok"], summary
+    assert summary["blobsCopied"] + summary["blobsAlreadyThere"] == summary["blobs"] and summary["blobsCopied"] >= 1
+    manifest = json.loads((archive / "arca-export.json").read_text())
+    assert manifest["format"] == "arca-domain-archive" and manifest["version"] == 1
+    assert sha in {b["sha256"] for b in manifest["blobs"]}
+    assert hashlib.sha256((archive / "blobs" / "sha256" / sha[:2] / sha[2:4] / sha).read_bytes()).hexdigest() == sha

@@ -30,7 +30,7 @@ from app.db.models import (Blob, CleanupPolicy, DistTag, Domain, Package, Packag
                            Repository, Tag)
 from app.domain.arns import domain_arn, repository_arn
 from app.domain.coords import Coordinates
-from app.domain.errors import ArcaError, Conflict, ValidationError
+from app.domain.errors import ArcaError, Conflict, StorageUnavailable, ValidationError
 from app.domain.names import check_domain, check_repository
 from app.domain.status import STATUSES
 from app.services import cleanup, domain_settings, domains, group_ops, maintenance, package_groups as pg, policies, \
@@ -48,7 +48,11 @@ _NAME = re.compile(r"[^\x00-\x1f\x7f/\\]{1,255}")
 def _copy(source, target, sha256: str, size: int | None = None) -> str:
     """'present' | 'copied' | 'missing' | 'corrupt' (the bytes do not hash to their name, or not to
     the size the manifest states)."""
-    outcome, got = maintenance.copy_blob(source, target, sha256)
+    try:
+        outcome, got = maintenance.copy_blob(source, target, sha256)
+    except OSError as exc:  # a full disk, a permission, a path in the way: the job stops, resumable
+        raise StorageUnavailable(f"Copying blob {sha256} to {target.describe()} failed ({exc.strerror or exc}); "
+                                 "what was copied stays: fix the cause and run the same command again") from None
     if outcome == "copied" and size is not None and got != size:
         return "corrupt"
     return outcome

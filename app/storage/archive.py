@@ -26,11 +26,14 @@ class DirArchive:
     def write_document(self, name: str, data: bytes) -> None:
         """Written to a temp name, then renamed: a reader never sees half a document."""
         tmp = self.root / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / name)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.root / name)
+        except OSError as exc:
+            raise StorageUnavailable(f"Writing {self.root / name} failed ({exc.strerror or exc})") from None
 
     def read_document(self, name: str) -> bytes | None:
         try:
