@@ -298,7 +298,7 @@ def proxied(tmp_path_factory):
     pub = start_pypiserver(root / "files", root / "pypiserver.log")
     srv = start_server(tmp_path_factory.mktemp("lc-arca"), env={
         "ARCA_EXTERNAL_PUBLIC_PYPI": f"{pub.url}/simple/", "ARCA_UPSTREAM_MAX_AGE": "0",
-        "ARCA_DOWNLOAD_FLUSH_SECONDS": "0.2"})
+        "ARCA_DOWNLOAD_FLUSH_SECONDS": "0.2", "ARCA_CLEANUP_INTERVAL": "0"})  # only the CLI runs the rules
     yield srv, root / "files"
     srv.stop()
     pub.stop()
