@@ -361,6 +361,10 @@ class Settings:
     oidc_jwks_min_refresh: float = 10.0
     # an issuer's keys are refetched after this long even when every kid is known (seconds)
     oidc_jwks_max_age: float = 3600.0
+    # lifecycle: how often the cleanup rules run (seconds; 0 = only `arca admin cleanup`), how often each
+    # process writes the download times it collected (seconds)
+    cleanup_interval: float = 86400.0
+    download_flush_seconds: float = 60.0
     # Maven: how long a checksum (or a publishing maven-metadata.xml) that came before its file waits
     # for that file
     maven_hold_seconds: float = 3600.0
@@ -454,6 +458,8 @@ def settings_from_env(env: Mapping[str, str] | None = None) -> Settings:
         identity_poll_seconds=_at_least(env, "ARCA_IDENTITY_POLL_SECONDS", 1.0, 0.05, float),
         oidc_jwks_min_refresh=_at_least(env, "ARCA_OIDC_JWKS_MIN_REFRESH", 10.0, 0, float),
         oidc_jwks_max_age=_at_least(env, "ARCA_OIDC_JWKS_MAX_AGE", 3600.0, 1, float),
+        cleanup_interval=_at_least(env, "ARCA_CLEANUP_INTERVAL", 86400.0, 0, float),
+        download_flush_seconds=_at_least(env, "ARCA_DOWNLOAD_FLUSH_SECONDS", 60.0, 0.1, float),
     )
     unknown = env.unknown_file_names()
     if unknown:

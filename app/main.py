@@ -22,7 +22,7 @@ from app.formats.registry import FORMATS
 from app.observability import metrics
 from app.observability.requests import RequestLogMiddleware
 from app.observability.webhooks import run_deliverer
-from app.services import revocation
+from app.services import jobs, revocation, usage
 from app.services.context import Arca
 from app.web.routes import routes as web_routes
 
@@ -127,14 +127,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = False) -> St
 
     @asynccontextmanager
     async def lifespan(app):
-        task = asyncio.create_task(run_deliverer(arca)) if settings.webhooks else None
-        watcher = asyncio.create_task(revocation.watch(arca))
+        tasks = [asyncio.create_task(usage.run_flusher(arca)), asyncio.create_task(jobs.run_scheduler(arca)),
+                 asyncio.create_task(revocation.watch(arca))]
+        if settings.webhooks:
+            tasks.append(asyncio.create_task(run_deliverer(arca)))
         yield
-        for t in (task, watcher):
-            if t:
-                t.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await t
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if arca.remotes.client is not None:
             await arca.remotes.client.aclose()
         arca.db.dispose()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 APP = Path(__file__).resolve().parents[1] / "app"
-DOORS = ("app.formats", "app.api", "app.web", "app.upstream")
+DOORS = ("app.formats", "app.api", "app.web", "app.upstream", "app.importers")
 FORMATS = ("maven", "npm", "pypi", "generic")
 
 
@@ -180,9 +180,9 @@ def test_format_codecs_are_pure(imports):
     assert problems == []
 
 
-def test_upstream_imports_codecs_never_routes(imports):
+def test_upstream_and_importers_use_codecs_never_routes(imports):
     routes = tuple(f"app.formats.{f}.routes" for f in FORMATS) + ("app.formats.registry",)
-    assert violations(imports, ("app.upstream",), routes) == []
+    assert violations(imports, ("app.upstream", "app.importers"), routes) == []
 
 
 def test_only_config_reads_the_environment():

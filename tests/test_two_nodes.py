@@ -10,7 +10,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 import zipfile
@@ -28,26 +27,6 @@ from tests.support.server import ArcaServer, fresh_database_url, shared_s3_env, 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.cluster
 N = int(os.environ.get("ARCA_TEST_TWO_NODE_N", "20"))
-
-
-@pytest.fixture(scope="module")
-def pg_url(tmp_path_factory):
-    if os.environ.get("ARCA_TEST_DATABASE_URL"):
-        yield None  # fresh_database_url() makes a database on that server
-        return
-    import shutil
-    import tempfile
-
-    d = Path(tempfile.mkdtemp(prefix="arca-pg."))  # not under pytest's 0700 tmp root: postgres must reach it
-    try:
-        url = subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "start", str(d)], check=True,
-                             capture_output=True, text=True, timeout=120).stdout.strip()
-        os.environ["ARCA_TEST_DATABASE_URL"] = url
-        yield url
-    finally:  # the environment is the whole test process's: restored even when the module fails
-        os.environ.pop("ARCA_TEST_DATABASE_URL", None)
-        subprocess.run([str(ROOT / "scripts" / "pg-cluster"), "stop", str(d)], timeout=60)
-        shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

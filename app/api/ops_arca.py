@@ -10,7 +10,7 @@ from botocore.model import OperationModel
 
 from app import arca_model
 from app.api.context import OpContext
-from app.services import connections, domain_settings
+from app.services import cleanup, connections, domain_settings
 
 
 def describe_domain_settings(ctx: OpContext) -> dict:
@@ -48,6 +48,22 @@ def list_external_connections(ctx: OpContext) -> dict:
     return connections.list_connections(ctx.arca, ctx.principal)
 
 
+def _cleanup_policy(verb: str, repository: bool) -> Callable[[OpContext], dict]:
+    """{Put,Get,Delete}{Domain,Repository}CleanupPolicy."""
+    def handler(ctx: OpContext) -> dict:
+        repo = ctx["repository"] if repository else None
+        if verb == "Put":
+            out = cleanup.put_policy(ctx.arca, ctx.principal, ctx["domain"], repo, ctx["policyDocument"],
+                                     ctx.get("domainOwner"))
+        elif verb == "Get":
+            out = cleanup.get_policy(ctx.arca, ctx.principal, ctx["domain"], repo, ctx.get("domainOwner"))
+        else:
+            out = cleanup.delete_policy(ctx.arca, ctx.principal, ctx["domain"], repo, ctx.get("domainOwner"))
+        return {"cleanupPolicy": out}
+
+    return handler
+
+
 HANDLERS: dict[str, Callable[[OpContext], dict]] = {
     "DescribeDomainSettings": describe_domain_settings,
     "UpdateDomainSettings": update_domain_settings,
@@ -56,6 +72,8 @@ HANDLERS: dict[str, Callable[[OpContext], dict]] = {
     "UpdateExternalConnection": update_external_connection,
     "DeleteExternalConnection": delete_external_connection,
     "ListExternalConnections": list_external_connections,
+    **{f"{verb}{scope}CleanupPolicy": _cleanup_policy(verb, scope == "Repository")
+       for verb in ("Put", "Get", "Delete") for scope in ("Domain", "Repository")},
 }
 
 # (method, path) -> (operation, handler), the shape of app.api.router.ROUTES

@@ -14,9 +14,12 @@ from pathlib import Path
 from app.cli.progress import JobProgress, interrupt_on_sigterm
 from app.config import SettingError, get_settings, rotate_key_file
 from app.domain.errors import ArcaError
-from app.observability import logs, webhooks
-from app.services import iam, identity, maintenance, revocation, roles, sealing
-from app.services.context import Arca
+from app import importers
+from app.cli.progress import Reporter
+from app.observability import context, hooks, logs, webhooks
+from app.services import (archive, cleanup, db_migration, iam, identity, jobs, maintenance, revocation, roles,
+                          sealing)
+from app.services.context import Arca, Principal
 
 # verb -> (help, [(argument, argparse options)], what it does with (arca, args)); principal None is
 # the local administrator (the server host's database access is the credential).
@@ -119,7 +122,35 @@ def main(argv: list[str]) -> int:
         vp = sub.add_parser(verb, help=text)
         for name, options in arguments:
             vp.add_argument(name, **options)
+    cl = sub.add_parser("cleanup", help="apply the cleanup policies now (all repositories, a domain's, or one)")
+    cl.add_argument("--domain")
+    cl.add_argument("--repository", help="needs --domain")
+    cl.add_argument("--dry-run", action="store_true", help="print what would go and the bytes it frees; change nothing")
+    cl.add_argument("--status", action="store_true", help="show the scheduled runner's last run instead")
+    im = sub.add_parser("import", help="import packages from another registry's folder or server (idempotent)")
+    im.add_argument("--domain", required=True)
+    im.add_argument("--repository", required=True)
+    im.add_argument("--from", dest="kind", required=True, metavar="KIND",
+                    help="pypi-dir, devpi-export, pypi-index, verdaccio-storage, npm-tarballs, npm-registry, "
+                         "maven-dir or maven-repo")
+    im.add_argument("source", help="a folder, or the URL of the server for pypi-index / npm-registry / maven-repo")
+    im.add_argument("--package", action="append", help="only this package (repeatable; npm: @scope/name, "
+                    "Maven: groupId:artifactId)")
+    im.add_argument("--username", help="for a server that wants Basic credentials (password on stdin)")
+    im.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    im.add_argument("--token-stdin", action="store_true", help="read a Bearer token from stdin")
+    ex = sub.add_parser("export", help="write a domain's archive (manifest, packages, verified blobs): backup")
+    ex.add_argument("--domain", required=True)
+    ex.add_argument("--to", required=True, help="a directory or s3://bucket/prefix")
+    idm = sub.add_parser("import-domain", help="restore a domain archive into this installation")
+    idm.add_argument("--from", dest="source", required=True, help="a directory or s3://bucket/prefix")
+    idm.add_argument("--domain", help="restore under this name instead of the archive's")
+    md = sub.add_parser("migrate-db", help="copy this SQLite installation's database into an empty PostgreSQL one "
+                        "(stop the servers first)")
+    md.add_argument("--to", required=True, help="postgresql+psycopg://user:password@host/db (an empty database)")
     args = p.parse_args(argv)
+    if getattr(args, "repository", None) and not args.domain:
+        p.error("--repository needs --domain")
 
     settings = get_settings()
     logs.configure(settings.log_level, settings.log_format, quiet_migrations=args.cmd != "migrate")
@@ -153,6 +184,16 @@ def main(argv: list[str]) -> int:
                 out = webhooks.delete_webhook(arca, args.id)
         elif args.cmd == "audit":
             return _audit(arca, args)
+        elif args.cmd == "cleanup":
+            return _cleanup(arca, args)
+        elif args.cmd == "import":
+            return _import(arca, args)
+        elif args.cmd == "export":
+            return _export(arca, args)
+        elif args.cmd == "import-domain":
+            return _import_domain(arca, args)
+        elif args.cmd == "migrate-db":
+            return _migrate_db(arca, args)
         else:
             out = {"migrated": True}
     except ArcaError as exc:
@@ -215,4 +256,81 @@ def _audit(arca, args) -> int:
         for r in rows:
             print(f"{r['time']}  {r['principal'] or '-'}  {r['action']}  {r['resourceType']}:{r['resource']}"
                   f"  ip={r['sourceIp'] or '-'}  request={r['requestId'] or '-'}")
+    return 0
+
+
+def _cleanup(arca, args) -> int:
+    if args.status:
+        print(json.dumps(jobs.status(arca), indent=4, default=str))
+        return 0
+    context.current.set(context.RequestInfo(principal=context_principal(), operation="Cleanup"))
+    rep = Reporter()
+    with rep.running():
+        summary = cleanup.run(arca, domain=args.domain, repository=args.repository, dry_run=args.dry_run,
+                              on_item=rep.item, on_repository=lambda d, r, n: rep.task(f"{d}/{r}", n),
+                              on_package=rep.advance)
+    items = summary.pop("items")
+    if args.dry_run and rep.tty:  # the JSON lines were not printed: list what would go here
+        summary["items"] = items
+    rep.summary(summary)
+    return 0
+
+
+def context_principal() -> str:
+    """Who the audit trail names for changes made by `arca admin` on this host."""
+    return hooks.CLI_PRINCIPAL
+
+
+def local_admin() -> Principal:
+    """`arca admin` acts on the server host with every permission; the audit trail names it so."""
+    return Principal(0, "arca-admin", True, hooks.CLI_PRINCIPAL)
+
+
+def _import(arca, args) -> int:
+    secret = sys.stdin.readline().rstrip("\n") if (args.password_stdin or args.token_stdin) else None
+    context.current.set(context.RequestInfo(principal=context_principal(), operation="Import"))
+    rep = Reporter()
+    with rep.running():
+        def outcome(o):
+            rep.item(o.as_dict())
+            rep.advance()
+
+        summary = importers.run_import(
+            arca, local_admin(), args.domain, args.repository, args.kind, args.source,
+            packages=set(args.package) if args.package else None, username=args.username,
+            password=secret if args.password_stdin else None, token=secret if args.token_stdin else None,
+            on_outcome=outcome, on_found=lambda n: rep.task(f"import {args.kind}", n))
+    rep.summary(summary)
+    return 0 if not summary["problems"] else 2
+
+
+def _export(arca, args) -> int:
+    rep = Reporter()
+    with rep.running():
+        summary = archive.export_domain(
+            arca, args.domain, args.to, on_blobs=lambda n: rep.task(f"export {args.domain}: blobs", n),
+            on_blob=lambda sha, outcome: (rep.item({"blob": sha, "result": outcome}), rep.advance()))
+    rep.summary(summary)
+    return 0 if summary["ok"] else 2
+
+
+def _import_domain(arca, args) -> int:
+    context.current.set(context.RequestInfo(principal=context_principal(), operation="ImportDomain"))
+    rep = Reporter()
+    with rep.running():
+        summary = archive.import_domain(arca, local_admin(), args.source, rename=args.domain,
+                                        on_step=lambda what, n: rep.task(f"import-domain: {what}", n),
+                                        on_done=lambda entry: (rep.item(entry), rep.advance()))
+    rep.summary(summary)
+    return 0 if summary["ok"] else 2
+
+
+def _migrate_db(arca, args) -> int:
+    rep = Reporter()
+    with rep.running():
+        summary = db_migration.migrate_db(
+            arca, args.to, on_table=lambda name, n: (rep.task(f"migrate-db: {name}", n),
+                                                     rep.item({"table": name, "rows": n})),
+            on_rows=rep.advance)
+    rep.summary(summary)
     return 0

@@ -1,8 +1,12 @@
-"""Progress of a long `arca admin` job (gc, fsck, migrate-storage) on stderr: rich's bars on a
-terminal, JSON lines otherwise (a log shipper, a CI log, `2> file`). stdout keeps the job's report.
+"""Progress of the long `arca admin` jobs on a terminal (rich's bars) or as JSON lines otherwise.
 
-A JSON line is `{"time", "level", "logger": "arca.admin", "event": "progress", "job", "phase",
-"done", "total"}` (total null while unknown; the shape of Arca's JSON log lines), written when a phase starts and ends, every 1% and at least every 2 seconds; then
+`JobProgress` (gc, fsck, migrate-storage): progress on stderr, the job's report on stdout.
+`Reporter` (cleanup, import, export, import-domain, migrate-db): one JSON line per item on stdout,
+the summary last.
+
+JobProgress's JSON line is `{"time", "level", "logger": "arca.admin", "event": "progress", "job", "phase",
+"done", "total"}` (total null while unknown; the shape of Arca's JSON log lines), written when a
+phase starts and ends, every 1% and at least every 2 seconds; then
 `{"event": "done", ...}` or `{"event": "interrupted", ...}`."""
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ import json
 import signal
 import sys
 import time
-from typing import TextIO
+from contextlib import contextmanager
+from typing import Iterator, TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from app.observability.logs import utc_stamp
 
@@ -47,9 +55,6 @@ class JobProgress:
 
     # -- a terminal ---------------------------------------------------------------------------
     def _draw(self, phase: str, done: int, total: int | None) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
         if self._bars is None:
             self._bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                   TimeElapsedColumn(), console=Console(file=self.stream))
@@ -69,8 +74,6 @@ class JobProgress:
         seconds = round(time.monotonic() - self.started, 3)
         scalars = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool)) or v is None}
         if self.tty:
-            from rich.console import Console
-
             Console(file=self.stream).print(
                 f"[bold]{self.job}[/bold] finished in {seconds:.1f}s: "
                 + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in scalars.items()), highlight=False)
@@ -99,3 +102,42 @@ def interrupt_on_sigterm() -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, handler)
+
+
+class Reporter:
+    """`task(label, total)` starts a bar; `advance()` moves it; `item(dict)` reports one thing done."""
+
+    def __init__(self, out: TextIO = sys.stdout, err: TextIO = sys.stderr, tty: bool | None = None):
+        self.out = out
+        self.tty = err.isatty() if tty is None else tty
+        self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), console=Console(file=err), transient=False) if self.tty else None
+        self._task = None
+
+    def task(self, label: str, total: int | None) -> None:
+        if self._progress is None:
+            return
+        if self._task is not None:
+            self._progress.update(self._task, completed=self._progress.tasks[-1].total or 0)
+        self._task = self._progress.add_task(label, total=total)
+
+    def advance(self, n: int = 1) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task, n)
+
+    def item(self, entry: dict) -> None:
+        if self._progress is None:
+            self.out.write(json.dumps(entry, default=str) + "\n")
+            self.out.flush()
+
+    def summary(self, summary: dict) -> None:
+        self.out.write(json.dumps(summary, indent=None if not self.tty else 4, default=str) + "\n")
+        self.out.flush()
+
+    @contextmanager
+    def running(self) -> Iterator["Reporter"]:
+        if self._progress is None:
+            yield self
+            return
+        with self._progress:
+            yield self

@@ -223,6 +223,8 @@ class PackageVersion(Base):
     origin_type: Mapped[str] = mapped_column(String(16), default="INTERNAL")
     domain_entry_point: Mapped[str | None] = mapped_column(String(100))
     published_time: Mapped[datetime | None] = mapped_column()
+    # When a file of the version was last served (recorded in batches, to the hour: app/services/usage.py).
+    last_downloaded_at: Mapped[datetime | None] = mapped_column()
     summary: Mapped[str | None] = mapped_column(Text)
     # Format-specific facts (npm manifest, pypi requires_python, maven packaging, readme, dependencies).
     attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -434,3 +436,29 @@ class ExternalConnection(Base):
     secret: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+class CleanupPolicy(Base):
+    """Cleanup rules of a domain (repository_id NULL: inherited by its repositories) or of one
+    repository (replacing the domain's). The document is checked when stored (app/services/cleanup_rules.py)."""
+
+    __tablename__ = "cleanup_policies"
+    __table_args__ = (UniqueConstraint("resource_arn"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
+    repository_id: Mapped[int | None] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"))
+    resource_arn: Mapped[str] = mapped_column(String(300))
+    document: Mapped[str] = mapped_column(Text)
+    revision: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobLease(Base):
+    """A background job that one process of the whole installation runs at a time (the cleanup
+    schedule): whoever moves `lease_until` forward with a conditional UPDATE holds it."""
+
+    __tablename__ = "job_leases"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    last_started_at: Mapped[datetime | None] = mapped_column()
+    last_finished_at: Mapped[datetime | None] = mapped_column()
+    last_report: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -19,6 +19,7 @@ class FileRow:
     status: str  # of its version
     attributes: dict = field(default_factory=dict, hash=False, compare=False)
     version: str | None = None  # the version it belongs to, when read from the database
+    version_id: int | None = field(default=None, compare=False)  # its version's row (download times)
 
 
 @dataclass(frozen=True)

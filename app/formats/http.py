@@ -219,6 +219,7 @@ class Located:
     stat: os.stat_result | None = None
     redirect: str | None = None
     body: bytes | None = None
+    version_id: int | None = None  # whose download time a repeat answered from memory notes
 
 
 def locate(dp: DataPlane, row: FileRow, *, sha256: str | None = None, size: int | None = None,
@@ -231,24 +232,25 @@ def locate(dp: DataPlane, row: FileRow, *, sha256: str | None = None, size: int 
     if arca.settings.s3_presigned_downloads and dp.method == "GET":
         url = arca.blobs.presigned_url(sha256, filename)
         if url:
-            return Located(sha256, size, published, redirect=url)
+            return Located(sha256, size, published, redirect=url, version_id=row.version_id)
     path = arca.blobs.local_path(sha256)
     if path is not None:
         try:
-            return Located(sha256, size, published, path=path, stat=os.stat(path))
+            return Located(sha256, size, published, path=path, stat=os.stat(path), version_id=row.version_id)
         except FileNotFoundError:
             pass
     if size is None:
         found = arca.blobs.stat(sha256)
         size = found.size if found else None
     if size is not None and size <= SMALL_FILE and dp.method == "GET":
-        return Located(sha256, size, published, body=arca.blobs.read_bytes(sha256))
-    return Located(sha256, size, published)
+        return Located(sha256, size, published, body=arca.blobs.read_bytes(sha256), version_id=row.version_id)
+    return Located(sha256, size, published, version_id=row.version_id)
 
 
 def send_file(dp: DataPlane, loc: Located, *, media_type: str, mutable: bool = False,
               headers: dict | None = None) -> Response:
-    """Kept for the response cache (a presigned URL expires: never kept), then The one download response of every format, on the event loop: ETag and 304, caching (a
+    """The one download response of every format, on the event loop (kept for the response cache
+    unless it is a presigned URL, which expires): ETag and 304, caching (a
     Published file that can never change may be cached by anyone for a year; anything else is
     revalidated), then a redirect to the store, X-Accel-Redirect to a proxy in front
     (ARCA_ACCEL_REDIRECT), zero-copy sendfile from the disk (HEAD and Range by FileResponse), or
@@ -310,6 +312,7 @@ class _FileAnswer:
         return 512 + len(self.loc.body or b"")
 
     def replay(self, dp: DataPlane) -> Response:
+        dp.arca.downloads.note(self.loc.version_id)  # a download still counts for the cleanup rules
         return _send_file(dp, self.loc, self.media_type, self.mutable, self.headers)
 
 

@@ -12,9 +12,10 @@ from datetime import timezone
 from sqlalchemy import event, func, inspect, select
 from sqlalchemy.orm import Session
 
-from app.db.models import (AccessKey, Asset, AuditEvent, Delivery, Domain, ExternalConnection, Group, GroupMember,
-                           IdentityPolicy, OidcProvider, OutboxEvent, Package, PackageGroup, PackageVersion, Policy,
-                           Repository, RepositoryUpstream, Role, RoleSession, User, Webhook, utcnow)
+from app.db.models import (AccessKey, Asset, AuditEvent, CleanupPolicy, Delivery, Domain, ExternalConnection, Group,
+                           GroupMember, IdentityPolicy, OidcProvider, OutboxEvent, Package, PackageGroup,
+                           PackageVersion, Policy, Repository, RepositoryUpstream, Role, RoleSession, User, Webhook,
+                           utcnow)
 from app.observability import context, metrics
 
 _installed = False
@@ -109,6 +110,8 @@ def _on_new(s, obj, account, region):
                    position=obj.position)
     elif isinstance(obj, Policy):
         _audit(s, "PutPermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, CleanupPolicy):
+        _audit(s, "PutCleanupPolicy", "cleanup-policy", obj.resource_arn, _domain_name(s, obj.domain_id))
     elif isinstance(obj, User):
         _audit(s, "CreateUser", "user", obj.name, None, admin=bool(obj.is_admin))
     elif isinstance(obj, AccessKey):
@@ -157,6 +160,9 @@ def _on_dirty(s, obj, account, region):
     elif isinstance(obj, Policy):
         if _changed(obj, "document"):
             _audit(s, "PutPermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, CleanupPolicy):
+        if _changed(obj, "document"):
+            _audit(s, "PutCleanupPolicy", "cleanup-policy", obj.resource_arn, _domain_name(s, obj.domain_id))
     elif isinstance(obj, PackageGroup):
         change = _changed(obj, "description", "contact_info", "restrictions", "allowed_repositories")
         if change:
@@ -201,6 +207,16 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeleteRepository", "repository", f"{dn}/{obj.name}", dn)
     elif isinstance(obj, Policy):
         _audit(s, "DeletePermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, CleanupPolicy):
+        _audit(s, "DeleteCleanupPolicy", "cleanup-policy", obj.resource_arn, _domain_name(s, obj.domain_id))
+    elif isinstance(obj, Asset):
+        v = s.get(PackageVersion, obj.package_version_id)
+        if v is not None and v not in s.deleted:
+            pkg, repo, dom = _version_place(s, v)
+            if pkg is not None and repo is not None:
+                _audit(s, "DeletePackageVersionAsset", "asset",
+                       f"{dom.name}/{repo.name}/{_coord(pkg)}@{v.version}/{obj.name}", dom.name)
+                metrics.FILES_REMOVED.labels(pkg.format).inc()
     elif isinstance(obj, Package):
         repo = s.get(Repository, obj.repository_id)
         if repo is not None:

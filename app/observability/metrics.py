@@ -24,6 +24,11 @@ ANSWERS_FROM_MEMORY = Counter("arca_data_plane_cached_answers_total",
 BLOB_ERRORS = Counter("arca_blob_store_errors_total", "Blob store errors", ["backend"])
 WEBHOOK_DELIVERIES = Counter("arca_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
 WEBHOOK_DEAD_LETTERS = Counter("arca_webhook_dead_letters_total", "Webhook deliveries that ran out of retries")
+FILES_REMOVED = Counter("arca_package_files_removed_total", "Single files removed from a version (old SNAPSHOT builds)",
+                        ["format"])
+CLEANUP_REMOVALS = Counter("arca_cleanup_removals_total", "Versions and files cleanup rules removed",
+                           ["format", "action"])
+CLEANUP_RUNS = Counter("arca_cleanup_runs_total", "Cleanup runs", ["trigger", "result"])
 DB_POOL_IN_USE = Gauge("arca_db_pool_connections_in_use", "Database connections checked out",
                        multiprocess_mode="livesum")
 

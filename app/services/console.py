@@ -20,7 +20,7 @@ from app.db.models import Asset, Blob, Domain, Package, PackageVersion, Reposito
 from app.domain.errors import AccessDenied, ValidationError
 from app.domain.pep503 import normalize as pep503
 from app.domain.status import ARCHIVED, DISPOSED, PUBLISHED, UNFINISHED, UNLISTED
-from app.services import authz, catalog, domains as dm, packages, rows
+from app.services import authz, catalog, cleanup, domains as dm, packages, rows
 from app.services.context import Arca, Principal
 from app.services.packages import PackageAt
 
@@ -191,7 +191,7 @@ def _repository_header(arca: Arca, s: Session, d: Domain, r: Repository) -> dict
     counts, sizes = _repo_stats(s, [r.id])
     return {"name": r.name, "description": desc["description"], "arn": desc["arn"],
             "upstreams": [u["repositoryName"] for u in desc["upstreams"]], "external": desc["externalConnections"],
-            "packages": counts.get(r.id, 0), "size": sizes.get(r.id, 0)}
+            "packages": counts.get(r.id, 0), "size": sizes.get(r.id, 0), "cleanup": cleanup.summary_lines(s, d, r)}
 
 
 def connect_page(arca: Arca, principal: Principal, domain: str, repository: str) -> dict:

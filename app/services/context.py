@@ -13,6 +13,7 @@ from app.observability import hooks
 from app.services.caches import Caches
 from app.services.fleet import FleetState
 from app.services.paging import PageTokens
+from app.services.usage import DownloadLog
 from app.storage import BlobStore, open_blob_store
 from app.upstream.remote import Remotes
 
@@ -61,6 +62,7 @@ class Arca:
     signer: TokenSigner
     pages: PageTokens
     caches: Caches = field(default_factory=Caches)
+    downloads: DownloadLog = field(default_factory=DownloadLog)
     remotes: Remotes | None = None
     box: SecretBox | None = None
 

@@ -289,7 +289,9 @@ def fsck(arca, progress: Progress = no_progress) -> dict:
 
 # ---- migrate-storage -------------------------------------------------------------------------------
 
-def _copy_one(source, target, sha256: str) -> tuple[str, int]:
+def copy_blob(source, target, sha256: str) -> tuple[str, int | str]:
+    """(outcome, size copied or the reason it is corrupt): present, missing, corrupt or copied; the copy is
+    verified against `sha256` on the way in (also `arca admin export` and `import-domain`)."""
     if target.exists(sha256):
         return "present", 0
     if not source.exists(sha256):
@@ -333,7 +335,7 @@ def migrate_storage(arca, target_spec: str, progress: Progress = no_progress) ->
     missing: list[str] = []
     corrupt: list[dict] = []
     progress("blobs", 0, len(hashes))
-    with _parallel(lambda h: _copy_one(source, target, h), hashes, 4) as copies:
+    with _parallel(lambda h: copy_blob(source, target, h), hashes, 4) as copies:
         for i, (sha256, (outcome, size)) in enumerate(zip(hashes, copies), 1):
             counts[outcome] += 1
             if outcome == "copied":

@@ -110,6 +110,21 @@ def remove(s: Session, pkg: Package, versions: list[str], expected: str | None =
     return _batch(s, _in(s, pkg), _version_list(versions, None), expected, None, apply)
 
 
+def remove_files(s: Session, pkg: Package, version: str, names: list[str]) -> list[str]:
+    """Delete some files of a version (cleanup's old SNAPSHOT builds); returns those removed. The
+    rows go through the session, so the audit hook records each one."""
+    v = rows.find_version(s, pkg, version)
+    if v is None:
+        return []
+    gone = [a for a in rows.list_assets(s, v) if a.name in set(names)]
+    for a in gone:
+        s.delete(a)
+    if gone:
+        rows.touch_version(v)
+        rows.bump(s, pkg)
+    return [a.name for a in gone]
+
+
 def update_versions_status(arca: Arca, principal: Principal, at: PackageAt, versions: list[str] | None,
                            target: str, expected: str | None = None, revisions: dict | None = None) -> dict:
     with arca.db.session() as s:

@@ -20,15 +20,16 @@ SNAPSHOT files always; generic assets while their version is Unfinished)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.db.models import Asset, Domain, Package, PackageVersion, Repository
+from app.db.models import Asset, Domain, Package, PackageVersion, Repository, utcnow
 from app.domain.coords import Coordinates
 from app.domain.errors import AccessDenied, Conflict, NotFound, QuotaExceeded, ValidationError
-from app.domain.status import DOWNLOADABLE, PUBLISHED, UNFINISHED
+from app.domain.status import CLOSED, DOWNLOADABLE, PUBLISHED, UNFINISHED
 from app.services import authz, held, rows as pk
 from app.services.context import Arca, Principal, RepoRef
 from app.services.origins import check_publish_allowed, check_upstream_allowed
@@ -326,9 +327,11 @@ def import_external(arca: Arca, repository_id: int, connection: str, coords: Coo
             raise NotFound(exc.message) from None
         pkg = pk.get_or_create_package(s, repo, coords, head.display_name)
         pk.bump(s, pkg)
-        ver, _ = pk.get_or_create_version(s, pkg, version, status=PUBLISHED, origin_type="EXTERNAL",
-                                          entry_point=connection, summary=head.summary,
-                                          attributes=head.version_attributes)
+        ver, created = pk.get_or_create_version(s, pkg, version, status=PUBLISHED, origin_type="EXTERNAL",
+                                                entry_point=connection, summary=head.summary,
+                                                attributes=head.version_attributes)
+        if created:  # fetched because a client asked for it: that is its first download
+            ver.last_downloaded_at = ver.created_at or utcnow()
         if ver.status not in DOWNLOADABLE:
             raise NotFound(f"Version {version} of {_label(coords)} is {ver.status} in repository {repo.name}")
         if ver.origin_type != "EXTERNAL":
@@ -362,3 +365,62 @@ def note_remote_yanks(arca: Arca, repository_id: int, coords: Coordinates, yanks
             changed = True
         if changed:
             pk.bump(s, pkg)
+
+
+# ---- imports from other registries (arca admin import) ----------------------------------------------
+
+IMPORTED, PRESENT, CONFLICT, CLOSED_VERSION = "imported", "present", "conflict", "closed"
+
+
+def stored_sha256(arca: Arca, ref: RepoRef, coords: Coordinates, version: str, name: str,
+                  rules: Rules) -> str | None:
+    """The SHA-256 of the file `name` of `version` if the repository holds it (an import skips it)."""
+    with arca.db.read() as s:
+        pkg = pk.find_package(s, s.get(Repository, ref.repository_id), coords)
+        ver = _find_version(s, pkg, version, rules) if pkg is not None else None
+        found = _find_file(s, ver, name, rules) if ver is not None else None
+        return found.blob.sha256 if found is not None else None
+
+
+def import_version(arca: Arca, principal: Principal, ref: RepoRef, coords: Coordinates, version: str,
+                   files: list[File], rules: Rules, *, published: datetime | None = None,
+                   tags: dict[str, str] | None = None) -> dict[str, str]:
+    """Record stored blobs as the files of a Published, INTERNAL `version` (an import from another
+    registry), in one transaction: the permission and origin controls of a publish, the version
+    created with its source's publish time, each file attached unless the same name is stored
+    (PRESENT when with the same bytes, CONFLICT when not: published files are immutable). A version
+    that is Archived, Disposed (or otherwise closed) here takes nothing (CLOSED_VERSION); an
+    Unfinished one is published. Returns
+    {file name: outcome}."""
+    with arca.db.session() as s:
+        domain, repo = _rows(s, ref)
+        authz.require(arca, s, principal, PUBLISH, domain, repo)
+        check_publish_allowed(s, domain, repo, coords.format, coords.namespace, coords.name)
+        head = files[0]
+        pkg = pk.get_or_create_package(s, repo, coords, head.display_name)
+        pk.bump(s, pkg)
+        ver = _find_version(s, pkg, version, rules)
+        if ver is None:
+            ver, _ = pk.get_or_create_version(s, pkg, version, status=PUBLISHED, summary=head.summary,
+                                              attributes=head.version_attributes, entry_point=repo.name)
+            if published is not None:
+                ver.published_time = published
+        elif ver.status in CLOSED:
+            return {f.name: CLOSED_VERSION for f in files}
+        elif ver.status == UNFINISHED:  # an interrupted deploy here: the import finishes it
+            pk.set_status(s, pkg, ver, PUBLISHED)
+        out = {}
+        for f in files:
+            existing = _find_file(s, ver, f.name, rules)
+            if existing is not None:
+                out[f.name] = PRESENT if existing.blob.sha256 == f.blob.sha256 else CONFLICT
+                continue
+            _attach(s, domain, ver, f, replaceable=False)
+            _note_version_facts(ver, f)
+            out[f.name] = IMPORTED
+        pk.ensure_latest(s, pkg, ver.version)
+        for tag, tagged in (tags or {}).items():
+            target = pk.find_version(s, pkg, tagged)
+            if target is not None and target.status == PUBLISHED:
+                pk.set_dist_tag(s, pkg, tag, tagged)
+        return out

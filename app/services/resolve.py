@@ -65,7 +65,7 @@ _PACKAGE = (Package.repository_id == bindparam("repo"), Package.format == bindpa
             Package.namespace == bindparam("ns"), Package.name == bindparam("name"))
 # Hot paths: prebuilt Core queries (column rows, no ORM objects), compiled once.
 _FILE = (select(Blob.sha256, Blob.sha1, Blob.md5, Blob.sha512, Blob.size, PackageVersion.status, Asset.attributes,
-                PackageVersion.version)
+                PackageVersion.version, PackageVersion.id.label("version_id"))
          .join_from(Package, PackageVersion, PackageVersion.package_id == Package.id)
          .join(Asset, Asset.package_version_id == PackageVersion.id)
          .join(Blob, Blob.id == Asset.blob_id))
@@ -89,7 +89,7 @@ def find_file(s: Session, repository_id: int, c: Coordinates, version: str | Non
     if row is None:
         return None
     return FileRow(row.sha256, row.sha1, row.md5, row.sha512, row.size, row.status, row.attributes or {},
-                   row.version)
+                   row.version, row.version_id)
 
 
 def readable_file(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates, version: str | None,
@@ -98,7 +98,10 @@ def readable_file(arca: Arca, principal: Principal, ref: RepoRef, c: Coordinates
     with arca.db.read() as s:
         authz.require_ref(arca, s, principal, READ, ref)
         row = find_file(s, ref.repository_id, c, version, name)
-    return row if row is not None and row.status in DOWNLOADABLE else None
+    if row is None or row.status not in DOWNLOADABLE:
+        return None
+    arca.downloads.note(row.version_id)
+    return row
 
 
 def stored_file(arca: Arca, ref: RepoRef, c: Coordinates, version: str | None, name: str) -> FileRow | None:
@@ -114,6 +117,7 @@ def first_file(arca: Arca, repository_ids: list[int], c: Coordinates, version: s
         for rid in repository_ids:
             row = find_file(s, rid, c, version, name)
             if row is not None and row.status in DOWNLOADABLE:
+                arca.downloads.note(row.version_id)
                 return row
     return None
 

@@ -403,6 +403,27 @@ def check_tarball(path: Path, name: str, version: str, unpacked_limit: int) -> d
     return found
 
 
+def read_package_json(path: Path, unpacked_limit: int) -> dict:
+    """package/package.json of a tarball whose name and version are not known yet (an import of
+    loose tarballs); `check_tarball` then checks the whole archive against what it says."""
+    try:
+        with open(path, "rb") as raw, tarfile.open(fileobj=io.BufferedReader(_Inflater(raw, unpacked_limit)),
+                                                   mode="r|") as tar:
+            for count, member in enumerate(tar, 1):
+                if count > _MAX_TAR_MEMBERS:
+                    break
+                if member.name.lstrip("./") == PACKAGE_JSON and member.isfile() and member.size <= _MAX_PACKAGE_JSON:
+                    pj = json.loads(tar.extractfile(member).read())
+                    if not isinstance(pj, dict) or not isinstance(pj.get("name"), str) or \
+                            not isinstance(pj.get("version"), str):
+                        raise ValidationError("package/package.json must name the package and its version")
+                    return pj
+    except (tarfile.TarError, OSError, EOFError, zlib.error, gzip.BadGzipFile, ValueError, UnicodeDecodeError):
+        raise ValidationError("The tarball is not a gzip-compressed tar archive with a readable "
+                              "package/package.json") from None
+    raise ValidationError("The tarball has no package/package.json")
+
+
 def _agree(data: bytes, name: str, version: str) -> dict:
     try:
         pj = json.loads(data)

@@ -184,7 +184,18 @@ def check_digests(form: Form) -> None:
 
 def check_archive(form: Form, dist: dists.DistFile, version: str) -> Checked:
     """Open the archive and compare its core metadata with the form (runs in a worker thread)."""
-    metadata = dists.read_core_metadata(form.spool, dist)
+    return _checked(form.spool, dist, version, f"{form.get('name')!r}", f"{form.get('version')!r}")
+
+
+def check_dist(path, filename: str) -> Checked:
+    """A distribution file on its own (an import): its name, then its core metadata against the
+    name (runs in a worker thread). The same rules as an upload, with the file name as the form."""
+    dist = dists.parse_filename(filename)
+    return _checked(path, dist, str(dist.version), dist.name, str(dist.version))
+
+
+def _checked(path, dist: dists.DistFile, version: str, name_said: str, version_said: str) -> Checked:
+    metadata = dists.read_core_metadata(path, dist)
     core = dists.parse_core_metadata(metadata, dist.filename)
     what = "METADATA" if dist.kind == "wheel" else "PKG-INFO"
     try:
@@ -193,10 +204,10 @@ def check_archive(form: Form, dist: dists.DistFile, version: str) -> Checked:
         raise ValidationError(f"{what} in {dist.filename} has an invalid Name {core.name!r}") from None
     if meta_name != dist.name:
         raise ValidationError(f"{what} in {dist.filename} says Name: {core.name}, but the upload is for "
-                              f"{form.get('name')!r}")
+                              f"{name_said}")
     if dists.check_version(core.version) != dist.version:
         raise ValidationError(f"{what} in {dist.filename} says Version: {core.version}, but the upload is for "
-                              f"{form.get('version')!r}")
+                              f"{version_said}")
     return Checked(dist=dist, version=version, metadata=metadata, core=core)
 
 
@@ -236,16 +247,23 @@ def provenance_object(attestations: list[dict], uploader: str) -> bytes:
 
 # ---- what is recorded ---------------------------------------------------------------------------
 
-def file_attributes(c: Checked, form: Form, metadata_sha256: str, metadata_size: int,
+def dist_attributes(c: Checked, metadata_sha256: str, metadata_size: int, filetype: str | None = None,
                     provenance: BlobInfo | None = None) -> dict:
-    """The asset's attributes: file type, PEP 658 metadata file, Requires-Python, digests, and the
-    PEP 740 provenance object when attestations came with it."""
-    attrs = {"filetype": form.get("filetype") or ("bdist_wheel" if c.dist.kind == "wheel" else "sdist"),
+    """What every stored distribution file records: its type, its PEP 658 metadata file, Requires-Python,
+    and the PEP 740 provenance object when attestations came with it."""
+    attrs = {"filetype": filetype or ("bdist_wheel" if c.dist.kind == "wheel" else "sdist"),
              "metadata_sha256": metadata_sha256, "metadata_size": metadata_size}
     if provenance is not None:
         attrs["provenance_sha256"], attrs["provenance_size"] = provenance.sha256, provenance.size
     if c.core.requires_python:
         attrs["requires_python"] = c.core.requires_python
+    return attrs
+
+
+def file_attributes(c: Checked, form: Form, metadata_sha256: str, metadata_size: int,
+                    provenance: BlobInfo | None = None) -> dict:
+    """The asset's attributes: file type, PEP 658 metadata file, Requires-Python, provenance, digests."""
+    attrs = dist_attributes(c, metadata_sha256, metadata_size, form.get("filetype"), provenance)
     if form.get("pyversion"):
         attrs["pyversion"] = form.get("pyversion")
     attrs["blake2_256"] = form.blake2_256
