@@ -16,6 +16,7 @@ from app.db.models import (AccessKey, Asset, AuditEvent, CleanupPolicy, Delivery
                            GroupMember, IdentityPolicy, OidcProvider, OutboxEvent, Package, PackageGroup,
                            PackageVersion, Policy, Repository, RepositoryUpstream, Role, RoleSession, User, Webhook,
                            utcnow)
+from app.domain.status import DISPOSED
 from app.observability import context, metrics
 
 _installed = False
@@ -198,8 +199,15 @@ def _on_dirty(s, obj, account, region):
 def _on_deleted(s, obj, account, region):
     if isinstance(obj, Asset):
         v = s.get(PackageVersion, obj.package_version_id)
-        if v is not None and v not in s.deleted:  # a deleted version's event says it all
-            _asset_changed(s, v, "assetsRemoved", account, region)
+        if v is None or v in s.deleted:  # a deleted version's event and audit row say it all
+            return
+        _asset_changed(s, v, "assetsRemoved", account, region)
+        if v.status != DISPOSED:  # a single file removed (cleanup's old SNAPSHOT builds), not a disposal
+            pkg, repo, dom = _version_place(s, v)
+            if pkg is not None and repo is not None:
+                _audit(s, "DeletePackageVersionAsset", "asset",
+                       f"{dom.name}/{repo.name}/{_coord(pkg)}@{v.version}/{obj.name}", dom.name)
+                metrics.FILES_REMOVED.labels(pkg.format).inc()
     elif isinstance(obj, Domain):
         _audit(s, "DeleteDomain", "domain", obj.name, obj.name)
     elif isinstance(obj, Repository):
@@ -209,14 +217,6 @@ def _on_deleted(s, obj, account, region):
         _audit(s, "DeletePermissionsPolicy", "policy", obj.resource_arn, _domain_name(s, obj.domain_id))
     elif isinstance(obj, CleanupPolicy):
         _audit(s, "DeleteCleanupPolicy", "cleanup-policy", obj.resource_arn, _domain_name(s, obj.domain_id))
-    elif isinstance(obj, Asset):
-        v = s.get(PackageVersion, obj.package_version_id)
-        if v is not None and v not in s.deleted:
-            pkg, repo, dom = _version_place(s, v)
-            if pkg is not None and repo is not None:
-                _audit(s, "DeletePackageVersionAsset", "asset",
-                       f"{dom.name}/{repo.name}/{_coord(pkg)}@{v.version}/{obj.name}", dom.name)
-                metrics.FILES_REMOVED.labels(pkg.format).inc()
     elif isinstance(obj, Package):
         repo = s.get(Repository, obj.repository_id)
         if repo is not None:
