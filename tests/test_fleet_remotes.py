@@ -14,7 +14,6 @@ import pytest
 
 from tests.pypi_support import make_wheel, wait_for
 from tests.support.server import ArcaServer, fresh_database_url, start_server
-from tests.test_two_nodes import pg_url  # noqa: F401  (fixture: the PostgreSQL cluster)
 from tests.upstream_support import Remote, start_pypiserver
 
 pytestmark = pytest.mark.cluster
@@ -33,7 +32,7 @@ def pub(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def nodes(tmp_path_factory, pg_url, pub):  # noqa: F811
+def nodes(tmp_path_factory, pg_url, pub):
     root = tmp_path_factory.mktemp("fleet")
     db = fresh_database_url(root)
     assert db.startswith("postgresql")

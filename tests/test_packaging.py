@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TRANSITIVE = {"h11": "uvicorn", "anyio": "starlette", "urllib3": "botocore", "markupsafe": "jinja2"}
 MODULE_OF = {"python-multipart": "python_multipart", "psycopg[binary]": "psycopg", "SQLAlchemy": "sqlalchemy",
              "prometheus_client": "prometheus_client", "jinja2": "jinja2", "defusedxml": "defusedxml",
-             "argon2-cffi": "argon2", "markdown-it-py": "markdown_it"}
+             "argon2-cffi": "argon2", "markdown-it-py": "markdown_it", "PyYAML": "yaml"}
 
 
 def _declared() -> set[str]:
