@@ -21,6 +21,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from tests.pypi_support import wait_for
 from tests.support.nginx import LISTEN, Nginx
 from tests.support.server import start_server
 from tests.web_support import Console, set_password
@@ -100,12 +101,17 @@ def client(srv, via_proxy: bool = True) -> httpx.Client:
 
 
 def request_line(srv, request_id: str) -> dict:
-    for line in srv.log().splitlines():
-        if line.startswith("{"):
-            record = json.loads(line)
-            if record.get("event") == "request" and record.get("request_id") == request_id:
-                return record
-    raise AssertionError(f"no request line with id {request_id}")
+    """The request's log line; it is written after the response went out, so wait for it to appear."""
+    def find():
+        for line in srv.log().splitlines():
+            if line.startswith("{"):
+                record = json.loads(line)
+                if record.get("event") == "request" and record.get("request_id") == request_id:
+                    return record
+        return None
+    record = wait_for(find, timeout=30)
+    assert record is not None, f"no request line with id {request_id}"
+    return record
 
 
 def test_urls_and_logs_show_the_public_side_only_through_the_trusted_proxy(proxied):
