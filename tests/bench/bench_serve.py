@@ -3,8 +3,8 @@
     .venv/bin/python -m tests.bench.bench_serve [--duration 3] [--rounds 3] [--workdir /tmp/arca-bench-serve]
 
 Every workload of the table, side by side with the peers and ceilings this machine can start on
-loopback, in one run: Arca (`arca serve`, SQLite + disk, a token on every request) with one worker
-and with its default worker count (one per CPU), nginx serving the same files statically,
+loopback, in one run: Arca (`arca serve`, SQLite + disk, a token on every request) with one worker,
+with its default worker count (one per CPU) and with 2 (the Docker image's default), nginx serving the same files statically,
 Python's `http.server`, devpi-server, pypiserver, and Verdaccio read anonymously and with a token.
 Load comes from wrk (one thread, keep-alive, c1 and c32). The cells are interleaved (every
 workload and server once per round, `--rounds` rounds) and each figure is the median of the
@@ -329,10 +329,16 @@ def main() -> int:
         arca1 = start_server(work / "arca")
         started.append(arca1)
         token = fill_arca(arca1, d)
-        arcan = ArcaServer(root=work / "arca-n", env=arca1.env, access_key=arca1.access_key)
-        (work / "arca-n").mkdir()
-        arcan.start(workers=ncpu)
-        started.append(arcan)
+        arcas = [("arca-1w", arca1)]
+        # N workers (the default, one per CPU) and 2 (the Docker image's default, where a keep-alive
+        # request took 44 ms): c1 and c32 for each, whatever this machine's CPU count
+        for n in sorted({2, ncpu} - {1}):
+            extra = ArcaServer(root=work / f"arca-{n}w", env=arca1.env, access_key=arca1.access_key)
+            (work / f"arca-{n}w").mkdir()
+            extra.start(workers=n)
+            started.append(extra)
+            arcas.append((f"arca-{n}w", extra))
+        arcan = dict(arcas).get(f"arca-{ncpu}w", arca1)
         nginx = Nginx(work / "nginx", server_block(STATIC_SERVER.format(root=d.static)), workers=ncpu)
         started.append(nginx)
         fill_static(arca1, d, token, nginx.url)
@@ -349,7 +355,6 @@ def main() -> int:
         print(f"# servers up, load {load_average():.1f}", flush=True)
 
         auth = basic(token)
-        arcas = [(f"arca-1w", arca1), (f"arca-{ncpu}w", arcan)]
         if args.baseline:
             base = ArcaServer(root=work / "arca-base", env=arca1.env, access_key=arca1.access_key,
                               exe=str(args.baseline))
