@@ -15,6 +15,11 @@ workers) divided by the goal's reference, and whether the goal is met.
 Also: `pip download` of 50 packages and `npm install` of 30 packages from cold caches (medians of
 `--rounds`), against Arca, nginx serving static index pages and packuments, and devpi (pip).
 
+Uploads, each round, timed as whole client commands with new files for every server: `twine upload`
+of 200 small wheels (peer: pypiserver), `npm publish` of 50 packages (one command each, summed;
+peer: Verdaccio) and one `curl --request PUT` of 200 Maven files (no peer takes PUTs: the figure
+alone). `--uploads 20,5,20` runs fewer. Goal: Arca no slower than the peer.
+
 Install what it needs (apt-get update first):
     apt-get install -y wrk nginx-light             # load generator, static ceiling
     devpi-server + devpi-client: installed by this script into <tools>/devpi (a venv, from PyPI)
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import re
@@ -45,7 +51,8 @@ sys.path.insert(0, str(ROOT))
 from tests import pypi_support as ps  # noqa: E402
 from tests.bench.bench_npm import bodies_for, publish_all  # noqa: E402
 from tests.bench.bench_pypi import insert_direct  # noqa: E402
-from tests.npm_support import escape, make_tarball, publish_body, write_consumer, write_npmrc  # noqa: E402
+from tests.npm_support import (escape, make_tarball, publish_body, write_consumer, write_npmrc,  # noqa: E402
+                               write_package)
 from tests.support.nginx import Nginx, server_block  # noqa: E402
 from tests.support.server import ArcaServer, clean_env, start_server  # noqa: E402
 from tests.upstream_support import Process, Verdaccio, start_pypiserver, start_static  # noqa: E402
@@ -256,6 +263,101 @@ def fill_static(arca: ArcaServer, d: Data, token: str, nginx_url: str) -> None:
     (s / "maven" / GROUP / "app-1.0.0-big.jar").write_bytes(d.big_jar)
 
 
+# ---- uploads: whole client commands -------------------------------------------------------------------
+
+UPLOADS = "200,50,200"  # the issue's counts: twine upload of wheels, npm publish of packages, curl PUT of Maven files
+
+
+@dataclass
+class Uploads:
+    """Where one server takes uploads (None: it takes none of that kind)."""
+    name: str
+    pids: list[int]
+    pypi: tuple[str, str, str] | None = None  # twine's --repository-url, user, password
+    npm: tuple[str, str] | None = None        # registry URL, token (.npmrc)
+    maven: tuple[str, str] | None = None      # repository URL, token (Basic aws:TOKEN)
+    runs: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def twine_upload(u: Uploads, work: Path, version: str, count: int) -> dict:
+    """One `twine upload` of `count` new small wheels (one per project)."""
+    wheels = [ps.make_wheel(work, f"up-wheel-{i}", version) for i in range(count)]
+    url, user, password = u.pypi
+    return timed([ps.TWINE, "upload", "--disable-progress-bar", "--repository-url", url, "-u", user, "-p", password,
+                  *map(str, wheels)], work, clean_env(TWINE_NON_INTERACTIVE="1"), u.pids)
+
+
+def npm_publish(u: Uploads, work: Path, version: str, count: int) -> dict:
+    """`npm publish` of `count` new packages, one command each; the commands' times are summed."""
+    url, token = u.npm
+    write_npmrc(work / ".npmrc", url, token)
+    env = clean_env(npm_config_userconfig=str(work / ".npmrc"), npm_config_cache=str(work / "cache"),
+                    npm_config_update_notifier="false")
+    runs = [timed(["npm", "publish"], write_package(work / f"up-pkg-{i}", f"up-pkg-{i}", version), env, u.pids)
+            for i in range(count)]
+    return {"seconds": sum(r["seconds"] for r in runs), "cpu_ms": sum(r["cpu_ms"] for r in runs),
+            "load": runs[0]["load"]}
+
+
+def curl_put(u: Uploads, work: Path, version: str, count: int) -> dict:
+    """One `curl --request PUT` of `count` Maven files, laid out as `mvn deploy` sends them: per
+    artifact a jar, its pom and their .sha1 files (no maven-metadata.xml: the versions stay Unfinished)."""
+    url, token = u.maven
+    args = []
+    for j in range((count + 3) // 4):
+        art = f"up-art-{j}"
+        pom = (f"<project><modelVersion>4.0.0</modelVersion><groupId>com.acme.up</groupId><artifactId>{art}"
+               f"</artifactId><version>{version}</version></project>").encode()
+        for ext, body in (("jar", os.urandom(8 * 1024)), ("pom", pom)):
+            name = f"{art}-{version}.{ext}"
+            for fname, data in ((name, body), (f"{name}.sha1", hashlib.sha1(body).hexdigest().encode())):
+                (work / fname).write_bytes(data)
+                args += ["--upload-file", str(work / fname), f"{url}com/acme/up/{art}/{version}/{fname}"]
+    args = args[:3 * count]  # --upload-file, file, URL
+    return timed(["curl", "-sS", "--fail", "--fail-early", "--user", f"aws:{token}", "--request", "PUT", *args],
+                 work, clean_env(), u.pids)
+
+
+UPLOAD_LABEL = "uploads: twine upload, npm publish, curl PUT"
+UPLOAD_KINDS = (("twine upload", "pypi", twine_upload, "pypiserver"), ("npm publish", "npm", npm_publish, "verdaccio"),
+                ("curl PUT", "maven", curl_put, None))
+
+
+def upload_round(servers: list[Uploads], work: Path, rnd: int, counts: list[int]) -> None:
+    """Every kind of upload to every server that takes it, each with files of its own (the Arca
+    servers share one blob store, which must not find the bytes already there)."""
+    for (kind, attr, run, _), count in zip(UPLOAD_KINDS, counts):
+        for k, u in enumerate(servers):
+            if getattr(u, attr) is None:
+                continue
+            dest = work / f"upload-{rnd}-{k}-{attr}"
+            dest.mkdir(parents=True)
+            r = run(u, dest, f"1.{rnd}.{k}", count)
+            u.runs.setdefault(kind, []).append(r)
+            print(f"  {kind} {count} {u.name}: {r['seconds']:.2f} s, {r['cpu_ms']:.0f} server CPU ms, "
+                  f"load {r['load']:.1f}", flush=True)
+            shutil.rmtree(dest)
+
+
+def print_uploads(servers: list[Uploads], counts: list[int], arca_name: str) -> None:
+    print("\n| upload (whole command) | server: median s (server CPU ms, load) | Arca ÷ peer | goal |")
+    print("|---|---|---|---|")
+    for (kind, _, _, peer), count in zip(UPLOAD_KINDS, counts):
+        cells, value = [], {}
+        for u in servers:
+            runs = u.runs.get(kind)
+            if runs:
+                value[u.name] = median([r["seconds"] for r in runs])
+                cells.append(f"{u.name} {value[u.name]:.2f} ({median([r['cpu_ms'] for r in runs]):.0f}, "
+                             f"{median([r['load'] for r in runs]):.1f})")
+        if peer is None:
+            verdict = "— (no peer takes PUTs) | keep: figure reported"
+        else:
+            ratio = value.get(arca_name, float("nan")) / value.get(peer, float("nan"))
+            verdict = f"{ratio:.2f} vs {peer} | keep (<= 1.00) {'✔' if ratio <= 1.0 else '✘'}"
+        print(f"| {kind} of {count} | {' · '.join(cells)} | {verdict} |")
+
+
 # ---- the table ---------------------------------------------------------------------------------------------
 
 @dataclass
@@ -314,6 +416,9 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/arca-bench-serve"))
     ap.add_argument("--tools", type=Path, default=Path("/tmp/arca-bench-tools"))
     ap.add_argument("--only", default="", help="run only rows whose label contains this text")
+    ap.add_argument("--uploads", default=UPLOADS,
+                    help="how many wheels twine uploads, packages npm publishes and Maven files curl PUTs per round "
+                         f"(default: the issue's {UPLOADS})")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another checkout's `arca` executable (e.g. core's): a column 'base' of it, same data, "
                          "default workers")
@@ -434,12 +539,30 @@ def main() -> int:
         npm_reg = {default: (arcan.endpoint("bench", "npm", "js"), token), "nginx": (f"{ng}/npm/", "none")}
         installs: dict[str, list[dict]] = {}
 
-        for row in rows:  # warm every cache (and the 2,000-file page's first rendering) before timing
-            for t in row.targets:
-                httpx.get(t.url, headers=t.headers, timeout=300)
+        counts = [int(n) for n in args.uploads.split(",")]
+        uploaders: list[Uploads] = []
+        if args.only in UPLOAD_LABEL:
+            for name, a in arcas:
+                repos = {fmt: f"up-{name}-{fmt}" for fmt in ("pypi", "npm", "maven")}
+                for repo in repos.values():
+                    a.create_repo("bench", repo)
+                uploaders.append(Uploads(name, process_tree(a.proc.pid),
+                                         pypi=(a.endpoint("bench", "pypi", repos["pypi"]), "aws", token),
+                                         npm=(a.endpoint("bench", "npm", repos["npm"]), token),
+                                         maven=(a.endpoint("bench", "maven", repos["maven"]), token)))
+            (work / "pypiserver-uploads").mkdir()
+            up_pypiserver = start_pypiserver(work / "pypiserver-uploads", work / "pypiserver-uploads.log")
+            started.append(up_pypiserver)
+            uploaders.append(Uploads("pypiserver", process_tree(up_pypiserver.proc.pid),
+                                     pypi=(up_pypiserver.url + "/", "bench", "bench")))
+            uploaders.append(Uploads("verdaccio", process_tree(verdaccio.proc.pid),
+                                     npm=(verdaccio.url + "/", verdaccio.token)))
 
         for rnd in range(args.rounds):
             print(f"# round {rnd + 1}/{args.rounds}, load {load_average():.1f}", flush=True)
+            for row in rows:  # warm every cache (and the 2,000-file page's first rendering): the last round's
+                for t in row.targets:  # uploads emptied them
+                    httpx.get(t.url, headers=t.headers, timeout=300)
             for row in rows:
                 for t in row.targets:
                     try:
@@ -450,24 +573,25 @@ def main() -> int:
                     row.runs.setdefault(t.name, []).append(r)
                     print(f"  {row.label} c{row.conns} {t.name}: {r['rps']:.1f} req/s, {r['cpu_ms']:.2f} CPU ms/req, "
                           f"{r['latency_ms']:.2f} ms, load {r['load']:.1f} {r['errors']}", flush=True)
-            if args.only:
-                continue
-            for who, index in pip_index.items():
-                dest = work / f"pip-{who}-{rnd}"
-                r = timed([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d", str(dest),
-                           "--index-url", index, *names], work, clean_env(), pip_pids[who])
-                installs.setdefault(f"pip download 50 · {who}", []).append(r)
-                print(f"  pip download {who}: {r['seconds']:.2f} s", flush=True)
-            for who, (url, tok) in npm_reg.items():
-                proj = work / f"npm-{who}-{rnd}"
-                write_consumer(proj, {f"dep-{i}": "1.0.0" for i in range(30)})
-                write_npmrc(proj / ".npmrc", url, tok)
-                env = clean_env(npm_config_userconfig=str(proj / ".npmrc"), npm_config_cache=str(proj / "cache"),
-                                npm_config_update_notifier="false")
-                r = timed(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"], proj, env,
-                          pip_pids[default] if who == default else process_tree(np.pid))
-                installs.setdefault(f"npm install 30 · {who}", []).append(r)
-                print(f"  npm install {who}: {r['seconds']:.2f} s", flush=True)
+            if not args.only:
+                for who, index in pip_index.items():
+                    dest = work / f"pip-{who}-{rnd}"
+                    r = timed([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d",
+                               str(dest), "--index-url", index, *names], work, clean_env(), pip_pids[who])
+                    installs.setdefault(f"pip download 50 · {who}", []).append(r)
+                    print(f"  pip download {who}: {r['seconds']:.2f} s", flush=True)
+                for who, (url, tok) in npm_reg.items():
+                    proj = work / f"npm-{who}-{rnd}"
+                    write_consumer(proj, {f"dep-{i}": "1.0.0" for i in range(30)})
+                    write_npmrc(proj / ".npmrc", url, tok)
+                    env = clean_env(npm_config_userconfig=str(proj / ".npmrc"), npm_config_cache=str(proj / "cache"),
+                                    npm_config_update_notifier="false")
+                    r = timed(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"], proj, env,
+                              pip_pids[default] if who == default else process_tree(np.pid))
+                    installs.setdefault(f"npm install 30 · {who}", []).append(r)
+                    print(f"  npm install {who}: {r['seconds']:.2f} s", flush=True)
+            if uploaders:  # last: their writes empty Arca's caches (the next round warms them again)
+                upload_round(uploaders, work, rnd, counts)
 
         print(f"\n# medians of {args.rounds} rounds x {args.duration:.0f} s; wrk -t1; Arca with a token "
               f"(Basic aws:TOKEN), peers anonymous unless named; (server CPU ms per request, 1-min load average)")
@@ -483,6 +607,8 @@ def main() -> int:
                 if a and n:
                     ratio = median([r['seconds'] for r in a]) / median([r['seconds'] for r in n])
                     print(f"{tool}: Arca {ratio:.2f}x nginx static (goal <= 1.2x) {'✔' if ratio <= 1.2 else '✘'}")
+        if uploaders:
+            print_uploads(uploaders, counts, default)
         latency = [(row, t) for row in rows if row.conns == 1 and row.size == 0 for t in row.targets
                    if t.name.startswith("arca")]
         if latency:
