@@ -20,6 +20,11 @@ of 200 small wheels (peer: pypiserver), `npm publish` of 50 packages (one comman
 peer: Verdaccio) and one `curl --request PUT` of 200 Maven files (no peer takes PUTs: the figure
 alone). `--uploads 20,5,20` runs fewer. Goal: Arca no slower than the peer.
 
+Memory, after all the load: the RSS of each Arca's whole process tree (parent + workers), sampled
+every 20 ms during a 1 GiB PUT to a Maven path (curl, streamed from a sparse file under the work
+dir, deleted right after) and a 1 GiB GET of it, and 1 s after each. Goal: < 150 MiB, flat during
+the transfer.
+
 Install what it needs (apt-get update first):
     apt-get install -y wrk nginx-light             # load generator, static ceiling
     devpi-server + devpi-client: installed by this script into <tools>/devpi (a venv, from PyPI)
@@ -38,6 +43,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,6 +364,94 @@ def print_uploads(servers: list[Uploads], counts: list[int], arca_name: str) -> 
         print(f"| {kind} of {count} | {' · '.join(cells)} | {verdict} |")
 
 
+# ---- memory: the serve process tree's RSS while it moves a 1 GiB file ---------------------------------------
+
+MEMORY_LABEL = "memory: RSS during and after a 1 GiB PUT + GET"
+RSS_GOAL_MIB = 150
+FLAT_MIB = 16  # "flat during the transfer": the peak at most this much above the RSS before it
+
+
+def rss_each(pid: int) -> list[float]:
+    """RSS of a process and of each of its descendants (arca serve's parent, then its workers), MiB."""
+    out = []
+    for p in process_tree(pid):
+        try:
+            out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                            if line.startswith("VmRSS:")) / 1024)
+        except (OSError, StopIteration):
+            pass
+    return out
+
+
+def rss_mib(pid: int) -> float:
+    return sum(rss_each(pid))
+
+
+def sampled(pid: int, cmd: list[str], cwd: Path) -> tuple[dict, list[float]]:
+    """timed(cmd), while a thread samples the RSS of pid's tree every 20 ms."""
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            samples.append(rss_mib(pid))
+            done.wait(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        return timed(cmd, cwd, clean_env(), process_tree(pid)), samples
+    finally:
+        done.set()
+        thread.join()
+
+
+def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> dict:
+    """A `size`-byte PUT to a Maven path, streamed by curl from a sparse file under the work dir
+    (deleted right after), then a GET of it to /dev/null; the tree's RSS before, during and 1 s after each."""
+    pid = arca.proc.pid
+    src = work / f"memory-{name}.bin"
+    with open(src, "wb") as fh:
+        fh.write(os.urandom(64))  # bytes of its own: the Arca servers share one blob store
+        fh.truncate(size)
+    mvn, art = arca.endpoint("bench", "maven", "mvn"), f"big-{name}"
+    url = f"{mvn}com/acme/{art}/1.0/{art}-1.0.bin"
+    curl = ["curl", "-sS", "--fail", "--user", f"aws:{token}"]
+    each = rss_each(pid)
+    out = {"before": sum(each)}
+    try:
+        put, out["put"] = sampled(pid, curl + ["--request", "PUT", "--upload-file", str(src), url], work)
+    finally:
+        src.unlink()
+    meta = (f"<metadata><groupId>com.acme</groupId><artifactId>{art}</artifactId><versioning><versions>"
+            f"<version>1.0</version></versions></versioning></metadata>")  # publishes the version, as mvn deploy does
+    httpx.put(f"{mvn}com/acme/{art}/maven-metadata.xml", content=meta, auth=("aws", token)).raise_for_status()
+    time.sleep(1)
+    out["after_put"] = rss_mib(pid)
+    get, out["get"] = sampled(pid, curl + ["--output", "/dev/null", url], work)
+    time.sleep(1)
+    out["after_get"] = rss_mib(pid)
+    out["rates"] = (size / MB / put["seconds"], size / MB / get["seconds"])
+    out["load"] = put["load"]
+    print(f"  memory {name}: RSS {out['before']:.0f} -> PUT peak {max(out['put']):.0f} -> {out['after_put']:.0f}"
+          f" -> GET peak {max(out['get']):.0f} -> {out['after_get']:.0f} MiB (before, per process: "
+          f"{' + '.join(f'{x:.0f}' for x in each)})", flush=True)
+    return out
+
+
+def print_memory(results: dict[str, dict], size: int) -> None:
+    print(f"\n| RSS of the serve tree (MiB), {size / 2**20:,.0f} MiB PUT + GET | before | PUT peak | after PUT "
+          f"| GET peak | after GET | PUT / GET MB/s | load "
+          f"| goal: < {RSS_GOAL_MIB} MiB, flat (peak <= before + {FLAT_MIB}) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, m in results.items():
+        peak = max(m["put"] + m["get"])
+        ok = max(peak, m["after_put"], m["after_get"]) < RSS_GOAL_MIB and peak <= m["before"] + FLAT_MIB
+        print(f"| {name} | {m['before']:.0f} | {max(m['put']):.0f} | {m['after_put']:.0f} | {max(m['get']):.0f} | "
+              f"{m['after_get']:.0f} | {m['rates'][0]:,.0f} / {m['rates'][1]:,.0f} | {m['load']:.1f} | "
+              f"{'✔' if ok else '✘'} |")
+
+
 # ---- the table ---------------------------------------------------------------------------------------------
 
 @dataclass
@@ -422,6 +516,7 @@ def main() -> int:
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another checkout's `arca` executable (e.g. core's): a column 'base' of it, same data, "
                          "default workers")
+    ap.add_argument("--memory-mib", type=int, default=1024, help="size of the file the memory row PUTs and GETs")
     args = ap.parse_args()
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
@@ -593,9 +688,13 @@ def main() -> int:
             if uploaders:  # last: their writes empty Arca's caches (the next round warms them again)
                 upload_round(uploaders, work, rnd, counts)
 
+        size = args.memory_mib * 2**20  # RSS after all the load
+        mem = {name: memory(name, a, token, work, size) for name, a in arcas} if args.only in MEMORY_LABEL else {}
+
         print(f"\n# medians of {args.rounds} rounds x {args.duration:.0f} s; wrk -t1; Arca with a token "
               f"(Basic aws:TOKEN), peers anonymous unless named; (server CPU ms per request, 1-min load average)")
-        print_table(rows, default)
+        if rows:
+            print_table(rows, default)
         if installs:
             print("\n| command (cold) | median s | server CPU ms | load |")
             print("|---|---|---|---|")
@@ -609,6 +708,8 @@ def main() -> int:
                     print(f"{tool}: Arca {ratio:.2f}x nginx static (goal <= 1.2x) {'✔' if ratio <= 1.2 else '✘'}")
         if uploaders:
             print_uploads(uploaders, counts, default)
+        if mem:
+            print_memory(mem, size)
         latency = [(row, t) for row in rows if row.conns == 1 and row.size == 0 for t in row.targets
                    if t.name.startswith("arca")]
         if latency:
