@@ -371,10 +371,10 @@ RSS_GOAL_MIB = 150
 FLAT_MIB = 16  # "flat during the transfer": the peak at most this much above the RSS before it
 
 
-def rss_each(pid: int) -> list[float]:
-    """RSS of a process and of each of its descendants (arca serve's parent, then its workers), MiB."""
+def rss_each(pids: list[int]) -> list[float]:
+    """RSS of each process (process_tree(): arca serve's parent, then its workers), MiB."""
     out = []
-    for p in process_tree(pid):
+    for p in pids:
         try:
             out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
                             if line.startswith("VmRSS:")) / 1024)
@@ -383,24 +383,26 @@ def rss_each(pid: int) -> list[float]:
     return out
 
 
-def rss_mib(pid: int) -> float:
-    return sum(rss_each(pid))
+def rss_mib(pids: list[int]) -> float:
+    return sum(rss_each(pids))
 
 
 def sampled(pid: int, cmd: list[str], cwd: Path) -> tuple[dict, list[float]]:
-    """timed(cmd), while a thread samples the RSS of pid's tree every 20 ms."""
+    """timed(cmd), while a thread samples the RSS of pid's tree every 20 ms (the tree is listed once:
+    a scan of /proc costs several ms of CPU, the transfer's own)."""
     samples: list[float] = []
     done = threading.Event()
+    pids = process_tree(pid)
 
     def sample():
         while not done.is_set():
-            samples.append(rss_mib(pid))
+            samples.append(rss_mib(pids))
             done.wait(0.02)
 
     thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     try:
-        return timed(cmd, cwd, clean_env(), process_tree(pid)), samples
+        return timed(cmd, cwd, clean_env(), pids), samples
     finally:
         done.set()
         thread.join()
@@ -417,7 +419,7 @@ def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> di
     mvn, art = arca.endpoint("bench", "maven", "mvn"), f"big-{name}"
     url = f"{mvn}com/acme/{art}/1.0/{art}-1.0.bin"
     curl = ["curl", "-sS", "--fail", "--user", f"aws:{token}"]
-    each = rss_each(pid)
+    each = rss_each(process_tree(pid))
     out = {"before": sum(each)}
     try:
         put, out["put"] = sampled(pid, curl + ["--request", "PUT", "--upload-file", str(src), url], work)
@@ -427,10 +429,10 @@ def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> di
             f"<version>1.0</version></versions></versioning></metadata>")  # publishes the version, as mvn deploy does
     httpx.put(f"{mvn}com/acme/{art}/maven-metadata.xml", content=meta, auth=("aws", token)).raise_for_status()
     time.sleep(1)
-    out["after_put"] = rss_mib(pid)
+    out["after_put"] = rss_mib(process_tree(pid))
     get, out["get"] = sampled(pid, curl + ["--output", "/dev/null", url], work)
     time.sleep(1)
-    out["after_get"] = rss_mib(pid)
+    out["after_get"] = rss_mib(process_tree(pid))
     out["rates"] = (size / MB / put["seconds"], size / MB / get["seconds"])
     out["load"] = put["load"]
     print(f"  memory {name}: RSS {out['before']:.0f} -> PUT peak {max(out['put']):.0f} -> {out['after_put']:.0f}"
