@@ -3,8 +3,8 @@
     .venv/bin/python -m tests.bench.bench_serve [--duration 3] [--rounds 3] [--workdir /tmp/arca-bench-serve]
 
 Every workload of the table, side by side with the peers and ceilings this machine can start on
-loopback, in one run: Arca (`arca serve`, SQLite + disk, a token on every request) with one worker
-and with its default worker count (one per CPU), nginx serving the same files statically,
+loopback, in one run: Arca (`arca serve`, SQLite + disk, a token on every request) with one worker,
+with its default worker count (one per CPU) and with 2 (the Docker image's default), nginx serving the same files statically,
 Python's `http.server`, devpi-server, pypiserver, and Verdaccio read anonymously and with a token.
 Load comes from wrk (one thread, keep-alive, c1 and c32). The cells are interleaved (every
 workload and server once per round, `--rounds` rounds) and each figure is the median of the
@@ -14,6 +14,16 @@ workers) divided by the goal's reference, and whether the goal is met.
 
 Also: `pip download` of 50 packages and `npm install` of 30 packages from cold caches (medians of
 `--rounds`), against Arca, nginx serving static index pages and packuments, and devpi (pip).
+
+Uploads, each round, timed as whole client commands with new files for every server: `twine upload`
+of 200 small wheels (peer: pypiserver), `npm publish` of 50 packages (one command each, summed;
+peer: Verdaccio) and one `curl --request PUT` of 200 Maven files (no peer takes PUTs: the figure
+alone). `--uploads 20,5,20` runs fewer. Goal: Arca no slower than the peer.
+
+Memory, after all the load: the RSS of each Arca's whole process tree (parent + workers), sampled
+every 20 ms during a 1 GiB PUT to a Maven path (curl, streamed from a sparse file under the work
+dir, deleted right after) and a 1 GiB GET of it, and 1 s after each. Goal: < 150 MiB, flat during
+the transfer.
 
 Install what it needs (apt-get update first):
     apt-get install -y wrk nginx-light             # load generator, static ceiling
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
 import json
 import os
 import re
@@ -32,6 +43,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,7 +57,8 @@ sys.path.insert(0, str(ROOT))
 from tests import pypi_support as ps  # noqa: E402
 from tests.bench.bench_npm import bodies_for, publish_all  # noqa: E402
 from tests.bench.bench_pypi import insert_direct  # noqa: E402
-from tests.npm_support import escape, make_tarball, publish_body, write_consumer, write_npmrc  # noqa: E402
+from tests.npm_support import (escape, make_tarball, publish_body, write_consumer, write_npmrc,  # noqa: E402
+                               write_package)
 from tests.support.nginx import Nginx, server_block  # noqa: E402
 from tests.support.server import ArcaServer, clean_env, start_server  # noqa: E402
 from tests.upstream_support import Process, Verdaccio, start_pypiserver, start_static  # noqa: E402
@@ -256,6 +269,192 @@ def fill_static(arca: ArcaServer, d: Data, token: str, nginx_url: str) -> None:
     (s / "maven" / GROUP / "app-1.0.0-big.jar").write_bytes(d.big_jar)
 
 
+# ---- uploads: whole client commands -------------------------------------------------------------------
+
+UPLOADS = "200,50,200"  # the issue's counts: twine upload of wheels, npm publish of packages, curl PUT of Maven files
+
+
+@dataclass
+class Uploads:
+    """Where one server takes uploads (None: it takes none of that kind)."""
+    name: str
+    pids: list[int]
+    pypi: tuple[str, str, str] | None = None  # twine's --repository-url, user, password
+    npm: tuple[str, str] | None = None        # registry URL, token (.npmrc)
+    maven: tuple[str, str] | None = None      # repository URL, token (Basic aws:TOKEN)
+    runs: dict[str, list[dict]] = field(default_factory=dict)
+
+
+def twine_upload(u: Uploads, work: Path, version: str, count: int) -> dict:
+    """One `twine upload` of `count` new small wheels (one per project)."""
+    wheels = [ps.make_wheel(work, f"up-wheel-{i}", version) for i in range(count)]
+    url, user, password = u.pypi
+    return timed([ps.TWINE, "upload", "--disable-progress-bar", "--repository-url", url, "-u", user, "-p", password,
+                  *map(str, wheels)], work, clean_env(TWINE_NON_INTERACTIVE="1"), u.pids)
+
+
+def npm_publish(u: Uploads, work: Path, version: str, count: int) -> dict:
+    """`npm publish` of `count` new packages, one command each; the commands' times are summed."""
+    url, token = u.npm
+    write_npmrc(work / ".npmrc", url, token)
+    env = clean_env(npm_config_userconfig=str(work / ".npmrc"), npm_config_cache=str(work / "cache"),
+                    npm_config_update_notifier="false")
+    runs = [timed(["npm", "publish"], write_package(work / f"up-pkg-{i}", f"up-pkg-{i}", version), env, u.pids)
+            for i in range(count)]
+    return {"seconds": sum(r["seconds"] for r in runs), "cpu_ms": sum(r["cpu_ms"] for r in runs),
+            "load": runs[0]["load"]}
+
+
+def curl_put(u: Uploads, work: Path, version: str, count: int) -> dict:
+    """One `curl --request PUT` of `count` Maven files, laid out as `mvn deploy` sends them: per
+    artifact a jar, its pom and their .sha1 files (no maven-metadata.xml: the versions stay Unfinished)."""
+    url, token = u.maven
+    args = []
+    for j in range((count + 3) // 4):
+        art = f"up-art-{j}"
+        pom = (f"<project><modelVersion>4.0.0</modelVersion><groupId>com.acme.up</groupId><artifactId>{art}"
+               f"</artifactId><version>{version}</version></project>").encode()
+        for ext, body in (("jar", os.urandom(8 * 1024)), ("pom", pom)):
+            name = f"{art}-{version}.{ext}"
+            for fname, data in ((name, body), (f"{name}.sha1", hashlib.sha1(body).hexdigest().encode())):
+                (work / fname).write_bytes(data)
+                args += ["--upload-file", str(work / fname), f"{url}com/acme/up/{art}/{version}/{fname}"]
+    args = args[:3 * count]  # --upload-file, file, URL
+    return timed(["curl", "-sS", "--fail", "--fail-early", "--user", f"aws:{token}", "--request", "PUT", *args],
+                 work, clean_env(), u.pids)
+
+
+UPLOAD_LABEL = "uploads: twine upload, npm publish, curl PUT"
+UPLOAD_KINDS = (("twine upload", "pypi", twine_upload, "pypiserver"), ("npm publish", "npm", npm_publish, "verdaccio"),
+                ("curl PUT", "maven", curl_put, None))
+
+
+def upload_round(servers: list[Uploads], work: Path, rnd: int, counts: list[int]) -> None:
+    """Every kind of upload to every server that takes it, each with files of its own (the Arca
+    servers share one blob store, which must not find the bytes already there)."""
+    for (kind, attr, run, _), count in zip(UPLOAD_KINDS, counts):
+        for k, u in enumerate(servers):
+            if getattr(u, attr) is None:
+                continue
+            dest = work / f"upload-{rnd}-{k}-{attr}"
+            dest.mkdir(parents=True)
+            r = run(u, dest, f"1.{rnd}.{k}", count)
+            u.runs.setdefault(kind, []).append(r)
+            print(f"  {kind} {count} {u.name}: {r['seconds']:.2f} s, {r['cpu_ms']:.0f} server CPU ms, "
+                  f"load {r['load']:.1f}", flush=True)
+            shutil.rmtree(dest)
+
+
+def print_uploads(servers: list[Uploads], counts: list[int], arca_name: str) -> None:
+    print("\n| upload (whole command) | server: median s (server CPU ms, load) | Arca ÷ peer | goal |")
+    print("|---|---|---|---|")
+    for (kind, _, _, peer), count in zip(UPLOAD_KINDS, counts):
+        cells, value = [], {}
+        for u in servers:
+            runs = u.runs.get(kind)
+            if runs:
+                value[u.name] = median([r["seconds"] for r in runs])
+                cells.append(f"{u.name} {value[u.name]:.2f} ({median([r['cpu_ms'] for r in runs]):.0f}, "
+                             f"{median([r['load'] for r in runs]):.1f})")
+        if peer is None:
+            verdict = "— (no peer takes PUTs) | keep: figure reported"
+        else:
+            ratio = value.get(arca_name, float("nan")) / value.get(peer, float("nan"))
+            verdict = f"{ratio:.2f} vs {peer} | keep (<= 1.00) {'✔' if ratio <= 1.0 else '✘'}"
+        print(f"| {kind} of {count} | {' · '.join(cells)} | {verdict} |")
+
+
+# ---- memory: the serve process tree's RSS while it moves a 1 GiB file ---------------------------------------
+
+MEMORY_LABEL = "memory: RSS during and after a 1 GiB PUT + GET"
+RSS_GOAL_MIB = 150
+FLAT_MIB = 16  # "flat during the transfer": the peak at most this much above the RSS before it
+
+
+def rss_each(pids: list[int]) -> list[float]:
+    """RSS of each process (process_tree(): arca serve's parent, then its workers), MiB."""
+    out = []
+    for p in pids:
+        try:
+            out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
+                            if line.startswith("VmRSS:")) / 1024)
+        except (OSError, StopIteration):
+            pass
+    return out
+
+
+def rss_mib(pids: list[int]) -> float:
+    return sum(rss_each(pids))
+
+
+def sampled(pid: int, cmd: list[str], cwd: Path) -> tuple[dict, list[float]]:
+    """timed(cmd), while a thread samples the RSS of pid's tree every 20 ms (the tree is listed once:
+    a scan of /proc costs several ms of CPU, the transfer's own)."""
+    samples: list[float] = []
+    done = threading.Event()
+    pids = process_tree(pid)
+
+    def sample():
+        while not done.is_set():
+            samples.append(rss_mib(pids))
+            done.wait(0.02)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        return timed(cmd, cwd, clean_env(), pids), samples
+    finally:
+        done.set()
+        thread.join()
+
+
+def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> dict:
+    """A `size`-byte PUT to a Maven path, streamed by curl from a sparse file under the work dir
+    (deleted right after), then a GET of it to /dev/null; the tree's RSS before, during and 1 s after each."""
+    pid = arca.proc.pid
+    src = work / f"memory-{name}.bin"
+    with open(src, "wb") as fh:
+        fh.write(os.urandom(64))  # bytes of its own: the Arca servers share one blob store
+        fh.truncate(size)
+    mvn, art = arca.endpoint("bench", "maven", "mvn"), f"big-{name}"
+    url = f"{mvn}com/acme/{art}/1.0/{art}-1.0.bin"
+    curl = ["curl", "-sS", "--fail", "--user", f"aws:{token}"]
+    each = rss_each(process_tree(pid))
+    out = {"before": sum(each)}
+    try:
+        put, out["put"] = sampled(pid, curl + ["--request", "PUT", "--upload-file", str(src), url], work)
+    finally:
+        src.unlink()
+    meta = (f"<metadata><groupId>com.acme</groupId><artifactId>{art}</artifactId><versioning><versions>"
+            f"<version>1.0</version></versions></versioning></metadata>")  # publishes the version, as mvn deploy does
+    httpx.put(f"{mvn}com/acme/{art}/maven-metadata.xml", content=meta, auth=("aws", token)).raise_for_status()
+    time.sleep(1)
+    out["after_put"] = rss_mib(process_tree(pid))
+    get, out["get"] = sampled(pid, curl + ["--output", "/dev/null", url], work)
+    time.sleep(1)
+    out["after_get"] = rss_mib(process_tree(pid))
+    out["rates"] = (size / MB / put["seconds"], size / MB / get["seconds"])
+    out["load"] = put["load"]
+    print(f"  memory {name}: RSS {out['before']:.1f} -> PUT peak {max(out['put']):.1f} -> {out['after_put']:.0f}"
+          f" -> GET peak {max(out['get']):.0f} -> {out['after_get']:.0f} MiB (before, per process: "
+          f"{' + '.join(f'{x:.0f}' for x in each)})", flush=True)
+    return out
+
+
+def print_memory(results: dict[str, dict], size: int) -> None:
+    print(f"\n| RSS of the serve tree (MiB), {size / 2**20:,.0f} MiB PUT + GET | before | PUT peak | after PUT "
+          f"| GET peak | after GET | PUT / GET MB/s | load "
+          f"| goal: < {RSS_GOAL_MIB} MiB, flat (peak <= before + {FLAT_MIB}) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, m in results.items():
+        peak = max(m["put"] + m["get"])
+        small = max(peak, m["after_put"], m["after_get"]) < RSS_GOAL_MIB
+        flat = peak <= m["before"] + FLAT_MIB
+        print(f"| {name} | {m['before']:.0f} | {max(m['put']):.0f} | {m['after_put']:.0f} | {max(m['get']):.0f} | "
+              f"{m['after_get']:.0f} | {m['rates'][0]:,.0f} / {m['rates'][1]:,.0f} | {m['load']:.1f} | "
+              f"< {RSS_GOAL_MIB} {'✔' if small else '✘'}, flat {'✔' if flat else '✘'} (+{peak - m['before']:.0f}) |")
+
+
 # ---- the table ---------------------------------------------------------------------------------------------
 
 @dataclass
@@ -314,9 +513,13 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/arca-bench-serve"))
     ap.add_argument("--tools", type=Path, default=Path("/tmp/arca-bench-tools"))
     ap.add_argument("--only", default="", help="run only rows whose label contains this text")
+    ap.add_argument("--uploads", default=UPLOADS,
+                    help="how many wheels twine uploads, packages npm publishes and Maven files curl PUTs per round "
+                         f"(default: the issue's {UPLOADS})")
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another checkout's `arca` executable (e.g. core's): a column 'base' of it, same data, "
                          "default workers")
+    ap.add_argument("--memory-mib", type=int, default=1024, help="size of the file the memory row PUTs and GETs")
     args = ap.parse_args()
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
@@ -329,10 +532,16 @@ def main() -> int:
         arca1 = start_server(work / "arca")
         started.append(arca1)
         token = fill_arca(arca1, d)
-        arcan = ArcaServer(root=work / "arca-n", env=arca1.env, access_key=arca1.access_key)
-        (work / "arca-n").mkdir()
-        arcan.start(workers=ncpu)
-        started.append(arcan)
+        arcas = [("arca-1w", arca1)]
+        # N workers (the default, one per CPU) and 2 (the Docker image's default, where a keep-alive
+        # request took 44 ms): c1 and c32 for each, whatever this machine's CPU count
+        for n in sorted({2, ncpu} - {1}):
+            extra = ArcaServer(root=work / f"arca-{n}w", env=arca1.env, access_key=arca1.access_key)
+            (work / f"arca-{n}w").mkdir()
+            extra.start(workers=n)
+            started.append(extra)
+            arcas.append((f"arca-{n}w", extra))
+        arcan = dict(arcas).get(f"arca-{ncpu}w", arca1)
         nginx = Nginx(work / "nginx", server_block(STATIC_SERVER.format(root=d.static)), workers=ncpu)
         started.append(nginx)
         fill_static(arca1, d, token, nginx.url)
@@ -349,7 +558,6 @@ def main() -> int:
         print(f"# servers up, load {load_average():.1f}", flush=True)
 
         auth = basic(token)
-        arcas = [(f"arca-1w", arca1), (f"arca-{ncpu}w", arcan)]
         if args.baseline:
             base = ArcaServer(root=work / "arca-base", env=arca1.env, access_key=arca1.access_key,
                               exe=str(args.baseline))
@@ -429,12 +637,30 @@ def main() -> int:
         npm_reg = {default: (arcan.endpoint("bench", "npm", "js"), token), "nginx": (f"{ng}/npm/", "none")}
         installs: dict[str, list[dict]] = {}
 
-        for row in rows:  # warm every cache (and the 2,000-file page's first rendering) before timing
-            for t in row.targets:
-                httpx.get(t.url, headers=t.headers, timeout=300)
+        counts = [int(n) for n in args.uploads.split(",")]
+        uploaders: list[Uploads] = []
+        if args.only in UPLOAD_LABEL:
+            for name, a in arcas:
+                repos = {fmt: f"up-{name}-{fmt}" for fmt in ("pypi", "npm", "maven")}
+                for repo in repos.values():
+                    a.create_repo("bench", repo)
+                uploaders.append(Uploads(name, process_tree(a.proc.pid),
+                                         pypi=(a.endpoint("bench", "pypi", repos["pypi"]), "aws", token),
+                                         npm=(a.endpoint("bench", "npm", repos["npm"]), token),
+                                         maven=(a.endpoint("bench", "maven", repos["maven"]), token)))
+            (work / "pypiserver-uploads").mkdir()
+            up_pypiserver = start_pypiserver(work / "pypiserver-uploads", work / "pypiserver-uploads.log")
+            started.append(up_pypiserver)
+            uploaders.append(Uploads("pypiserver", process_tree(up_pypiserver.proc.pid),
+                                     pypi=(up_pypiserver.url + "/", "bench", "bench")))
+            uploaders.append(Uploads("verdaccio", process_tree(verdaccio.proc.pid),
+                                     npm=(verdaccio.url + "/", verdaccio.token)))
 
         for rnd in range(args.rounds):
             print(f"# round {rnd + 1}/{args.rounds}, load {load_average():.1f}", flush=True)
+            for row in rows:  # warm every cache (and the 2,000-file page's first rendering): the last round's
+                for t in row.targets:  # uploads emptied them
+                    httpx.get(t.url, headers=t.headers, timeout=300)
             for row in rows:
                 for t in row.targets:
                     try:
@@ -445,28 +671,33 @@ def main() -> int:
                     row.runs.setdefault(t.name, []).append(r)
                     print(f"  {row.label} c{row.conns} {t.name}: {r['rps']:.1f} req/s, {r['cpu_ms']:.2f} CPU ms/req, "
                           f"{r['latency_ms']:.2f} ms, load {r['load']:.1f} {r['errors']}", flush=True)
-            if args.only:
-                continue
-            for who, index in pip_index.items():
-                dest = work / f"pip-{who}-{rnd}"
-                r = timed([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d", str(dest),
-                           "--index-url", index, *names], work, clean_env(), pip_pids[who])
-                installs.setdefault(f"pip download 50 · {who}", []).append(r)
-                print(f"  pip download {who}: {r['seconds']:.2f} s", flush=True)
-            for who, (url, tok) in npm_reg.items():
-                proj = work / f"npm-{who}-{rnd}"
-                write_consumer(proj, {f"dep-{i}": "1.0.0" for i in range(30)})
-                write_npmrc(proj / ".npmrc", url, tok)
-                env = clean_env(npm_config_userconfig=str(proj / ".npmrc"), npm_config_cache=str(proj / "cache"),
-                                npm_config_update_notifier="false")
-                r = timed(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"], proj, env,
-                          pip_pids[default] if who == default else process_tree(np.pid))
-                installs.setdefault(f"npm install 30 · {who}", []).append(r)
-                print(f"  npm install {who}: {r['seconds']:.2f} s", flush=True)
+            if not args.only:
+                for who, index in pip_index.items():
+                    dest = work / f"pip-{who}-{rnd}"
+                    r = timed([sys.executable, "-m", "pip", "download", "--no-deps", "--no-cache-dir", "-q", "-d",
+                               str(dest), "--index-url", index, *names], work, clean_env(), pip_pids[who])
+                    installs.setdefault(f"pip download 50 · {who}", []).append(r)
+                    print(f"  pip download {who}: {r['seconds']:.2f} s", flush=True)
+                for who, (url, tok) in npm_reg.items():
+                    proj = work / f"npm-{who}-{rnd}"
+                    write_consumer(proj, {f"dep-{i}": "1.0.0" for i in range(30)})
+                    write_npmrc(proj / ".npmrc", url, tok)
+                    env = clean_env(npm_config_userconfig=str(proj / ".npmrc"), npm_config_cache=str(proj / "cache"),
+                                    npm_config_update_notifier="false")
+                    r = timed(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts"], proj, env,
+                              pip_pids[default] if who == default else process_tree(np.pid))
+                    installs.setdefault(f"npm install 30 · {who}", []).append(r)
+                    print(f"  npm install {who}: {r['seconds']:.2f} s", flush=True)
+            if uploaders:  # last: their writes empty Arca's caches (the next round warms them again)
+                upload_round(uploaders, work, rnd, counts)
+
+        size = args.memory_mib * 2**20  # RSS after all the load
+        mem = {name: memory(name, a, token, work, size) for name, a in arcas} if args.only in MEMORY_LABEL else {}
 
         print(f"\n# medians of {args.rounds} rounds x {args.duration:.0f} s; wrk -t1; Arca with a token "
               f"(Basic aws:TOKEN), peers anonymous unless named; (server CPU ms per request, 1-min load average)")
-        print_table(rows, default)
+        if rows:
+            print_table(rows, default)
         if installs:
             print("\n| command (cold) | median s | server CPU ms | load |")
             print("|---|---|---|---|")
@@ -478,6 +709,10 @@ def main() -> int:
                 if a and n:
                     ratio = median([r['seconds'] for r in a]) / median([r['seconds'] for r in n])
                     print(f"{tool}: Arca {ratio:.2f}x nginx static (goal <= 1.2x) {'✔' if ratio <= 1.2 else '✘'}")
+        if uploaders:
+            print_uploads(uploaders, counts, default)
+        if mem:
+            print_memory(mem, size)
         latency = [(row, t) for row in rows if row.conns == 1 and row.size == 0 for t in row.targets
                    if t.name.startswith("arca")]
         if latency:
