@@ -66,7 +66,9 @@ def test_a_sqlite_installation_moves_to_postgresql_and_serves_from_it(pg_url, tm
     with psycopg.connect(conninfo(target), autocommit=True) as conn:
         conn.execute("ALTER TABLE assets ADD CONSTRAINT refuse_all CHECK (id < 0)")
     assert "rolled back" in refused(src, "migrate-db", "--to", target)
-    assert set(counts(target).values()) == {0}
+    # as empty as a freshly migrated database: only the revocation epoch that revision 0009 seeds
+    after = counts(target)
+    assert after.pop("identity_epoch") == 1 and set(after.values()) == {0}
     with psycopg.connect(conninfo(target), autocommit=True) as conn:
         conn.execute("ALTER TABLE assets DROP CONSTRAINT refuse_all")
     proc = subprocess.run([ARCA, "admin", "migrate-db", "--to", target], env=src.env, cwd=src.root,
