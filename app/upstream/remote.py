@@ -270,19 +270,15 @@ class Remotes:
         name = connection.name
         resp = await self.request(connection, url, headers, stream=True)
         try:
-            body = bytearray()
-            async for chunk in resp.aiter_bytes():
-                body += chunk
-                if len(body) > MAX_DOCUMENT:
-                    raise UpstreamUnavailable(f"External connection {name} answered {url} with more than "
-                                              f"{MAX_DOCUMENT} bytes; a metadata document is never that large")
+            body = await _bounded(resp, f"External connection {name} answered {url} with more than "
+                                        f"{MAX_DOCUMENT} bytes; a metadata document is never that large")
         except httpx.HTTPError as exc:
             await self.failed(name)
             raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
                                       f"reading {url}") from None
         finally:
             await resp.aclose()
-        return Answer(resp.status_code, resp.headers, bytes(body), str(resp.url))
+        return Answer(resp.status_code, resp.headers, body, str(resp.url))
 
     async def post(self, connection: Connection, url: str, body: bytes, headers: dict | None = None) -> Answer:
         """POST a small document to an allowed URL (npm audit), no redirects followed; the answer is
@@ -294,12 +290,8 @@ class Remotes:
         try:
             self.requests += 1
             async with self._client().stream("POST", url, content=body, headers=sent) as resp:
-                data = bytearray()
-                async for chunk in resp.aiter_bytes():
-                    data += chunk
-                    if len(data) > MAX_DOCUMENT:
-                        raise UpstreamUnavailable(f"External connection {name} answered {url} with more "
-                                                  f"than {MAX_DOCUMENT} bytes")
+                data = await _bounded(resp, f"External connection {name} answered {url} with more "
+                                            f"than {MAX_DOCUMENT} bytes")
         except httpx.HTTPError as exc:
             await self.failed(name)
             raise UpstreamUnavailable(f"External connection {name} failed: {type(exc).__name__} "
@@ -308,7 +300,7 @@ class Remotes:
             await self.failed(name)
             raise UpstreamUnavailable(f"External connection {name} answered {resp.status_code} for {url}")
         await self.succeeded(name)
-        return Answer(resp.status_code, resp.headers, bytes(data), str(resp.url))
+        return Answer(resp.status_code, resp.headers, data, str(resp.url))
 
     async def fetch_to_file(self, connection: Connection, url: str, path: Path, expected: dict,
                             limit: int | None = None) -> BlobInfo:
@@ -351,3 +343,13 @@ class Remotes:
             return await anyio.to_thread.run_sync(blobs.commit_file, staged, expected)
         finally:
             staged.unlink(missing_ok=True)
+
+
+async def _bounded(resp: httpx.Response, too_large: str) -> bytes:
+    """A streamed answer's whole body, refused with `too_large` past MAX_DOCUMENT bytes."""
+    body = bytearray()
+    async for chunk in resp.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_DOCUMENT:
+            raise UpstreamUnavailable(too_large)
+    return bytes(body)
