@@ -16,7 +16,8 @@ Also: `pip download` of 50 packages and `npm install` of 30 packages from cold c
 `--rounds`), against Arca, nginx serving static index pages and packuments, and devpi (pip).
 
 Uploads, each round, timed as whole client commands with new files for every server: `twine upload`
-of 200 small wheels (peer: pypiserver), `npm publish` of 50 packages (one command each, summed;
+of 200 small wheels (peer: pypiserver holding the same data set as the Arca servers, as in the
+issue's run; pypiserver started empty is printed beside it), `npm publish` of 50 packages (one command each, summed;
 peer: Verdaccio) and one `curl --request PUT` of 200 Maven files (no peer takes PUTs: the figure
 alone). `--uploads 20,5,20` runs fewer. Goal: Arca no slower than the peer.
 
@@ -360,7 +361,10 @@ def print_uploads(servers: list[Uploads], counts: list[int], arca_name: str) -> 
             verdict = "— (no peer takes PUTs) | keep: figure reported"
         else:
             ratio = value.get(arca_name, float("nan")) / value.get(peer, float("nan"))
-            verdict = f"{ratio:.2f} vs {peer} | keep (<= 1.00) {'✔' if ratio <= 1.0 else '✘'}"
+            verdict = f"{ratio:.2f} vs {peer}"
+            if f"{peer}-empty" in value:
+                verdict += f" ({value.get(arca_name, float('nan')) / value[f'{peer}-empty']:.2f} vs {peer}-empty)"
+            verdict += f" | keep (<= 1.00) {'✔' if ratio <= 1.0 else '✘'}"
         print(f"| {kind} of {count} | {' · '.join(cells)} | {verdict} |")
 
 
@@ -648,11 +652,15 @@ def main() -> int:
                                          pypi=(a.endpoint("bench", "pypi", repos["pypi"]), "aws", token),
                                          npm=(a.endpoint("bench", "npm", repos["npm"]), token),
                                          maven=(a.endpoint("bench", "maven", repos["maven"]), token)))
-            (work / "pypiserver-uploads").mkdir()
-            up_pypiserver = start_pypiserver(work / "pypiserver-uploads", work / "pypiserver-uploads.log")
-            started.append(up_pypiserver)
-            uploaders.append(Uploads("pypiserver", process_tree(up_pypiserver.proc.pid),
-                                     pypi=(up_pypiserver.url + "/", "bench", "bench")))
+            # Two pypiservers take the wheels: one holding the data set the Arca servers hold (a copy
+            # of its files: pypiserver lists its directory on every upload, so its cost grows with
+            # what it holds, while Arca's does not), the goal's peer; and one that starts empty.
+            shutil.copytree(d.files, work / "pypiserver-uploads")
+            (work / "pypiserver-empty").mkdir()
+            for peer_name, peer_dir in (("pypiserver", "pypiserver-uploads"), ("pypiserver-empty", "pypiserver-empty")):
+                up = start_pypiserver(work / peer_dir, work / f"{peer_dir}.log")
+                started.append(up)
+                uploaders.append(Uploads(peer_name, process_tree(up.proc.pid), pypi=(up.url + "/", "bench", "bench")))
             uploaders.append(Uploads("verdaccio", process_tree(verdaccio.proc.pid),
                                      npm=(verdaccio.url + "/", verdaccio.token)))
 
