@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 from urllib.parse import parse_qsl
 
@@ -28,9 +29,15 @@ from app.services.context import Arca, Principal
 
 log = logging.getLogger("arca.api.iam")
 MAX_BODY = 1024 * 1024
-_SESSION = botocore.session.get_session()
-MODELS = {name: _SESSION.get_service_model(name) for name in ("iam", "sts")}
-VERSIONS = {model.api_version: name for name, model in MODELS.items()}
+# Read when the first IAM or STS call comes: the two models hold about 7 MiB that a worker
+# answering only package clients never uses.
+@lru_cache(maxsize=2)
+def _model(service: str):
+    return botocore.session.get_session().get_service_model(service)
+
+
+def _service_of_version(version: str) -> str | None:
+    return next((name for name in OPERATIONS if _model(name).api_version == version), None)
 UNSIGNED = {("sts", "AssumeRoleWithWebIdentity")}
 
 
@@ -146,7 +153,7 @@ def _request_id() -> str:
 
 
 def _error(service: str, code: str, message: str, status: int) -> Response:
-    namespace = MODELS[service].metadata["xmlNamespace"]
+    namespace = _model(service).metadata["xmlNamespace"]
     return Response(render_error(code, message, namespace, _request_id(), sender=status < 500), status_code=status,
                     media_type="text/xml")
 
@@ -185,7 +192,7 @@ async def query_api(request: Request) -> Response:
     try:
         raw, form = await _form(request)
         if not request.headers.get("authorization"):
-            service = VERSIONS.get(form.get("Version", ""), service)
+            service = _service_of_version(form.get("Version", "")) or service
         if service not in OPERATIONS:
             return _error("iam", "InvalidClientTokenId", f"Credential scope service {service!r}: this endpoint "
                           "serves iam and sts (CodeArtifact is at /v1)", 403)
@@ -202,10 +209,10 @@ async def query_api(request: Request) -> Response:
             except SigV4Error as exc:
                 return _error(service, SIGV4_CODES.get(exc.code, exc.code), exc.message, exc.status)
             note(principal=principal.arn)
-        op = MODELS[service].operation_model(action)
+        op = _model(service).operation_model(action)
         params = read_params(op, form)
         result = await run_in_threadpool(handler, Call(arca, principal, params))
-        xml = render_result(op, result, MODELS[service].metadata["xmlNamespace"], _request_id())
+        xml = render_result(op, result, _model(service).metadata["xmlNamespace"], _request_id())
         return Response(xml, media_type="text/xml")
     except ArcaError as exc:
         return _arca_error(service if service in OPERATIONS else "iam", exc)

@@ -5,33 +5,42 @@ allow-list sanitizer (nh3): no script, no event handler, no `javascript:` URL, l
 `rel="nofollow noopener"`, images only from https.
 
 Which renderer: PyPI's `description_content_type` (`text/markdown`, `text/x-rst`, `text/plain`;
-missing means reStructuredText, as on PyPI), npm READMEs are Markdown, anything else plain."""
+missing means reStructuredText, as on PyPI), npm READMEs are Markdown, anything else plain.
+
+The renderers are imported when the first README is rendered: docutils, Pygments, markdown-it and
+nh3 cost each worker about 5 MiB that only the console's package pages use."""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from types import SimpleNamespace
 
-import nh3
-import readme_renderer.rst
-from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
 MAX_README = 512 * 1024  # characters rendered; the rest is cut (a README is not a book)
-
-TAGS = set(nh3.ALLOWED_TAGS) - {"area", "map"} | {"input"}
-ATTRIBUTES = {
-    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
-    "a": {"href", "hreflang", "title"},
-    "img": {"src", "alt", "title", "width", "height", "align"},
-    "input": {"type", "checked", "disabled"},  # GitHub task lists
-    "code": {"class"},  # language-python: harmless, no console style uses it
-    "th": {"align", "colspan", "rowspan"},
-    "td": {"align", "colspan", "rowspan"}, "ol": {"start"},
-}
 URL_SCHEMES = {"http", "https", "mailto"}
 
-_markdown = MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
-    ["table", "strikethrough"])
+
+@lru_cache(maxsize=1)
+def _renderers() -> SimpleNamespace:
+    import nh3
+    import readme_renderer.rst
+    from markdown_it import MarkdownIt
+
+    return SimpleNamespace(
+        nh3=nh3, rst=readme_renderer.rst,
+        markdown=MarkdownIt("commonmark", {"html": True, "linkify": False, "typographer": False}).enable(
+            ["table", "strikethrough"]),
+        tags=set(nh3.ALLOWED_TAGS) - {"area", "map"} | {"input"},
+        attributes={
+            **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+            "a": {"href", "hreflang", "title"},
+            "img": {"src", "alt", "title", "width", "height", "align"},
+            "input": {"type", "checked", "disabled"},  # GitHub task lists
+            "code": {"class"},  # language-python: harmless, no console style uses it
+            "th": {"align", "colspan", "rowspan"},
+            "td": {"align", "colspan", "rowspan"}, "ol": {"start"},
+        })
 
 
 def _keep(tag: str, attr: str, value: str) -> str | None:
@@ -43,8 +52,9 @@ def _keep(tag: str, attr: str, value: str) -> str | None:
 
 
 def sanitize(html: str) -> str:
-    return nh3.clean(html, tags=TAGS, attributes=ATTRIBUTES, attribute_filter=_keep, url_schemes=URL_SCHEMES,
-                     link_rel="nofollow noopener", strip_comments=True)
+    r = _renderers()
+    return r.nh3.clean(html, tags=r.tags, attributes=r.attributes, attribute_filter=_keep, url_schemes=URL_SCHEMES,
+                       link_rel="nofollow noopener", strip_comments=True)
 
 
 def kind_of(fmt: str, content_type: str | None) -> str:
@@ -66,9 +76,9 @@ def render(text: str, kind: str) -> Markup:
     text = text[:MAX_README]
     html = None
     if kind == "markdown":
-        html = _markdown.render(text)
+        html = _renderers().markdown.render(text)
     elif kind == "rst":
-        html = readme_renderer.rst.render(text)  # None when docutils cannot parse it: shown as text
+        html = _renderers().rst.render(text)  # None when docutils cannot parse it: shown as text
     if html is None:
         html = f"<pre>{escape(text)}</pre>"
     if cut:

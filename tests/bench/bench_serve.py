@@ -23,7 +23,7 @@ alone). `--uploads 20,5,20` runs fewer. Goal: Arca no slower than the peer.
 
 Memory, after all the load: the RSS of each Arca's whole process tree (parent + workers), sampled
 every 20 ms during a 1 GiB PUT to a Maven path (curl, streamed from a sparse file under the work
-dir, deleted right after) and a 1 GiB GET of it, and 1 s after each. Goal: < 150 MiB, flat during
+dir, deleted right after) and a 1 GiB GET of it, and 1 s after each (per process and as PSS too). Goal: < 150 MiB, flat during
 the transfer.
 
 Install what it needs (apt-get update first):
@@ -387,6 +387,20 @@ def rss_each(pids: list[int]) -> list[float]:
     return out
 
 
+def pss_each(pids: list[int]) -> list[float]:
+    """PSS of each process, MiB: its own pages plus its share of those it shares (the libraries every
+    worker maps), so the sum is what the tree really holds, where the RSS sum counts shared pages once
+    per process."""
+    out = []
+    for p in pids:
+        try:
+            out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
+                            if line.startswith("Pss:")) / 1024)
+        except (OSError, StopIteration):
+            pass
+    return out
+
+
 def rss_mib(pids: list[int]) -> float:
     return sum(rss_each(pids))
 
@@ -437,6 +451,8 @@ def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> di
     get, out["get"] = sampled(pid, curl + ["--output", "/dev/null", url], work)
     time.sleep(1)
     out["after_get"] = rss_mib(process_tree(pid))
+    out["each_after"] = rss_each(process_tree(pid))
+    out["pss_after"] = sum(pss_each(process_tree(pid)))
     out["rates"] = (size / MB / put["seconds"], size / MB / get["seconds"])
     out["load"] = put["load"]
     print(f"  memory {name}: RSS {out['before']:.1f} -> PUT peak {max(out['put']):.1f} -> {out['after_put']:.0f}"
@@ -447,15 +463,16 @@ def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> di
 
 def print_memory(results: dict[str, dict], size: int) -> None:
     print(f"\n| RSS of the serve tree (MiB), {size / 2**20:,.0f} MiB PUT + GET | before | PUT peak | after PUT "
-          f"| GET peak | after GET | PUT / GET MB/s | load "
+          f"| GET peak | after GET | after GET, per process | PSS after GET | PUT / GET MB/s | load "
           f"| goal: < {RSS_GOAL_MIB} MiB, flat (peak <= before + {FLAT_MIB}) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, m in results.items():
         peak = max(m["put"] + m["get"])
         small = max(peak, m["after_put"], m["after_get"]) < RSS_GOAL_MIB
         flat = peak <= m["before"] + FLAT_MIB
         print(f"| {name} | {m['before']:.0f} | {max(m['put']):.0f} | {m['after_put']:.0f} | {max(m['get']):.0f} | "
-              f"{m['after_get']:.0f} | {m['rates'][0]:,.0f} / {m['rates'][1]:,.0f} | {m['load']:.1f} | "
+              f"{m['after_get']:.0f} | {' + '.join(f'{x:.0f}' for x in m['each_after'])} | {m['pss_after']:.0f} | "
+              f"{m['rates'][0]:,.0f} / {m['rates'][1]:,.0f} | {m['load']:.1f} | "
               f"< {RSS_GOAL_MIB} {'✔' if small else '✘'}, flat {'✔' if flat else '✘'} (+{peak - m['before']:.0f}) |")
 
 
