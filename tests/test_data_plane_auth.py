@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from app.auth.tokens import TokenSigner
+from tests.pypi_support import wait_for
 from tests.support.server import start_server
 
 
@@ -72,6 +73,11 @@ def test_expired_token(server, repo):
     # the same claims with a future expiry are accepted: only the expiry differs
     fresh = signer.issue(user_id=admin_id, user_name="admin", domain="authz", expires_at=time.time() + 60)
     assert httpx.get(repo, auth=("aws", fresh)).status_code == 200
+    # A token the server has already checked (and remembers as well signed) is still refused once it expires.
+    brief = signer.issue(user_id=admin_id, user_name="admin", domain="authz", expires_at=time.time() + 10)
+    assert httpx.get(repo, auth=("aws", brief)).status_code == 200
+    assert wait_for(lambda: httpx.get(repo, auth=("aws", brief)).status_code == 401, timeout=60)
+    assert "expired" in httpx.get(repo, auth=("aws", brief)).text
 
 
 def test_unknown_repository_is_404_unknown_domain_is_not_this_tokens(server, repo):

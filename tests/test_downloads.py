@@ -107,6 +107,28 @@ def test_a_large_file_is_sent_whole_with_ranges_and_a_client_leaving_midway_harm
     assert httpx.get(url, auth=auth, timeout=60).content == data
 
 
+def test_a_small_file_answered_from_its_bytes_honours_ranges_head_and_repeats(server, repo):
+    """A file of at most 256 KiB is read in the lookup and answered (then repeated from the worker's
+    memory) from its bytes, on disk and S3 alike: the same Range, HEAD and 304 answers as a large one."""
+    auth = ("aws", server.token(repo))
+    data = os.urandom(200 * 1024)
+    url = _maven(server, repo, "5.0", data)
+    with httpx.Client(auth=auth, timeout=60) as client:
+        for _ in range(3):  # the first answer, then its repeats from memory
+            got = client.get(url)
+            assert got.status_code == 200 and got.content == data and got.headers["content-length"] == str(len(data))
+            assert got.headers["accept-ranges"] == "bytes" and got.headers["cache-control"] == IMMUTABLE
+            part = client.get(url, headers={"Range": "bytes=1000-1999"})
+            assert part.status_code == 206 and part.content == data[1000:2000]
+            assert part.headers["content-range"] == f"bytes 1000-1999/{len(data)}"
+            tail = client.get(url, headers={"Range": "bytes=-10"})
+            assert tail.status_code == 206 and tail.content == data[-10:]
+            assert client.get(url, headers={"Range": f"bytes={len(data)}-"}).status_code == 416
+            head = client.head(url)
+            assert head.status_code == 200 and head.headers["content-length"] == str(len(data)) and head.content == b""
+            assert client.get(url, headers={"If-None-Match": got.headers["etag"]}).status_code == 304
+
+
 ACCEL_PROXY = """    location /internal/ {{ internal; alias {blobs}/; }}
     location / {{ proxy_pass http://127.0.0.1:{port}; proxy_http_version 1.1; proxy_set_header Host $http_host;
                  proxy_request_buffering off; proxy_buffering off; client_max_body_size 0; }}"""

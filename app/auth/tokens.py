@@ -41,8 +41,13 @@ def check_duration(duration: int | None) -> int:
 
 
 class TokenSigner:
+    VERIFIED_MAX = 4096  # tokens whose signature this process has checked (a client sends its token on every request)
+
     def __init__(self, secret_key: str):
         self._s = URLSafeSerializer(secret_key, salt=_SALT)
+        # A token string's signature and claims never change, so they are checked once per process;
+        # expiry and domain are checked on every use. Emptied when full (a few hundred KiB at most).
+        self._verified: dict[str, TokenClaims] = {}
 
     def issue(self, *, user_id: int | None, user_name: str, domain: str, expires_at: float,
               key_id: str | None = None, issued_at: float | None = None) -> str:
@@ -53,15 +58,23 @@ class TokenSigner:
         return self._s.dumps(data)
 
     def verify(self, token: str, *, domain: str, now: float | None = None) -> TokenClaims:
-        try:
-            data = self._s.loads(token)
-            claims = TokenClaims(None if data["u"] is None else int(data["u"]), str(data["n"]), str(data["d"]),
-                                 float(data["e"]), str(data["k"]) if data.get("k") else None,
-                                 int(data.get("i", 0)) / 1000)
-        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
-            raise Unauthenticated("The authorization token is invalid") from None
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            if len(self._verified) >= self.VERIFIED_MAX:
+                self._verified.clear()
+            self._verified[token] = claims
         if claims.expires_at <= (time.time() if now is None else now):
             raise Unauthenticated("The authorization token has expired; get a new one with get-authorization-token")
         if claims.domain != domain:
             raise Unauthenticated(f"The authorization token is not valid for domain {domain!r}")
         return claims
+
+    def _decode(self, token: str) -> TokenClaims:
+        try:
+            data = self._s.loads(token)
+            return TokenClaims(None if data["u"] is None else int(data["u"]), str(data["n"]), str(data["d"]),
+                               float(data["e"]), str(data["k"]) if data.get("k") else None,
+                               int(data.get("i", 0)) / 1000)
+        except (BadSignature, KeyError, TypeError, ValueError, AttributeError):
+            raise Unauthenticated("The authorization token is invalid") from None
