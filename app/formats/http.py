@@ -34,6 +34,8 @@ WWW_AUTHENTICATE = {"WWW-Authenticate": 'Basic realm="arca"'}
 # Whatever a repository serves (a POM that is XHTML with a script, a README, an error page), a
 # browser must neither sniff it into something it renders nor run anything in it on this origin.
 INERT = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+_INERT_RAW = [(k.lower().encode(), v.encode()) for k, v in INERT.items()]
+_INERT_NAMES = {k for k, _ in _INERT_RAW}
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
@@ -296,8 +298,8 @@ def _send_file(dp: DataPlane, loc: Located, media_type: str, mutable: bool, head
     if dp.method == "HEAD":
         return Response(status_code=status, headers=headers, media_type=media_type)
     if loc.body is not None:
-        start, end = span or (0, len(loc.body))
-        return Response(loc.body[start:end], status_code=status, media_type=media_type, headers=headers)
+        body = loc.body if span is None else loc.body[span[0]:span[1]]
+        return Response(body, status_code=status, media_type=media_type, headers=headers)
     chunks = dp.arca.blobs.open_chunks(loc.sha256, *(span or (0, None)))
     return StreamingResponse(chunks, status_code=status, media_type=media_type, headers=headers)
 
@@ -350,8 +352,9 @@ def _answer_key(request: Request, principal: Principal, ref: RepoRef, fmt: str, 
     if request.method not in ("GET", "HEAD") or (fmt == "npm" and rest.startswith("-/")):
         return None
     headers = request.headers
-    return (principal.user_id, ref.repository_id, fmt, request.method, request.url.scheme, rest,
-            request.url.query, *(headers.get(h) for h in VARYING))
+    scope = request.scope
+    return (principal.user_id, ref.repository_id, fmt, request.method, scope["scheme"], rest,
+            scope["query_string"], *(headers.get(h) for h in VARYING))
 
 
 async def _kept(dp: DataPlane, response: Response):
@@ -409,7 +412,8 @@ def data_plane(formats: dict[str, Format]):
 
     async def endpoint(request: Request) -> Response:
         response = await _dispatch(request)
-        response.headers.update(INERT)
+        # Appended as they are (every answer of the data plane is built here without them).
+        response.raw_headers = [*(h for h in response.raw_headers if h[0] not in _INERT_NAMES), *_INERT_RAW]
         return response
 
     async def _dispatch(request: Request) -> Response:
