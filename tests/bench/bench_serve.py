@@ -240,20 +240,28 @@ def fill_arca(arca: ArcaServer, d: Data) -> str:
 
 
 def fill_static(arca: ArcaServer, d: Data, token: str, nginx_url: str) -> None:
-    """The same files as a static tree: PEP 503 pages for pip, packuments for npm, the Maven layout."""
+    """The same files as a static tree: for pip, Arca's own HTML pages (hashes and PEP 658
+    metadata links, so pip does the same work against both) with each file and its .metadata beside
+    its page; packuments for npm; the Maven layout."""
     s = d.static
     (s / "pypi" / "files").mkdir(parents=True)
     projects: dict[str, list[Path]] = {}
     for p in d.small_wheels + d.fifty + [d.big_wheel]:
         shutil.copy(p, s / "pypi" / "files" / p.name)
         projects.setdefault(p.name.split("-")[0].replace("_", "-"), []).append(p)
-    for name, files in projects.items():
-        page = s / "pypi" / "simple" / name / "index.html"
-        page.parent.mkdir(parents=True)
-        links = "".join(f'<a href="../../files/{f.name}">{f.name}</a><br>\n' for f in files)
-        page.write_text(f"<!DOCTYPE html><html><body>\n{links}</body></html>\n")
-    root = "".join(f'<a href="{n}/">{n}</a><br>\n' for n in sorted(projects))
-    (s / "pypi" / "simple" / "index.html").write_text(f"<!DOCTYPE html><html><body>\n{root}</body></html>\n")
+    py = arca.endpoint("bench", "pypi", "py") + "simple/"
+    html = {"Accept": "text/html"}
+    with httpx.Client(auth=("aws", token), timeout=120) as c:
+        for name, files in projects.items():
+            page = s / "pypi" / "simple" / name / "index.html"
+            page.parent.mkdir(parents=True)
+            page.write_bytes(c.get(f"{py}{name}/", headers=html).raise_for_status().content)
+            for f in files:
+                shutil.copy(f, page.parent / f.name)
+                meta = c.get(f"{py}{name}/{f.name}.metadata")
+                if meta.status_code == 200:
+                    (page.parent / f"{f.name}.metadata").write_bytes(meta.content)
+        (s / "pypi" / "simple" / "index.html").write_bytes(c.get(py, headers=html).raise_for_status().content)
     js = arca.endpoint("bench", "npm", "js")
     with httpx.Client(auth=("aws", token), timeout=120) as c:
         for name in ["bench-doc", "big-tarball"] + [f"dep-{i}" for i in range(30)]:
