@@ -383,30 +383,28 @@ RSS_GOAL_MIB = 150
 FLAT_MIB = 16  # "flat during the transfer": the peak at most this much above the RSS before it
 
 
-def rss_each(pids: list[int]) -> list[float]:
-    """RSS of each process (process_tree(): arca serve's parent, then its workers), MiB."""
+def _kib_field(pids: list[int], proc_file: str, field: str) -> list[float]:
+    """A `field: N kB` line of /proc/PID/`proc_file` for each process still there, MiB."""
     out = []
     for p in pids:
         try:
-            out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/status").read_text().splitlines()
-                            if line.startswith("VmRSS:")) / 1024)
+            out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/{proc_file}").read_text().splitlines()
+                            if line.startswith(field)) / 1024)
         except (OSError, StopIteration):
             pass
     return out
+
+
+def rss_each(pids: list[int]) -> list[float]:
+    """RSS of each process (process_tree(): arca serve's parent, then its workers), MiB."""
+    return _kib_field(pids, "status", "VmRSS:")
 
 
 def pss_each(pids: list[int]) -> list[float]:
     """PSS of each process, MiB: its own pages plus its share of those it shares (the libraries every
     worker maps), so the sum is what the tree really holds, where the RSS sum counts shared pages once
     per process."""
-    out = []
-    for p in pids:
-        try:
-            out.append(next(int(line.split()[1]) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()
-                            if line.startswith("Pss:")) / 1024)
-        except (OSError, StopIteration):
-            pass
-    return out
+    return _kib_field(pids, "smaps_rollup", "Pss:")
 
 
 def rss_mib(pids: list[int]) -> float:
