@@ -13,7 +13,8 @@ tree, from /proc) and the 1-minute load average while it ran. The last column is
 workers) divided by the goal's reference, and whether the goal is met.
 
 Also: `pip download` of 50 packages and `npm install` of 30 packages from cold caches (medians of
-`--rounds`), against Arca, nginx serving static index pages and packuments, and devpi (pip).
+`--rounds`), against Arca, nginx serving a static copy of Arca's own index pages (with the PEP 658
+metadata files) and packuments, and devpi (pip).
 
 Uploads, each round, timed as whole client commands with new files for every server: `twine upload`
 of 200 small wheels (peer: pypiserver holding the same data set as the Arca servers, as in the
