@@ -241,20 +241,23 @@ def locate(dp: DataPlane, row: FileRow, *, sha256: str | None = None, size: int 
     if path is not None:
         try:
             stat = os.stat(path)
-            if stat.st_size <= SMALL_FILE and dp.method == "GET" and not arca.settings.accel_redirect:
-                with open(path, "rb") as fh:
-                    body = fh.read(SMALL_FILE + 1)
-                if len(body) == stat.st_size:
-                    return Located(sha256, len(body), published, body=body, version_id=row.version_id)
-            return Located(sha256, size, published, path=path, stat=stat, version_id=row.version_id)
         except FileNotFoundError:
             pass
+        else:
+            size = stat.st_size
+            if not _small(dp, size) or arca.settings.accel_redirect:  # sendfile, or the proxy sends it
+                return Located(sha256, size, published, path=path, stat=stat, version_id=row.version_id)
     if size is None:
         found = arca.blobs.stat(sha256)
         size = found.size if found else None
-    if size is not None and size <= SMALL_FILE and dp.method == "GET":
-        return Located(sha256, size, published, body=arca.blobs.read_bytes(sha256), version_id=row.version_id)
+    if _small(dp, size):  # the bytes themselves: their length is the answer's Content-Length
+        body = arca.blobs.read_bytes(sha256)
+        return Located(sha256, len(body), published, body=body, version_id=row.version_id)
     return Located(sha256, size, published, version_id=row.version_id)
+
+
+def _small(dp: DataPlane, size: int | None) -> bool:
+    return size is not None and size <= SMALL_FILE and dp.method == "GET"
 
 
 def send_file(dp: DataPlane, loc: Located, *, media_type: str, mutable: bool = False,
@@ -412,7 +415,7 @@ def data_plane(formats: dict[str, Format]):
 
     async def endpoint(request: Request) -> Response:
         response = await _dispatch(request)
-        # Appended as they are (every answer of the data plane is built here without them).
+        # Raw, replacing any a handler set: no Headers object built per answer.
         response.raw_headers = [*(h for h in response.raw_headers if h[0] not in _INERT_NAMES), *_INERT_RAW]
         return response
 
