@@ -50,7 +50,8 @@ def main(argv: list[str]) -> int:
     host, port = sock.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     # The bound port is printed (also for --port 0, where the kernel picks it) before serving.
-    logs.announce(f"Arca serving on {url}  (data: {settings.data_dir}, database: {_safe_url(settings.database_url)}, "
+    shown = masked("ARCA_DATABASE_URL", settings.database_url)
+    logs.announce(f"Arca serving on {url}  (data: {settings.data_dir}, database: {shown}, "
                   f"blobs: {settings.blob_store})", settings.log_format)
     logs.announce("First administrator:  arca admin create-user admin --admin && arca admin create-access-key admin",
                   settings.log_format)
@@ -100,7 +101,3 @@ def _upgrade(url: str, secret_keys: list[str], log_level: str, log_format: str) 
 
     logs.configure(log_level, log_format)  # in a child too: alembic's lines are logged as in the parent
     upgrade(url, secret_keys)
-
-
-def _safe_url(url: str) -> str:
-    return masked("ARCA_DATABASE_URL", url)
