@@ -18,14 +18,14 @@ metadata files) and packuments, and devpi (pip).
 
 Uploads, each round, timed as whole client commands with new files for every server: `twine upload`
 of 200 small wheels (peer: pypiserver holding the same data set as the Arca servers, as in the
-issue's run; pypiserver started empty is printed beside it), `npm publish` of 50 packages (one command each, summed;
-peer: Verdaccio) and one `curl --request PUT` of 200 Maven files (no peer takes PUTs: the figure
+issue's run; pypiserver started empty is printed beside it), `npm publish` of 50 packages (one
+command each, summed; peer: Verdaccio) and one `curl --request PUT` of 200 Maven files (no peer takes PUTs: the figure
 alone). `--uploads 20,5,20` runs fewer. Goal: Arca no slower than the peer.
 
 Memory, after all the load: the RSS of each Arca's whole process tree (parent + workers), sampled
 every 20 ms during a 1 GiB PUT to a Maven path (curl, streamed from a sparse file under the work
-dir, deleted right after) and a 1 GiB GET of it, and 1 s after each (per process and as PSS too). Goal: < 150 MiB, flat during
-the transfer.
+dir, deleted right after) and a 1 GiB GET of it, and 1 s after each (per process and as PSS too).
+Goal: < 150 MiB, flat during the transfer.
 
 Install what it needs (apt-get update first):
     apt-get install -y wrk nginx-light             # load generator, static ceiling
@@ -457,9 +457,10 @@ def memory(name: str, arca: ArcaServer, token: str, work: Path, size: int) -> di
     out["after_put"] = rss_mib(process_tree(pid))
     get, out["get"] = sampled(pid, curl + ["--output", "/dev/null", url], work)
     time.sleep(1)
-    out["after_get"] = rss_mib(process_tree(pid))
-    out["each_after"] = rss_each(process_tree(pid))
-    out["pss_after"] = sum(pss_each(process_tree(pid)))
+    tree = process_tree(pid)
+    out["each_after"] = rss_each(tree)
+    out["after_get"] = sum(out["each_after"])
+    out["pss_after"] = sum(pss_each(tree))
     out["rates"] = (size / MB / put["seconds"], size / MB / get["seconds"])
     out["load"] = put["load"]
     print(f"  memory {name}: RSS {out['before']:.1f} -> PUT peak {max(out['put']):.1f} -> {out['after_put']:.0f}"
